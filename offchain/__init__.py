@@ -1,0 +1,1 @@
+"""EMC Protocol off-chain agents: validators, routers, compute nodes, gateway and client."""
