@@ -24,9 +24,10 @@ $(STAMP): requirements/base.txt requirements/net.txt pyproject.toml
 	$(call pip,-r requirements/base.txt)
 	$(call pip,-r requirements/net.txt)
 	$(call pip,--no-deps --no-build-isolation -e .)
-	# Every interpreter of this venv puts the repo's node_modules/.bin on PATH at start-up, so
-	# Ape's foundry provider finds the npm anvil without the user touching PATH.
-	$(BIN)/python -c "import site,sys; open(site.getsitepackages()[0]+'/emc_toolpath.pth','w').write('import os; os.environ[\"PATH\"] = \"$(CURDIR)/node_modules/.bin\" + os.pathsep + os.environ.get(\"PATH\", \"\")\n')"
+	# Every interpreter of this venv puts the venv's bin (the pip vyper, which ape-vyper looks up on
+	# PATH) and the repo's node_modules/.bin (the npm anvil, which ape-foundry looks up on PATH) on
+	# PATH at start-up, so `.venv/bin/ape ...` works without the user touching PATH.
+	$(BIN)/python -c "import site; open(site.getsitepackages()[0] + '/emc_toolpath.pth', 'w').write('import os; os.environ[\"PATH\"] = os.pathsep.join([\"$(CURDIR)/$(BIN)\", \"$(CURDIR)/node_modules/.bin\", os.environ.get(\"PATH\", \"\")])\n')"
 	touch $@
 
 # `npm install` against the committed lock, not `npm ci`: the registry mirror here serves only the
@@ -37,7 +38,7 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 $(BUILD_STAMP): $(STAMP) $(CONTRACTS) ape-config.yaml
-	$(BIN)/ape compile
+	$(BIN)/ape compile --force
 	mkdir -p .build && touch $@
 
 run: env
