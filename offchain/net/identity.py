@@ -1,0 +1,130 @@
+"""Identity binding: a signed statement that ties a libp2p peer id to an Ethereum address.
+
+The agent's secp256k1 (Ethereum) key signs ``keccak(DOMAIN || peer id || address || expiry)``.
+The peer id itself is authenticated by the Noise handshake, so a verified binding proves that
+the peer on this connection speaks for that address, and so for that address's stake.
+"""
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from eth_utils import keccak, to_canonical_address, to_checksum_address
+
+from offchain.crypto.keys import InvalidSignature, Keypair, recover_address
+from offchain.net.framing import FrameError, decode_body, encode_body
+
+logger = logging.getLogger(__name__)
+
+DOMAIN = b"EMC identity binding v1"
+DEFAULT_TTL_S = 30 * 24 * 3_600
+
+
+class BindingError(ValueError):
+    """A binding that is malformed, expired, for another peer, or wrongly signed."""
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A signed statement that ``address`` controls the libp2p identity ``peer_id``."""
+
+    peer_id: str
+    address: str
+    expiry: int
+    signature: bytes
+
+
+def binding_digest(peer_id: str, address: str, expiry: int) -> bytes:
+    """Return the 32-byte digest an address signs to bind itself to ``peer_id``."""
+    return keccak(
+        DOMAIN
+        + len(peer_id).to_bytes(2, "big")
+        + peer_id.encode()
+        + to_canonical_address(address)
+        + expiry.to_bytes(8, "big")
+    )
+
+
+def make_binding(keypair: Keypair, peer_id: str, ttl_s: int = DEFAULT_TTL_S) -> Binding:
+    """Return a binding of ``peer_id`` signed by ``keypair``, valid for ``ttl_s`` seconds."""
+    expiry = int(time.time()) + ttl_s
+    digest = binding_digest(peer_id, keypair.address, expiry)
+    return Binding(peer_id, keypair.address, expiry, keypair.sign_hash(digest))
+
+
+def encode_binding(binding: Binding) -> bytes:
+    """Return the canonical bytes of a binding."""
+    return encode_body(
+        {
+            "peer_id": binding.peer_id,
+            "address": bytes(to_canonical_address(binding.address)),
+            "expiry": binding.expiry,
+            "signature": binding.signature,
+        }
+    )
+
+
+def decode_binding(data: bytes) -> Binding:
+    """Return the binding in ``data`` or raise ``BindingError``."""
+    try:
+        value = decode_body(data)
+    except FrameError as exc:
+        raise BindingError(str(exc)) from exc
+    if set(value) != {"peer_id", "address", "expiry", "signature"}:
+        raise BindingError("binding has the wrong fields")
+    peer_id, address, expiry, signature = (
+        value["peer_id"],
+        value["address"],
+        value["expiry"],
+        value["signature"],
+    )
+    if not isinstance(peer_id, str) or not 0 < len(peer_id) <= 128:
+        raise BindingError("bad peer id")
+    if not isinstance(address, bytes) or len(address) != 20:
+        raise BindingError("bad address")
+    if isinstance(expiry, bool) or not isinstance(expiry, int) or not 0 <= expiry < 2**63:
+        raise BindingError("bad expiry")
+    if not isinstance(signature, bytes) or len(signature) != 65:
+        raise BindingError("bad signature length")
+    return Binding(peer_id, to_checksum_address(address), expiry, signature)
+
+
+def verify_binding(binding: Binding, remote_peer_id: str, now: float | None = None) -> str:
+    """Return the bound address if ``binding`` is valid for ``remote_peer_id``, else raise."""
+    if binding.peer_id != remote_peer_id:
+        raise BindingError("binding names another peer")
+    if binding.expiry < (time.time() if now is None else now):
+        raise BindingError("binding expired")
+    digest = binding_digest(binding.peer_id, binding.address, binding.expiry)
+    try:
+        signer = recover_address(digest, binding.signature)
+    except InvalidSignature as exc:
+        raise BindingError(f"bad signature: {exc}") from exc
+    if signer != binding.address:
+        raise BindingError("binding not signed by its address")
+    return binding.address
+
+
+StakeCheck = Callable[[str], bool]
+
+
+def static_stake_check(staked: Iterable[str]) -> StakeCheck:
+    """Return a stake check that knows a fixed set of staked addresses (config or snapshot)."""
+    known = frozenset(to_checksum_address(a) for a in staked)
+    return lambda address: address in known
+
+
+def classify_peer(data: bytes, remote_peer_id: str, is_staked: StakeCheck) -> tuple[str, bool]:
+    """Return ``(address or "", staked)`` for a peer's presented binding bytes.
+
+    A peer without a valid binding, or bound to an unstaked address, is unstaked.
+    """
+    if not data:
+        return "", False
+    try:
+        address = verify_binding(decode_binding(data), remote_peer_id)
+    except BindingError as exc:
+        logger.info("peer %s presented an invalid binding: %s", remote_peer_id, exc)
+        return "", False
+    return address, bool(is_staked(address))

@@ -1,0 +1,304 @@
+"""Typed messages of the router, node and mesh protocols, and their checked map forms."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from offchain.net.framing import FrameError, FrameReader, MsgType, encode_frame
+
+MAX_WORKLOADS = 64
+MAX_NAME = 64
+MAX_PATH = 8
+MAX_ERROR = 512
+MAX_PEERS_IN_SUMMARY = 256
+
+
+def _get(value: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in value:
+        raise FrameError(f"missing field {key!r}")
+    item = value[key]
+    if isinstance(item, bool) and kind is int:
+        raise FrameError(f"field {key!r} must be int, got bool")
+    if not isinstance(item, kind):
+        raise FrameError(f"field {key!r} has type {type(item).__name__}")
+    return item
+
+
+def _uint(value: dict[str, Any], key: str, limit: int = 2**63 - 1) -> int:
+    item = _get(value, key, int)
+    if not 0 <= item <= limit:
+        raise FrameError(f"field {key!r} out of range: {item}")
+    return item
+
+
+def _name(value: dict[str, Any], key: str) -> str:
+    item = _get(value, key, str)
+    if not 0 < len(item) <= MAX_NAME:
+        raise FrameError(f"field {key!r} length {len(item)} not in 1..{MAX_NAME}")
+    return item
+
+
+def _names(value: dict[str, Any], key: str, limit: int) -> tuple[str, ...]:
+    items = _get(value, key, list)
+    if len(items) > limit:
+        raise FrameError(f"field {key!r} holds {len(items)} items, limit {limit}")
+    out = []
+    for item in items:
+        if not isinstance(item, str) or not 0 < len(item) <= MAX_NAME:
+            raise FrameError(f"field {key!r} holds a bad name")
+        out.append(item)
+    return tuple(out)
+
+
+def _check_keys(value: dict[str, Any], keys: frozenset[str]) -> None:
+    extra = set(value) - keys
+    if extra:
+        raise FrameError(f"unknown fields {sorted(map(str, extra))}")
+
+
+@dataclass(frozen=True)
+class Hello:
+    """A compute node's introduction on its control stream."""
+
+    workloads: tuple[str, ...]
+    e_power: int
+    capacity: int
+    queue_depth: int
+    binding: bytes = b""
+
+    TYPE = MsgType.HELLO
+    KEYS = frozenset({"workloads", "e_power", "capacity", "queue_depth", "binding"})
+
+    def to_map(self) -> dict[str, Any]:
+        """Return the map form."""
+        return {
+            "workloads": list(self.workloads),
+            "e_power": self.e_power,
+            "capacity": self.capacity,
+            "queue_depth": self.queue_depth,
+            "binding": self.binding,
+        }
+
+    @classmethod
+    def from_map(cls, value: dict[str, Any]) -> "Hello":
+        """Return the message in ``value`` or raise ``FrameError``."""
+        _check_keys(value, cls.KEYS)
+        return cls(
+            workloads=_names(value, "workloads", MAX_WORKLOADS),
+            e_power=_uint(value, "e_power"),
+            capacity=_uint(value, "capacity", 1_000_000),
+            queue_depth=_uint(value, "queue_depth", 1_000_000),
+            binding=_get(value, "binding", bytes),
+        )
+
+
+@dataclass(frozen=True)
+class Load:
+    """A compute node's report of its queue."""
+
+    queue_depth: int
+
+    TYPE = MsgType.LOAD
+    KEYS = frozenset({"queue_depth"})
+
+    def to_map(self) -> dict[str, Any]:
+        """Return the map form."""
+        return {"queue_depth": self.queue_depth}
+
+    @classmethod
+    def from_map(cls, value: dict[str, Any]) -> "Load":
+        """Return the message in ``value`` or raise ``FrameError``."""
+        _check_keys(value, cls.KEYS)
+        return cls(queue_depth=_uint(value, "queue_depth", 1_000_000))
+
+
+@dataclass(frozen=True)
+class Ping:
+    """A router's liveness and RTT probe."""
+
+    nonce: int
+
+    TYPE = MsgType.PING
+    KEYS = frozenset({"nonce"})
+
+    def to_map(self) -> dict[str, Any]:
+        """Return the map form."""
+        return {"nonce": self.nonce}
+
+    @classmethod
+    def from_map(cls, value: dict[str, Any]) -> "Ping":
+        """Return the message in ``value`` or raise ``FrameError``."""
+        _check_keys(value, cls.KEYS)
+        return cls(nonce=_uint(value, "nonce"))
+
+
+@dataclass(frozen=True)
+class Pong:
+    """A node's answer to a ping, with its queue depth."""
+
+    nonce: int
+    queue_depth: int
+
+    TYPE = MsgType.PONG
+    KEYS = frozenset({"nonce", "queue_depth"})
+
+    def to_map(self) -> dict[str, Any]:
+        """Return the map form."""
+        return {"nonce": self.nonce, "queue_depth": self.queue_depth}
+
+    @classmethod
+    def from_map(cls, value: dict[str, Any]) -> "Pong":
+        """Return the message in ``value`` or raise ``FrameError``."""
+        _check_keys(value, cls.KEYS)
+        return cls(nonce=_uint(value, "nonce"), queue_depth=_uint(value, "queue_depth", 1_000_000))
+
+
+@dataclass(frozen=True)
+class Request:
+    """One invocation: the workload, its input, and the routers it has already visited."""
+
+    request_id: bytes
+    workload: str
+    payload: bytes
+    path: tuple[str, ...] = ()
+    timeout_ms: int = 30_000
+
+    TYPE = MsgType.REQUEST
+    KEYS = frozenset({"request_id", "workload", "payload", "path", "timeout_ms"})
+    MAX_PAYLOAD = 1_024 * 1_024
+
+    def to_map(self) -> dict[str, Any]:
+        """Return the map form."""
+        return {
+            "request_id": self.request_id,
+            "workload": self.workload,
+            "payload": self.payload,
+            "path": list(self.path),
+            "timeout_ms": self.timeout_ms,
+        }
+
+    @classmethod
+    def from_map(cls, value: dict[str, Any]) -> "Request":
+        """Return the message in ``value`` or raise ``FrameError``."""
+        _check_keys(value, cls.KEYS)
+        request_id = _get(value, "request_id", bytes)
+        if len(request_id) != 16:
+            raise FrameError("request_id must be 16 bytes")
+        payload = _get(value, "payload", bytes)
+        if len(payload) > cls.MAX_PAYLOAD:
+            raise FrameError("payload too large")
+        return cls(
+            request_id=request_id,
+            workload=_name(value, "workload"),
+            payload=payload,
+            path=_names(value, "path", MAX_PATH),
+            timeout_ms=_uint(value, "timeout_ms", 3_600_000),
+        )
+
+
+@dataclass(frozen=True)
+class Response:
+    """The answer to a request: the output, or an error code and message."""
+
+    request_id: bytes
+    ok: bool
+    output: bytes = b""
+    error: str = ""
+    message: str = ""
+    node: str = ""
+    hops: int = 0
+
+    TYPE = MsgType.RESPONSE
+    KEYS = frozenset({"request_id", "ok", "output", "error", "message", "node", "hops"})
+
+    def to_map(self) -> dict[str, Any]:
+        """Return the map form."""
+        return {
+            "request_id": self.request_id,
+            "ok": self.ok,
+            "output": self.output,
+            "error": self.error,
+            "message": self.message[:MAX_ERROR],
+            "node": self.node,
+            "hops": self.hops,
+        }
+
+    @classmethod
+    def from_map(cls, value: dict[str, Any]) -> "Response":
+        """Return the message in ``value`` or raise ``FrameError``."""
+        _check_keys(value, cls.KEYS)
+        return cls(
+            request_id=_get(value, "request_id", bytes),
+            ok=_get(value, "ok", bool),
+            output=_get(value, "output", bytes),
+            error=_get(value, "error", str)[:MAX_NAME],
+            message=_get(value, "message", str)[:MAX_ERROR],
+            node=_get(value, "node", str)[:128],
+            hops=_uint(value, "hops", MAX_PATH + 1),
+        )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A router's gossip about itself: its links and the best it offers per workload."""
+
+    router: str
+    seq: int
+    links: dict[str, int] = field(default_factory=dict)
+    workloads: dict[str, int] = field(default_factory=dict)
+
+    TYPE = MsgType.SUMMARY
+    KEYS = frozenset({"router", "seq", "links", "workloads"})
+
+    def to_map(self) -> dict[str, Any]:
+        """Return the map form (link RTTs and expected times in microseconds)."""
+        return {
+            "router": self.router,
+            "seq": self.seq,
+            "links": dict(self.links),
+            "workloads": dict(self.workloads),
+        }
+
+    @classmethod
+    def from_map(cls, value: dict[str, Any]) -> "Summary":
+        """Return the message in ``value`` or raise ``FrameError``."""
+        _check_keys(value, cls.KEYS)
+        return cls(
+            router=_get(value, "router", str)[:128],
+            seq=_uint(value, "seq"),
+            links=_uint_map(value, "links"),
+            workloads=_uint_map(value, "workloads"),
+        )
+
+
+def _uint_map(value: dict[str, Any], key: str) -> dict[str, int]:
+    items = _get(value, key, dict)
+    if len(items) > MAX_PEERS_IN_SUMMARY:
+        raise FrameError(f"field {key!r} holds {len(items)} entries")
+    out: dict[str, int] = {}
+    for name, number in items.items():
+        if not isinstance(name, str) or not 0 < len(name) <= 128:
+            raise FrameError(f"field {key!r} has a bad key")
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < 2**63:
+            raise FrameError(f"field {key!r} has a bad value")
+        out[name] = number
+    return out
+
+
+MESSAGE_CLASSES: dict[MsgType, Any] = {
+    cls.TYPE: cls for cls in (Hello, Load, Ping, Pong, Request, Response, Summary)
+}
+
+
+Message = Hello | Load | Ping | Pong | Request | Response | Summary
+
+
+def encode(message: Message) -> bytes:
+    """Return the frame that carries ``message``."""
+    return encode_frame(message.TYPE, message.to_map())
+
+
+async def receive(reader: FrameReader, *classes: type) -> Message:
+    """Return the next message, which must be of one of ``classes``, or raise ``FrameError``."""
+    expected = frozenset(cls.TYPE for cls in classes)
+    msg_type, value = await reader.read(expected)
+    return MESSAGE_CLASSES[msg_type].from_map(value)

@@ -1,0 +1,58 @@
+"""Prometheus metrics of an agent: connections, requests, latencies and errors."""
+
+import logging
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+logger = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+@dataclass
+class AgentMetrics:
+    """The metrics one agent exports, in a registry of its own."""
+
+    registry: CollectorRegistry
+    connections: Gauge
+    nodes: Gauge
+    requests: Counter
+    errors: Counter
+    latency: Histogram
+    in_flight: Gauge
+
+
+def make_metrics(role: str) -> AgentMetrics:
+    """Return a fresh set of metrics for an agent of ``role`` ("router" or "worker")."""
+    registry = CollectorRegistry()
+    prefix = f"emc_{role}"
+    return AgentMetrics(
+        registry=registry,
+        connections=Gauge(f"{prefix}_connections", "Open libp2p connections", registry=registry),
+        nodes=Gauge(f"{prefix}_nodes", "Compute nodes or routers linked", registry=registry),
+        requests=Counter(
+            f"{prefix}_requests", "Requests handled, by outcome", ["outcome"], registry=registry
+        ),
+        errors=Counter(
+            f"{prefix}_errors",
+            "Dropped streams and failures, by reason",
+            ["reason"],
+            registry=registry,
+        ),
+        latency=Histogram(
+            f"{prefix}_request_seconds",
+            "Request latency",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        in_flight=Gauge(f"{prefix}_in_flight", "Requests in flight", registry=registry),
+    )
+
+
+def serve_metrics(metrics: AgentMetrics, port: int, host: str = "127.0.0.1") -> int:
+    """Start the Prometheus HTTP endpoint in a thread and return the port it listens on."""
+    server, _thread = start_http_server(port, addr=host, registry=metrics.registry)
+    bound = server.server_address[1]
+    logger.info("metrics at http://%s:%d/metrics", host, bound)
+    return int(bound)

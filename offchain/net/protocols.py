@@ -1,0 +1,23 @@
+"""Protocol ids and gossip topics of the EMC network, defined in one place."""
+
+from libp2p.custom_types import TProtocol
+
+# A compute node opens this stream to a router after it dials out, sends its hello and load
+# reports on it, and answers the router's pings on it.
+NODE_CONTROL = TProtocol("/emc/node/1.0.0")
+# A router opens this stream back over the node's own connection to hand it one request.
+WORK = TProtocol("/emc/work/1.0.0")
+# Callers (users, gateways) and other routers send one request per stream on this protocol.
+INVOKE = TProtocol("/emc/invoke/1.0.0")
+# Routers exchange summaries of their routing tables on this protocol.
+MESH = TProtocol("/emc/mesh/1.0.0")
+
+ALL_PROTOCOLS = (NODE_CONTROL, WORK, INVOKE, MESH)
+
+# Gossipsub topics.
+TOPIC_RECORDS = "emc/records/1"
+TOPIC_COMMITS = "emc/commits/1"
+TOPIC_REGISTRY = "emc/registry/1"
+TOPIC_MESH = "emc/mesh/1"
+
+ALL_TOPICS = (TOPIC_RECORDS, TOPIC_COMMITS, TOPIC_REGISTRY, TOPIC_MESH)

@@ -1,0 +1,532 @@
+"""The router agent: holds compute-node connections, routes requests, and meshes with routers.
+
+Compute nodes dial in and open a control stream (hello, load reports, pings). The router sends
+each request back over the node's own connection on a work stream, so nodes need no public
+port. Requests no local node can take go to another router along the mesh's shortest path.
+"""
+
+import itertools
+import json
+import logging
+import os
+import random
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import multiaddr
+import trio
+from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.peer.peerstore import PeerStoreError
+
+from offchain.crypto.keys import generate_keypair
+from offchain.net import protocols
+from offchain.net.framing import FrameError, FrameReader
+from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
+from offchain.net.identity import classify_peer, static_stake_check
+from offchain.net.limits import router_limits
+from offchain.net.messages import Hello, Load, Ping, Pong, Request, Response, Summary, receive
+from offchain.net.metrics import AgentMetrics, make_metrics, serve_metrics
+from offchain.net.wire import NET_ERRORS, close_quietly, remote_peer, reset_quietly, send
+from offchain.routers import mesh as meshlib
+from offchain.routers import table as tablelib
+from offchain.routers.config import RouterConfig
+
+logger = logging.getLogger(__name__)
+
+# Errors after which the request is tried once more on another node.
+RETRYABLE = frozenset({"busy", "unknown-workload", "node-failed", "timeout"})
+MESH_BACKOFF_MAX_S = 10.0
+
+
+def seed_bytes(hex_seed: str | None) -> bytes | None:
+    """Return the 32 bytes of a 64-hex-digit seed, or None."""
+    if hex_seed is None:
+        return None
+    data = bytes.fromhex(hex_seed.removeprefix("0x"))
+    if len(data) != 32:
+        raise ValueError("seeds are 32 bytes (64 hex digits)")
+    return data
+
+
+class _PeerStoreJanitor(INotifee):
+    """Forgets peers that leave, so churn never fills (or evicts) the peer store."""
+
+    def __init__(self, host: IHost, on_change: Callable[[], None]) -> None:
+        self._host = host
+        self._on_change = on_change
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        """Ignore stream events."""
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        """Ignore stream events."""
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        """Update the connection gauge."""
+        self._on_change()
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        """Drop a departed peer's peer-store entry once its last connection is gone."""
+        self._on_change()
+        peer = conn.muxed_conn.peer_id
+        if peer == self._host.get_id() or network.get_connections(peer):
+            return
+        try:
+            self._host.get_peerstore().clear_peerdata(peer)
+        except PeerStoreError:
+            pass
+
+    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        """Ignore listen events."""
+
+    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        """Ignore listen events."""
+
+
+class RouterAgent:
+    """One router: a libp2p host, its routing table, and its view of the mesh."""
+
+    def __init__(self, config: RouterConfig, metrics: AgentMetrics | None = None) -> None:
+        self.config = config
+        self.key_pair = identity_from_seed(seed_bytes(config.identity_seed))
+        self.eth = generate_keypair(seed_bytes(config.eth_key_seed))
+        self.host = make_host(self.key_pair, router_limits(config.max_connections))
+        self.me = self.host.get_id().to_string()
+        self.table = tablelib.RoutingTable()
+        self.mesh = meshlib.MeshState(self.me)
+        self.metrics = metrics or make_metrics("router")
+        self.rng = random.Random()
+        self.in_flight = 0
+        self.ready = trio.Event()
+        self.metrics_port: int | None = None
+        self._is_staked = static_stake_check(config.staked)
+        self._controls: dict[str, object] = {}
+        self._summary_seq = itertools.count(1)
+        self._mesh_sessions: dict[str, int] = {}
+        self._mesh_outboxes: dict[int, tuple[str, trio.MemorySendChannel[Summary]]] = {}
+        self._session_ids = itertools.count(1)
+        self._nonces = itertools.count(1)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self, stop: trio.Event) -> None:
+        """Serve until ``stop`` is set."""
+        self.host.set_stream_handler(protocols.NODE_CONTROL, self._handle_node_control)
+        self.host.set_stream_handler(protocols.INVOKE, self._handle_invoke)
+        self.host.set_stream_handler(protocols.MESH, self._handle_mesh)
+        network = self.host.get_network()
+        network.register_notifee(_PeerStoreJanitor(self.host, self._count_connections))
+        async with self.host.run([multiaddr.Multiaddr(self.config.listen)]):
+            async with trio.open_nursery() as nursery:
+                for addr in self.config.peers:
+                    nursery.start_soon(self._keep_mesh_link, addr)
+                if self.config.metrics_port is not None:
+                    self.metrics_port = serve_metrics(
+                        self.metrics, self.config.metrics_port, self.config.metrics_host
+                    )
+                self._write_ready_file()
+                self.ready.set()
+                logger.info("router up at %s", " ".join(str(a) for a in listen_addrs_of(self.host)))
+                await stop.wait()
+                logger.info("router stopping")
+                nursery.cancel_scope.cancel()
+
+    def addrs(self) -> list[str]:
+        """Return the router's dialable addresses, each ending in /p2p/<peer id>."""
+        return [str(a) for a in listen_addrs_of(self.host)]
+
+    def _write_ready_file(self) -> None:
+        if self.config.ready_file is None:
+            return
+        path = Path(self.config.ready_file)
+        tmp = path.with_suffix(".tmp")
+        info = {
+            "peer_id": self.me,
+            "addrs": self.addrs(),
+            "metrics_port": self.metrics_port,
+            "pid": os.getpid(),
+        }
+        tmp.write_text(json.dumps(info))
+        tmp.replace(path)
+
+    def _count_connections(self) -> None:
+        self.metrics.connections.set(len(self.host.get_network().get_connections()))
+
+    def _drop(self, peer: str, stream_kind: str, reason: str, detail: str) -> None:
+        logger.warning(
+            "dropped %s stream from %s: reason=%s (%s)", stream_kind, peer, reason, detail
+        )
+        self.metrics.errors.labels(reason=reason).inc()
+
+    # ------------------------------------------------------------------ compute nodes
+
+    async def _handle_node_control(self, stream: INetStream) -> None:
+        peer = remote_peer(stream)
+        reader = FrameReader(stream)
+        try:
+            with trio.fail_after(self.config.hello_timeout_s):
+                hello = await receive(reader, Hello)
+        except trio.TooSlowError:
+            self._drop(peer, "control", "timeout", "no hello in time")
+            await reset_quietly(stream)
+            return
+        except FrameError as exc:
+            self._drop(peer, "control", exc.reason, str(exc))
+            await reset_quietly(stream)
+            return
+        assert isinstance(hello, Hello)
+        address, staked = classify_peer(hello.binding, peer, self._is_staked)
+        token = object()
+        self._controls[peer] = token
+        self.table = tablelib.add_node(
+            self.table,
+            tablelib.NodeEntry(
+                peer_id=peer,
+                workloads=frozenset(hello.workloads),
+                e_power=hello.e_power,
+                capacity=max(1, hello.capacity),
+                staked=staked,
+                address=address,
+                queue_depth=hello.queue_depth,
+            ),
+        )
+        self.metrics.nodes.set(len(self.table.nodes))
+        logger.info(
+            "node %s joined: workloads=%s staked=%s address=%s",
+            peer,
+            ",".join(hello.workloads),
+            staked,
+            address or "-",
+        )
+        lock = trio.Lock()
+        sent: dict[int, float] = {}
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._ping_node, stream, lock, sent)
+                await self._read_node_reports(reader, peer, sent)
+                nursery.cancel_scope.cancel()
+        finally:
+            if self._controls.get(peer) is token:
+                del self._controls[peer]
+                self.table = tablelib.remove_node(self.table, peer)
+                self.metrics.nodes.set(len(self.table.nodes))
+                logger.info("node %s left", peer)
+            await reset_quietly(stream)
+
+    async def _ping_node(self, stream: INetStream, lock: trio.Lock, sent: dict[int, float]) -> None:
+        while True:
+            await trio.sleep(self.config.ping_interval_s * self.rng.uniform(0.8, 1.2))
+            nonce = next(self._nonces)
+            sent[nonce] = trio.current_time()
+            if len(sent) > 8:
+                sent.pop(min(sent))
+            try:
+                async with lock:
+                    await send(stream, Ping(nonce))
+            except NET_ERRORS:
+                return
+
+    async def _read_node_reports(
+        self, reader: FrameReader, peer: str, sent: dict[int, float]
+    ) -> None:
+        silence = 3 * self.config.ping_interval_s * 1.2 + 2
+        while True:
+            try:
+                with trio.fail_after(silence):
+                    message = await receive(reader, Load, Pong)
+            except trio.TooSlowError:
+                self._drop(peer, "control", "timeout", "node silent")
+                return
+            except FrameError as exc:
+                if exc.reason != "truncated":
+                    self._drop(peer, "control", exc.reason, str(exc))
+                return
+            if isinstance(message, Load):
+                self.table = tablelib.report_load(self.table, peer, message.queue_depth)
+            elif isinstance(message, Pong):
+                started = sent.pop(message.nonce, None)
+                self.table = tablelib.report_load(self.table, peer, message.queue_depth)
+                if started is not None:
+                    rtt_ms = (trio.current_time() - started) * 1_000
+                    self.table = tablelib.record_rtt(self.table, peer, rtt_ms)
+
+    # ------------------------------------------------------------------ requests
+
+    async def _handle_invoke(self, stream: INetStream) -> None:
+        peer = remote_peer(stream)
+        reader = FrameReader(stream)
+        try:
+            with trio.fail_after(self.config.read_timeout_s):
+                request = await receive(reader, Request)
+        except trio.TooSlowError:
+            self._drop(peer, "invoke", "timeout", "no request in time")
+            await reset_quietly(stream)
+            return
+        except FrameError as exc:
+            self._drop(peer, "invoke", exc.reason, str(exc))
+            await reset_quietly(stream)
+            return
+        assert isinstance(request, Request)
+        started = trio.current_time()
+        response = await self._admit(request, peer)
+        elapsed = trio.current_time() - started
+        self.metrics.latency.observe(elapsed)
+        self.metrics.requests.labels(outcome="ok" if response.ok else response.error).inc()
+        try:
+            await send(stream, response)
+        except NET_ERRORS as exc:
+            logger.info("caller %s left before its answer: %s", peer, exc)
+        finally:
+            await close_quietly(stream)
+
+    async def _admit(self, request: Request, peer: str) -> Response:
+        if request.path and request.path[-1] != peer:
+            self.metrics.errors.labels(reason="bad-path").inc()
+            return _error(request, "bad-path", "a forwarded request must name its sender last")
+        if self.me in request.path:
+            return _error(request, "loop", "request already passed through this router")
+        if self.in_flight >= self.config.max_in_flight:
+            return _error(request, "busy", f"router at its limit of {self.in_flight} requests")
+        self.in_flight += 1
+        self.metrics.in_flight.set(self.in_flight)
+        try:
+            return await self.route(request)
+        finally:
+            self.in_flight -= 1
+            self.metrics.in_flight.set(self.in_flight)
+
+    def _timeout_s(self, request: Request) -> float:
+        return min(self.config.request_timeout_s, max(request.timeout_ms, 1) / 1_000)
+
+    async def route(self, request: Request) -> Response:
+        """Return the answer to ``request``: local node, retry once, else the mesh."""
+        tried: list[str] = []
+        reasons: list[str] = []
+        for _attempt in range(2):
+            node = tablelib.choose(
+                self.table,
+                request.workload,
+                self.rng,
+                trio.current_time(),
+                request.timeout_ms,
+                exclude=tried,
+            )
+            if node is None:
+                break
+            tried.append(node)
+            response, reason = await self._call_node(node, request)
+            if response is not None and (response.ok or response.error not in RETRYABLE):
+                return response
+            reasons.append(f"{node[-8:]}:{reason}")
+            if _attempt == 0:
+                logger.info(
+                    "request %s failed on node %s (%s); retrying elsewhere",
+                    request.request_id.hex(),
+                    node,
+                    reason,
+                )
+        if tried:
+            detail = ", ".join(reasons)
+            return _error(
+                request,
+                "node-failed",
+                f"{request.workload} failed on {len(tried)} node(s): {detail}",
+            )
+        route = meshlib.next_hop(self.mesh, request.workload, trio.current_time(), request.path)
+        if route is not None:
+            return await self._forward(route, request)
+        if tablelib.serves(self.table, request.workload):
+            return _error(request, "busy", f"every node serving {request.workload} is full")
+        return _error(request, "no-node", f"no reachable node serves {request.workload}")
+
+    async def _call_node(self, node: str, request: Request) -> tuple[Response | None, str]:
+        started = trio.current_time()
+        self.table = tablelib.start_task(self.table, node, started)
+        ok = False
+        try:
+            with trio.fail_after(self._timeout_s(request)):
+                stream = await self.host.new_stream(ID.from_base58(node), [protocols.WORK])
+                try:
+                    await send(stream, request)
+                    response = await receive(FrameReader(stream), Response)
+                finally:
+                    await close_quietly(stream)
+            assert isinstance(response, Response)
+            if response.request_id != request.request_id:
+                raise FrameError("answer names another request")
+            ok = response.ok or response.error not in RETRYABLE
+            return replace(response, node=node), response.error or "ok"
+        except trio.TooSlowError:
+            logger.warning("node %s timed out on request %s", node, request.request_id.hex())
+            self.metrics.errors.labels(reason="node-timeout").inc()
+            return None, "timeout"
+        except FrameError as exc:
+            logger.warning("node %s sent a bad answer: %s", node, exc)
+            self.metrics.errors.labels(reason="node-" + exc.reason).inc()
+            return None, exc.reason
+        except NET_ERRORS as exc:
+            logger.warning(
+                "node %s failed on request %s: %s",
+                node,
+                request.request_id.hex(),
+                type(exc).__name__,
+            )
+            self.metrics.errors.labels(reason="node-gone").inc()
+            return None, "gone"
+        finally:
+            service_ms = (trio.current_time() - started) * 1_000
+            self.table = tablelib.finish_task(self.table, node, ok, service_ms)
+
+    async def _forward(self, route: meshlib.Route, request: Request) -> Response:
+        onward = replace(request, path=(*request.path, self.me))
+        try:
+            with trio.fail_after(self._timeout_s(request)):
+                stream = await self.host.new_stream(
+                    ID.from_base58(route.next_hop), [protocols.INVOKE]
+                )
+                try:
+                    await send(stream, onward)
+                    response = await receive(FrameReader(stream), Response)
+                finally:
+                    await close_quietly(stream)
+        except (trio.TooSlowError, FrameError, *NET_ERRORS) as exc:
+            logger.warning(
+                "forward of %s to %s failed: %s",
+                request.request_id.hex(),
+                route.next_hop,
+                type(exc).__name__,
+            )
+            self.metrics.errors.labels(reason="forward-failed").inc()
+            return _error(request, "forward-failed", f"router {route.next_hop} did not answer")
+        assert isinstance(response, Response)
+        return replace(response, hops=min(response.hops + 1, 9))
+
+    # ------------------------------------------------------------------ mesh
+
+    async def _keep_mesh_link(self, addr: str) -> None:
+        info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
+        peer = info.peer_id.to_string()
+        backoff = 0.5
+        while True:
+            try:
+                with trio.fail_after(10):
+                    await self.host.connect(info)
+                    stream = await self.host.new_stream(info.peer_id, [protocols.MESH])
+                backoff = 0.5
+                logger.info("mesh link to router %s up", peer)
+                await self._mesh_session(stream, peer)
+            except (trio.TooSlowError, *NET_ERRORS) as exc:
+                logger.info("mesh link to router %s failed: %s", peer, type(exc).__name__)
+            await trio.sleep(backoff * self.rng.uniform(0.5, 1.5))
+            backoff = min(MESH_BACKOFF_MAX_S, backoff * 2)
+
+    async def _handle_mesh(self, stream: INetStream) -> None:
+        peer = remote_peer(stream)
+        logger.info("mesh link from router %s up", peer)
+        await self._mesh_session(stream, peer)
+
+    async def _mesh_session(self, stream: INetStream, peer: str) -> None:
+        session = next(self._session_ids)
+        outbox_send, outbox_recv = trio.open_memory_channel[Summary](64)
+        self._mesh_outboxes[session] = (peer, outbox_send)
+        self._mesh_sessions[peer] = self._mesh_sessions.get(peer, 0) + 1
+        lock = trio.Lock()
+        sent: dict[int, float] = {}
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._mesh_writer, stream, lock, sent)
+                nursery.start_soon(self._mesh_relay, stream, lock, outbox_recv)
+                await self._mesh_reader(stream, peer, lock, sent)
+                nursery.cancel_scope.cancel()
+        finally:
+            del self._mesh_outboxes[session]
+            self._mesh_sessions[peer] -= 1
+            if self._mesh_sessions[peer] == 0:
+                del self._mesh_sessions[peer]
+                self.mesh = meshlib.forget_router(self.mesh, peer)
+                logger.info("mesh link with router %s down", peer)
+            await reset_quietly(stream)
+
+    def _own_summary(self) -> Summary:
+        return meshlib.make_summary(
+            self.me,
+            next(self._summary_seq),
+            self.mesh.links,
+            tablelib.best_expected_by_workload(self.table),
+        )
+
+    async def _mesh_writer(
+        self, stream: INetStream, lock: trio.Lock, sent: dict[int, float]
+    ) -> None:
+        while True:
+            nonce = next(self._nonces)
+            sent[nonce] = trio.current_time()
+            if len(sent) > 8:
+                sent.pop(min(sent))
+            try:
+                async with lock:
+                    await send(stream, Ping(nonce))
+                    await send(stream, self._own_summary())
+            except NET_ERRORS:
+                return
+            await trio.sleep(self.config.summary_interval_s)
+
+    async def _mesh_relay(
+        self, stream: INetStream, lock: trio.Lock, outbox: trio.MemoryReceiveChannel[Summary]
+    ) -> None:
+        async for summary in outbox:
+            try:
+                async with lock:
+                    await send(stream, summary)
+            except NET_ERRORS:
+                return
+
+    async def _mesh_reader(
+        self, stream: INetStream, peer: str, lock: trio.Lock, sent: dict[int, float]
+    ) -> None:
+        reader = FrameReader(stream)
+        silence = 3 * self.config.summary_interval_s + 5
+        while True:
+            try:
+                with trio.fail_after(silence):
+                    message = await receive(reader, Ping, Pong, Summary)
+            except trio.TooSlowError:
+                self._drop(peer, "mesh", "timeout", "router silent")
+                return
+            except FrameError as exc:
+                if exc.reason != "truncated":
+                    self._drop(peer, "mesh", exc.reason, str(exc))
+                return
+            now = trio.current_time()
+            if isinstance(message, Ping):
+                try:
+                    async with lock:
+                        await send(stream, Pong(message.nonce, self.in_flight))
+                except NET_ERRORS:
+                    return
+            elif isinstance(message, Pong):
+                started = sent.pop(message.nonce, None)
+                if started is not None:
+                    self.mesh = meshlib.set_link(self.mesh, peer, (now - started) * 1_000)
+            elif isinstance(message, Summary):
+                before = self.mesh
+                self.mesh = meshlib.accept_summary(self.mesh, message, now)
+                if self.mesh is not before:
+                    self._relay(message, peer)
+
+    def _relay(self, summary: Summary, source: str) -> None:
+        """Flood a fresh summary to every other mesh link (seq numbers stop the echo)."""
+        for peer, outbox in list(self._mesh_outboxes.values()):
+            if peer in (source, summary.router):
+                continue
+            try:
+                outbox.send_nowait(summary)
+            except trio.WouldBlock:
+                self.metrics.errors.labels(reason="mesh-outbox-full").inc()
+
+
+def _error(request: Request, code: str, message: str) -> Response:
+    return Response(request_id=request.request_id, ok=False, error=code, message=message)

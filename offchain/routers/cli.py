@@ -1,0 +1,52 @@
+"""`emc router`: run a smart router from a config file plus flags."""
+
+import click
+import trio
+
+from offchain.net.config import ConfigError, load_config
+from offchain.net.logs import configure_logging
+from offchain.net.runner import run_until_signal
+from offchain.routers.agent import RouterAgent
+from offchain.routers.config import RouterConfig
+
+
+@click.command("router")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="TOML file with RouterConfig keys.",
+)
+@click.option("--listen", help="Listen multiaddr, e.g. /ip4/0.0.0.0/tcp/4001.")
+@click.option("--peer", "peers", multiple=True, help="Another router's multiaddr (repeatable).")
+@click.option("--identity-seed", help="64 hex digits: the libp2p identity seed.")
+@click.option("--eth-key-seed", help="64 hex digits: the Ethereum key seed.")
+@click.option("--staked", multiple=True, help="A staked compute-node address (repeatable).")
+@click.option("--max-connections", type=int)
+@click.option("--max-in-flight", type=int)
+@click.option("--request-timeout", "request_timeout_s", type=float)
+@click.option("--read-timeout", "read_timeout_s", type=float)
+@click.option("--ping-interval", "ping_interval_s", type=float)
+@click.option("--metrics-port", type=int, help="Serve Prometheus metrics on this port (0: any).")
+@click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False),
+    help="Write {peer_id, addrs, metrics_port} here once listening.",
+)
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+def router(
+    config_path: str | None, peers: tuple[str, ...], staked: tuple[str, ...], **flags: object
+) -> None:
+    """Run a smart router that holds compute-node connections and routes requests."""
+    overrides = dict(flags)
+    if peers:
+        overrides["peers"] = list(peers)
+    if staked:
+        overrides["staked"] = list(staked)
+    try:
+        config = load_config(RouterConfig, config_path, overrides)
+        agent = RouterAgent(config)
+    except (ConfigError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    configure_logging("router", agent.me, config.log_level)
+    trio.run(run_until_signal, agent.run)

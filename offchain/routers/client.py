@@ -1,0 +1,43 @@
+"""A caller's side of the invoke protocol: send one request to a router, get its answer."""
+
+import os
+
+import trio
+from libp2p.abc import IHost
+from libp2p.peer.id import ID
+
+from offchain.net import protocols
+from offchain.net.framing import FrameReader
+from offchain.net.messages import Request, Response, receive
+from offchain.net.wire import close_quietly, send
+
+
+def new_request_id() -> bytes:
+    """Return a fresh random 16-byte request id."""
+    return os.urandom(16)
+
+
+async def invoke(
+    host: IHost,
+    router: ID,
+    workload: str,
+    payload: bytes,
+    timeout_s: float = 30.0,
+) -> Response:
+    """Send one request for ``workload`` to ``router`` over ``host`` and return the answer.
+
+    Raises ``trio.TooSlowError`` after ``timeout_s``, ``FrameError`` on a bad answer, and the
+    network's own errors when the router cannot be reached.
+    """
+    request = Request(new_request_id(), workload, payload, (), int(timeout_s * 1_000))
+    with trio.fail_after(timeout_s + 1):
+        stream = await host.new_stream(router, [protocols.INVOKE])
+        try:
+            await send(stream, request)
+            response = await receive(FrameReader(stream), Response)
+        finally:
+            await close_quietly(stream)
+    assert isinstance(response, Response)
+    if response.request_id != request.request_id:
+        raise ValueError("router answered another request")
+    return response

@@ -1,0 +1,37 @@
+"""The router's configuration."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    """Everything a router agent needs to start."""
+
+    listen: str = "/ip4/127.0.0.1/tcp/0"
+    # 64 hex digits: the libp2p identity seed, and the Ethereum key seed (random when unset).
+    identity_seed: str | None = None
+    eth_key_seed: str | None = None
+    # Other routers to dial and keep mesh links with (multiaddrs ending in /p2p/<id>).
+    peers: list[str] = field(default_factory=list)
+    # Addresses known to be staked as compute nodes (the chain view fills this in later).
+    staked: list[str] = field(default_factory=list)
+    max_connections: int = 4_096
+    max_in_flight: int = 2_048
+    request_timeout_s: float = 30.0
+    read_timeout_s: float = 5.0
+    hello_timeout_s: float = 5.0
+    ping_interval_s: float = 5.0
+    summary_interval_s: float = 1.0
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    ready_file: str | None = None
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        for name in ("request_timeout_s", "read_timeout_s", "hello_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.ping_interval_s <= 0 or self.summary_interval_s <= 0:
+            raise ValueError("intervals must be positive")

@@ -1,0 +1,209 @@
+"""The routing table: a pure state machine of a router's compute nodes, and node scoring.
+
+Every function takes the table (and the time and random source it needs) and returns a new
+table or a decision; nothing here does I/O, so tests drive it directly.
+"""
+
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+# Scoring constants (milliseconds unless named otherwise).
+DEFAULT_RTT_MS = 5.0
+DEFAULT_SERVICE_MS = 10.0
+EWMA_ALPHA = 0.2
+# Unstaked nodes take only short tasks, one at a time, with a gap between them.
+UNSTAKED_MAX_TIMEOUT_MS = 5_000
+UNSTAKED_GAP_S = 1.0
+TIE_EPSILON_MS = 1e-6
+
+
+class UnknownNode(KeyError):
+    """An operation named a node that is not in the table."""
+
+
+@dataclass(frozen=True)
+class NodeEntry:
+    """What a router knows about one connected compute node."""
+
+    peer_id: str
+    workloads: frozenset[str]
+    e_power: int
+    capacity: int
+    staked: bool
+    address: str = ""
+    queue_depth: int = 0
+    in_flight: int = 0
+    rtt_ms: float = DEFAULT_RTT_MS
+    service_ms: float = DEFAULT_SERVICE_MS
+    successes: int = 0
+    failures: int = 0
+    last_task_at: float = float("-inf")
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    """The router's nodes by peer id, with an index of the nodes serving each workload."""
+
+    nodes: Mapping[str, NodeEntry] = field(default_factory=lambda: MappingProxyType({}))
+    by_workload: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def _with_index(nodes: dict[str, NodeEntry], index: dict[str, frozenset[str]]) -> RoutingTable:
+    return RoutingTable(MappingProxyType(nodes), MappingProxyType(index))
+
+
+def add_node(table: RoutingTable, entry: NodeEntry) -> RoutingTable:
+    """Return the table with ``entry`` added (replacing any entry for the same peer)."""
+    if entry.capacity < 1:
+        raise ValueError("capacity must be at least 1")
+    if entry.peer_id in table.nodes:
+        table = remove_node(table, entry.peer_id)
+    nodes = dict(table.nodes)
+    nodes[entry.peer_id] = entry
+    index = dict(table.by_workload)
+    for workload in entry.workloads:
+        index[workload] = index.get(workload, frozenset()) | {entry.peer_id}
+    return _with_index(nodes, index)
+
+
+def remove_node(table: RoutingTable, peer_id: str) -> RoutingTable:
+    """Return the table without ``peer_id`` (unchanged if it is not there)."""
+    entry = table.nodes.get(peer_id)
+    if entry is None:
+        return table
+    nodes = dict(table.nodes)
+    del nodes[peer_id]
+    index = dict(table.by_workload)
+    for workload in entry.workloads:
+        rest = index.get(workload, frozenset()) - {peer_id}
+        if rest:
+            index[workload] = rest
+        else:
+            index.pop(workload, None)
+    return _with_index(nodes, index)
+
+
+def _update(table: RoutingTable, peer_id: str, **changes: object) -> RoutingTable:
+    entry = table.nodes.get(peer_id)
+    if entry is None:
+        raise UnknownNode(peer_id)
+    nodes = dict(table.nodes)
+    nodes[peer_id] = replace(entry, **changes)  # type: ignore[arg-type]
+    return _with_index(nodes, dict(table.by_workload))
+
+
+def report_load(table: RoutingTable, peer_id: str, queue_depth: int) -> RoutingTable:
+    """Return the table with the node's self-reported queue depth."""
+    if queue_depth < 0:
+        raise ValueError("queue depth must be non-negative")
+    return _update(table, peer_id, queue_depth=queue_depth)
+
+
+def record_rtt(table: RoutingTable, peer_id: str, rtt_ms: float) -> RoutingTable:
+    """Return the table with a new RTT sample folded into the node's moving average."""
+    if rtt_ms < 0:
+        raise ValueError("rtt must be non-negative")
+    entry = table.nodes.get(peer_id)
+    if entry is None:
+        raise UnknownNode(peer_id)
+    return _update(table, peer_id, rtt_ms=_ewma(entry.rtt_ms, rtt_ms))
+
+
+def start_task(table: RoutingTable, peer_id: str, now: float) -> RoutingTable:
+    """Return the table with one more task in flight on the node."""
+    entry = table.nodes.get(peer_id)
+    if entry is None:
+        raise UnknownNode(peer_id)
+    return _update(table, peer_id, in_flight=entry.in_flight + 1, last_task_at=now)
+
+
+def finish_task(
+    table: RoutingTable, peer_id: str, ok: bool, service_ms: float | None = None
+) -> RoutingTable:
+    """Return the table with the node's task finished (a no-op if the node has left)."""
+    entry = table.nodes.get(peer_id)
+    if entry is None:
+        return table
+    changes: dict[str, object] = {"in_flight": max(0, entry.in_flight - 1)}
+    if ok:
+        changes["successes"] = entry.successes + 1
+        if service_ms is not None and service_ms >= 0:
+            changes["service_ms"] = _ewma(entry.service_ms, service_ms)
+    else:
+        changes["failures"] = entry.failures + 1
+    return _update(table, peer_id, **changes)
+
+
+def _ewma(old: float, sample: float) -> float:
+    return (1 - EWMA_ALPHA) * old + EWMA_ALPHA * sample
+
+
+def expected_ms(entry: NodeEntry) -> float:
+    """Return the node's expected completion time for one more task, in milliseconds.
+
+    RTT plus the service time scaled by the work ahead of it (reported queue plus what this
+    router has in flight there, over the node's parallel capacity), inflated by its failure
+    rate so that a flaky node loses to a sound one of equal speed.
+    """
+    waiting = (entry.queue_depth + entry.in_flight) / entry.capacity
+    failure_rate = entry.failures / (entry.successes + entry.failures + 1)
+    return (entry.rtt_ms + entry.service_ms * (1.0 + waiting)) * (1.0 + 4.0 * failure_rate)
+
+
+def eligible(entry: NodeEntry, workload: str, timeout_ms: int, now: float) -> bool:
+    """Return whether the node may take a ``workload`` task with that time budget now."""
+    if workload not in entry.workloads:
+        return False
+    if entry.in_flight >= entry.capacity:
+        return False
+    if entry.staked:
+        return True
+    # Unstaked nodes: short tasks only, one at a time, spaced out.
+    return (
+        timeout_ms <= UNSTAKED_MAX_TIMEOUT_MS
+        and entry.in_flight == 0
+        and now - entry.last_task_at >= UNSTAKED_GAP_S
+    )
+
+
+def choose(
+    table: RoutingTable,
+    workload: str,
+    rng: random.Random,
+    now: float,
+    timeout_ms: int = 0,
+    exclude: Iterable[str] = (),
+) -> str | None:
+    """Return the eligible node with the least expected completion time (ties at random)."""
+    excluded = set(exclude)
+    best: list[str] = []
+    best_score = float("inf")
+    for peer_id in sorted(table.by_workload.get(workload, frozenset())):
+        if peer_id in excluded:
+            continue
+        entry = table.nodes[peer_id]
+        if not eligible(entry, workload, timeout_ms, now):
+            continue
+        score = expected_ms(entry)
+        if score < best_score - TIE_EPSILON_MS:
+            best, best_score = [peer_id], score
+        elif score <= best_score + TIE_EPSILON_MS:
+            best.append(peer_id)
+    if not best:
+        return None
+    return best[0] if len(best) == 1 else rng.choice(best)
+
+
+def serves(table: RoutingTable, workload: str) -> bool:
+    """Return whether any connected node serves ``workload``."""
+    return bool(table.by_workload.get(workload))
+
+
+def best_expected_by_workload(table: RoutingTable) -> dict[str, float]:
+    """Return, per workload, the best expected completion time among staked-or-not nodes."""
+    out: dict[str, float] = {}
+    for workload, peers in table.by_workload.items():
+        out[workload] = min(expected_ms(table.nodes[p]) for p in peers)
+    return out

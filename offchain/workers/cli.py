@@ -1,0 +1,53 @@
+"""`emc worker`: run a compute node from a config file plus flags."""
+
+import click
+import trio
+
+from offchain.net.config import ConfigError, load_config
+from offchain.net.logs import configure_logging
+from offchain.net.runner import run_until_signal
+from offchain.workers.node import NodeAgent, NodeConfig
+
+
+@click.command("worker")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="TOML file with NodeConfig keys.",
+)
+@click.option("--router", "routers", multiple=True, help="A router multiaddr (repeatable).")
+@click.option(
+    "--workload",
+    "workloads",
+    multiple=True,
+    help="A workload to serve, NAME or NAME=KIND (repeatable).",
+)
+@click.option("--links", type=int, help="How many routers to stay linked to (default 2).")
+@click.option("--e-power", type=int)
+@click.option("--parallel", type=int)
+@click.option("--queue-size", type=int)
+@click.option("--listen", help="Also listen here (off by default: no public port is needed).")
+@click.option("--identity-seed", help="64 hex digits: the libp2p identity seed.")
+@click.option("--eth-key-seed", help="64 hex digits: the Ethereum key seed.")
+@click.option("--backoff-initial", "backoff_initial_s", type=float)
+@click.option("--backoff-max", "backoff_max_s", type=float)
+@click.option("--metrics-port", type=int, help="Serve Prometheus metrics on this port (0: any).")
+@click.option("--ready-file", type=click.Path(dir_okay=False))
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+def worker(
+    config_path: str | None, routers: tuple[str, ...], workloads: tuple[str, ...], **flags: object
+) -> None:
+    """Run a compute node that dials out to routers and serves their requests."""
+    overrides = dict(flags)
+    if routers:
+        overrides["routers"] = list(routers)
+    if workloads:
+        overrides["workloads"] = list(workloads)
+    try:
+        config = load_config(NodeConfig, config_path, overrides)
+        agent = NodeAgent(config)
+    except (ConfigError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    configure_logging("worker", agent.me, config.log_level)
+    trio.run(run_until_signal, agent.run)

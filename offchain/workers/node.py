@@ -1,0 +1,278 @@
+"""The compute node's agent: links to routers, serves the work streams they open, reports load.
+
+The node dials out (see ``connectivity``) and never listens unless ``listen`` is configured;
+routers reach it over the connections it opened. Work runs with bounded parallelism and a
+bounded queue: a node that is full answers ``busy`` at once, so the router can go elsewhere.
+"""
+
+import json
+import logging
+import os
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import multiaddr
+import trio
+from libp2p.abc import INetStream
+
+from offchain.crypto.keys import generate_keypair
+from offchain.net import protocols
+from offchain.net.framing import FrameError, FrameReader
+from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
+from offchain.net.identity import encode_binding, make_binding
+from offchain.net.limits import node_limits
+from offchain.net.messages import Hello, Request, Response, receive
+from offchain.net.metrics import AgentMetrics, make_metrics, serve_metrics
+from offchain.net.wire import NET_ERRORS, close_quietly, remote_peer, reset_quietly, send
+from offchain.workers.connectivity import LinkPolicy, RouterLinks
+
+logger = logging.getLogger(__name__)
+
+Runner = Callable[[bytes], Awaitable[bytes]]
+MAX_SLEEP_MS = 60_000
+
+
+class WorkloadFailed(ValueError):
+    """A workload refused its input; the caller gets the reason, and no retry is made."""
+
+
+async def run_echo(payload: bytes) -> bytes:
+    """Return the input unchanged (the trivial workload)."""
+    return payload
+
+
+async def run_sleep(payload: bytes) -> bytes:
+    """Sleep for the number of milliseconds given as ASCII digits, then echo the input."""
+    try:
+        millis = int(payload.decode("ascii").split(":", 1)[0])
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise WorkloadFailed("sleep wants '<milliseconds>[:anything]'") from exc
+    if not 0 <= millis <= MAX_SLEEP_MS:
+        raise WorkloadFailed(f"sleep of {millis} ms is out of range")
+    await trio.sleep(millis / 1_000)
+    return payload
+
+
+BUILTIN_RUNNERS: dict[str, Runner] = {"echo": run_echo, "sleep": run_sleep}
+
+
+def resolve_workloads(specs: list[str]) -> dict[str, Runner]:
+    """Return runners by served name for specs like ``"echo"`` or ``"echo-b=echo"``."""
+    out: dict[str, Runner] = {}
+    for spec in specs:
+        name, _, kind = spec.partition("=")
+        kind = kind or name
+        runner = BUILTIN_RUNNERS.get(kind) or _registry_runner(kind)
+        if runner is None:
+            raise ValueError(f"unknown workload {kind!r}")
+        out[name] = runner
+    return out
+
+
+def _registry_runner(kind: str) -> Runner | None:
+    """Return a runner from the workloads registry when that package is installed, else None."""
+    return None
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything a compute node agent needs to start."""
+
+    routers: list[str] = field(default_factory=list)
+    links: int = 2
+    workloads: list[str] = field(default_factory=lambda: ["echo"])
+    e_power: int = 1
+    parallel: int = 4
+    queue_size: int = 64
+    # A listening address only if configured: routers reach the node over its own dials.
+    listen: str | None = None
+    identity_seed: str | None = None
+    eth_key_seed: str | None = None
+    read_timeout_s: float = 5.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    silence_s: float = 20.0
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    ready_file: str | None = None
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.links < 1 or self.parallel < 1 or self.queue_size < 0:
+            raise ValueError("links and parallel must be at least 1, queue_size at least 0")
+
+
+def _seed(hex_seed: str | None) -> bytes | None:
+    if hex_seed is None:
+        return None
+    data = bytes.fromhex(hex_seed.removeprefix("0x"))
+    if len(data) != 32:
+        raise ValueError("seeds are 32 bytes (64 hex digits)")
+    return data
+
+
+class NodeAgent:
+    """One compute node: a libp2p host that dials routers and runs their requests."""
+
+    def __init__(self, config: NodeConfig, metrics: AgentMetrics | None = None) -> None:
+        if not config.routers:
+            raise ValueError("a compute node needs at least one router")
+        self.config = config
+        self.runners = resolve_workloads(config.workloads)
+        self.host = make_host(identity_from_seed(_seed(config.identity_seed)), node_limits())
+        self.me = self.host.get_id().to_string()
+        self.eth = generate_keypair(_seed(config.eth_key_seed))
+        self.binding = encode_binding(make_binding(self.eth, self.me))
+        self.metrics = metrics or make_metrics("worker")
+        self.pending = 0
+        self.limiter = trio.CapacityLimiter(config.parallel)
+        self.links = RouterLinks(
+            self.host,
+            list(config.routers),
+            self._hello,
+            lambda: self.pending,
+            LinkPolicy(
+                links=config.links,
+                backoff_initial_s=config.backoff_initial_s,
+                backoff_max_s=config.backoff_max_s,
+                silence_s=config.silence_s,
+            ),
+            random.Random(),
+        )
+
+    def _hello(self) -> Hello:
+        return Hello(
+            workloads=tuple(sorted(self.runners)),
+            e_power=self.config.e_power,
+            capacity=self.config.parallel + self.config.queue_size,
+            queue_depth=self.pending,
+            binding=self.binding,
+        )
+
+    async def run(self, stop: trio.Event) -> None:
+        """Serve until ``stop`` is set."""
+        self.host.set_stream_handler(protocols.WORK, self._handle_work)
+        listen = [multiaddr.Multiaddr(self.config.listen)] if self.config.listen else []
+        async with self.host.run(listen):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.links.run)
+                nursery.start_soon(self._watch_links)
+                port = None
+                if self.config.metrics_port is not None:
+                    port = serve_metrics(
+                        self.metrics, self.config.metrics_port, self.config.metrics_host
+                    )
+                self._write_ready_file(port)
+                logger.info(
+                    "node up: workloads=%s listening=%s",
+                    ",".join(sorted(self.runners)),
+                    [str(a) for a in listen_addrs_of(self.host)] or "no",
+                )
+                await stop.wait()
+                logger.info("node stopping")
+                nursery.cancel_scope.cancel()
+
+    async def _watch_links(self) -> None:
+        while True:
+            self.metrics.nodes.set(len(self.links.connected))
+            self.metrics.connections.set(len(self.host.get_network().get_connections()))
+            await self.links.changed.wait()
+
+    def _write_ready_file(self, metrics_port: int | None) -> None:
+        if self.config.ready_file is None:
+            return
+        path = Path(self.config.ready_file)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps(
+                {
+                    "peer_id": self.me,
+                    "metrics_port": metrics_port,
+                    "pid": os.getpid(),
+                    "address": self.eth.address,
+                }
+            )
+        )
+        tmp.replace(path)
+
+    async def _handle_work(self, stream: INetStream) -> None:
+        peer = remote_peer(stream)
+        if peer not in self.links.router_ids:
+            logger.warning("refused a work stream from %s: not one of our routers", peer)
+            self.metrics.errors.labels(reason="not-a-router").inc()
+            await reset_quietly(stream)
+            return
+        try:
+            with trio.fail_after(self.config.read_timeout_s):
+                request = await receive(FrameReader(stream), Request)
+        except trio.TooSlowError:
+            logger.warning("dropped work stream from %s: reason=timeout", peer)
+            self.metrics.errors.labels(reason="timeout").inc()
+            await reset_quietly(stream)
+            return
+        except FrameError as exc:
+            logger.warning("dropped work stream from %s: reason=%s (%s)", peer, exc.reason, exc)
+            self.metrics.errors.labels(reason=exc.reason).inc()
+            await reset_quietly(stream)
+            return
+        assert isinstance(request, Request)
+        started = trio.current_time()
+        response = await self.execute(request)
+        self.metrics.latency.observe(trio.current_time() - started)
+        self.metrics.requests.labels(outcome="ok" if response.ok else response.error).inc()
+        try:
+            await send(stream, response)
+        except NET_ERRORS as exc:
+            logger.info(
+                "router %s left before the answer to %s: %s",
+                peer,
+                request.request_id.hex(),
+                type(exc).__name__,
+            )
+        finally:
+            await close_quietly(stream)
+
+    async def execute(self, request: Request) -> Response:
+        """Return the response to ``request``: run it, or refuse it as unknown or busy."""
+        runner = self.runners.get(request.workload)
+        if runner is None:
+            return Response(
+                request.request_id,
+                False,
+                error="unknown-workload",
+                message=f"this node does not serve {request.workload}",
+                node=self.me,
+            )
+        if self.pending >= self.config.parallel + self.config.queue_size:
+            return Response(
+                request.request_id, False, error="busy", message="node queue is full", node=self.me
+            )
+        self.pending += 1
+        self.metrics.in_flight.set(self.pending)
+        try:
+            async with self.limiter:
+                logger.info(
+                    "task start request=%s workload=%s", request.request_id.hex(), request.workload
+                )
+                output = await runner(request.payload)
+        except WorkloadFailed as exc:
+            return Response(
+                request.request_id, False, error="workload-error", message=str(exc), node=self.me
+            )
+        finally:
+            self.pending -= 1
+            self.metrics.in_flight.set(self.pending)
+        return Response(request.request_id, True, output=output, node=self.me)
+
+
+def main() -> None:
+    """Run a compute node from ``python -m offchain.workers.node``."""
+    from offchain.workers.cli import worker  # noqa: PLC0415 - the CLI imports this module
+
+    worker()
+
+
+if __name__ == "__main__":
+    main()
