@@ -23,13 +23,14 @@ async def invoke(
     workload: str,
     payload: bytes,
     timeout_s: float = 30.0,
+    request_id: bytes | None = None,
 ) -> Response:
     """Send one request for ``workload`` to ``router`` over ``host`` and return the answer.
 
     Raises ``trio.TooSlowError`` after ``timeout_s``, ``FrameError`` on a bad answer, and the
     network's own errors when the router cannot be reached.
     """
-    request = Request(new_request_id(), workload, payload, (), int(timeout_s * 1_000))
+    request = Request(request_id or new_request_id(), workload, payload, (), int(timeout_s * 1_000))
     with trio.fail_after(timeout_s + 1):
         stream = await host.new_stream(router, [protocols.INVOKE])
         try:

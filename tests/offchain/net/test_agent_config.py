@@ -1,0 +1,38 @@
+import pytest
+
+from offchain.net.config import ConfigError, load_config
+from offchain.routers.config import RouterConfig
+from offchain.workers.node import NodeConfig
+
+
+def test_load__file_then_flags__flags_win(tmp_path):
+    path = tmp_path / "router.toml"
+    path.write_text('listen = "/ip4/127.0.0.1/tcp/4001"\nmax_in_flight = 10\npeers = ["/a"]\n')
+    config = load_config(RouterConfig, path, {"max_in_flight": 20, "listen": None})
+    assert config.listen == "/ip4/127.0.0.1/tcp/4001"
+    assert config.max_in_flight == 20
+    assert config.peers == ["/a"]
+
+
+def test_load__unknown_key__config_error(tmp_path):
+    path = tmp_path / "router.toml"
+    path.write_text("max_inflight = 1\n")
+    with pytest.raises(ConfigError, match="unknown"):
+        load_config(RouterConfig, path, {})
+
+
+def test_load__wrong_type__config_error():
+    with pytest.raises(ConfigError, match="wrong type"):
+        load_config(NodeConfig, None, {"parallel": "four"})
+
+
+def test_load__bad_toml__config_error(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("this is = = not toml")
+    with pytest.raises(ConfigError):
+        load_config(NodeConfig, path, {})
+
+
+def test_load__invalid_value__config_error():
+    with pytest.raises(ConfigError):
+        load_config(RouterConfig, None, {"max_in_flight": 0})

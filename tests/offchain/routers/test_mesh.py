@@ -1,0 +1,136 @@
+from offchain.net.messages import Summary
+from offchain.routers.mesh import (
+    MAX_HOPS,
+    SUMMARY_TTL_S,
+    MeshState,
+    accept_summary,
+    forget_router,
+    make_summary,
+    next_hop,
+    set_link,
+)
+
+
+def summary(router: str, seq: int = 1, links=None, workloads=None) -> Summary:
+    """Links and workloads given in milliseconds, stored in microseconds as on the wire."""
+    return Summary(
+        router,
+        seq,
+        {k: int(v * 1_000) for k, v in (links or {}).items()},
+        {k: int(v * 1_000) for k, v in (workloads or {}).items()},
+    )
+
+
+def mesh(me: str, links: dict[str, float], *summaries: Summary, now: float = 0.0) -> MeshState:
+    state = MeshState(me)
+    for router, rtt in links.items():
+        state = set_link(state, router, rtt)
+    for item in summaries:
+        state = accept_summary(state, item, now)
+    return state
+
+
+def test_next_hop__direct_neighbour_serving__chosen():
+    state = mesh("A", {"B": 1.0}, summary("B", workloads={"mm": 5.0}))
+    route = next_hop(state, "mm", now=0.0)
+    assert (route.next_hop, route.destination) == ("B", "B")
+    assert route.cost_ms == 6.0
+
+
+def test_next_hop__nobody_serves__none():
+    state = mesh("A", {"B": 1.0}, summary("B", workloads={"echo": 1.0}))
+    assert next_hop(state, "mm", now=0.0) is None
+
+
+def test_next_hop__cheapest_of_latency_plus_load():
+    state = mesh(
+        "A",
+        {"B": 1.0, "C": 20.0},
+        summary("B", workloads={"mm": 50.0}),  # near but loaded: 51
+        summary("C", workloads={"mm": 5.0}),  # far but idle: 25
+    )
+    assert next_hop(state, "mm", now=0.0).destination == "C"
+
+
+def test_next_hop__two_hops__first_hop_is_neighbour():
+    state = mesh(
+        "A",
+        {"B": 2.0},
+        summary("B", links={"A": 2.0, "C": 3.0}),
+        summary("C", links={"B": 3.0}, workloads={"mm": 1.0}),
+    )
+    route = next_hop(state, "mm", now=0.0)
+    assert (route.next_hop, route.destination, route.cost_ms) == ("B", "C", 6.0)
+
+
+def test_next_hop__shorter_path_over_more_hops_wins():
+    state = mesh(
+        "A",
+        {"B": 1.0, "D": 30.0},
+        summary("B", links={"C": 1.0}),
+        summary("C", links={"D": 1.0}),
+        summary("D", workloads={"mm": 1.0}),
+    )
+    route = next_hop(state, "mm", now=0.0)
+    assert (route.next_hop, route.destination, route.cost_ms) == ("B", "D", 4.0)
+
+
+def test_next_hop__visited_routers_never_entered():
+    state = mesh(
+        "B",
+        {"A": 1.0, "C": 1.0},
+        summary("A", workloads={"mm": 1.0}),
+        summary("C", workloads={"mm": 9.0}),
+    )
+    assert next_hop(state, "mm", now=0.0).destination == "A"
+    # The request came from A: sending it back would be a loop.
+    assert next_hop(state, "mm", now=0.0, visited=["A"]).destination == "C"
+    assert next_hop(state, "mm", now=0.0, visited=["A", "C"]) is None
+
+
+def test_next_hop__path_through_visited_router__not_used():
+    state = mesh(
+        "B",
+        {"A": 1.0},
+        summary("A", links={"C": 1.0}),
+        summary("C", workloads={"mm": 1.0}),
+    )
+    assert next_hop(state, "mm", now=0.0, visited=["A"]) is None
+
+
+def test_next_hop__hop_limit():
+    chain = [f"R{i}" for i in range(MAX_HOPS + 2)]
+    summaries = [summary(chain[i], links={chain[i + 1]: 1.0}) for i in range(1, len(chain) - 1)]
+    summaries.append(summary(chain[-1], workloads={"mm": 1.0}))
+    state = mesh(chain[0], {chain[1]: 1.0}, *summaries)
+    assert next_hop(state, "mm", now=0.0) is None
+
+
+def test_next_hop__stale_summary__ignored():
+    state = mesh("A", {"B": 1.0}, summary("B", workloads={"mm": 1.0}), now=0.0)
+    assert next_hop(state, "mm", now=SUMMARY_TTL_S) is not None
+    assert next_hop(state, "mm", now=SUMMARY_TTL_S + 0.1) is None
+
+
+def test_next_hop__neighbour_without_link__unreachable():
+    state = mesh("A", {}, summary("B", workloads={"mm": 1.0}))
+    assert next_hop(state, "mm", now=0.0) is None
+
+
+def test_accept__older_or_own_summary__ignored():
+    state = mesh("A", {"B": 1.0}, summary("B", seq=5, workloads={"mm": 1.0}))
+    assert accept_summary(state, summary("B", seq=4), 1.0) is state
+    assert accept_summary(state, summary("A", seq=99), 1.0) is state
+    newer = accept_summary(state, summary("B", seq=6), 1.0)
+    assert next_hop(newer, "mm", now=1.0) is None
+
+
+def test_forget__router_and_link_removed():
+    state = forget_router(mesh("A", {"B": 1.0}, summary("B", workloads={"mm": 1.0})), "B")
+    assert not state.links and not state.summaries
+
+
+def test_make_summary__microseconds_and_sorted():
+    s = make_summary("A", 3, {"C": 2.5, "B": 1.0}, {"mm": 0.25})
+    assert s == Summary("A", 3, {"B": 1_000, "C": 2_500}, {"mm": 250})
+    assert list(s.links) == ["B", "C"]
