@@ -1,0 +1,28 @@
+"""Compute workloads: a registry of runners, meters and verifiers (see registry.py)."""
+
+from offchain.workers.errors import (
+    DeviceUnavailable,
+    EncodingError,
+    InvalidInput,
+    UnknownWorkload,
+    WorkloadError,
+)
+from offchain.workers.workloads.base import OPS_PER_UNIT, Verdict, Workload
+from offchain.workers.workloads.codec import decode, digest, encode
+from offchain.workers.workloads.registry import get_workload, workload_ids
+
+__all__ = [
+    "OPS_PER_UNIT",
+    "DeviceUnavailable",
+    "EncodingError",
+    "InvalidInput",
+    "UnknownWorkload",
+    "Verdict",
+    "Workload",
+    "WorkloadError",
+    "decode",
+    "digest",
+    "encode",
+    "get_workload",
+    "workload_ids",
+]

@@ -1,0 +1,118 @@
+"""The workload interface that the compute node agent calls.
+
+A workload is refused before any work starts when its inputs do not match its schema or its
+value rules (``validate``). ``run`` picks CUDA when the machine has it (or when asked),
+``units`` meters the work in compute units, ``verify`` checks someone else's output cheaply
+and says why it accepts or rejects.
+"""
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from offchain.workers.errors import DeviceUnavailable, InvalidInput
+from offchain.workers.workloads.schema import Schema
+
+Tensors = Mapping[str, np.ndarray]
+# One compute unit is 10**6 basic operations (a float multiply or add, or a modular one).
+OPS_PER_UNIT = 10**6
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A verifier's answer: accepted or not, and why."""
+
+    accepted: bool
+    reason: str
+
+
+class Workload(ABC):
+    """A registered kind of work: schemas, runners, metering, price and verifier."""
+
+    id: ClassVar[str]
+    version: ClassVar[int]
+    input_schema: ClassVar[Schema]
+    output_schema: ClassVar[Schema]
+    # Price of one compute unit, in EMC base units (10**-18 EMC).
+    price_units: ClassVar[int]
+    # What the verifier catches, and with which probability (docs/workloads.md derives it).
+    catch_statement: ClassVar[str]
+
+    def validate(self, inputs: Tensors) -> dict[str, int]:
+        """Return the bound dimension sizes of ``inputs``, or raise ``InvalidInput``."""
+        sizes = self.input_schema.check(inputs)
+        self._check_values(inputs, sizes)
+        return sizes
+
+    def run(self, inputs: Tensors, device: str | None = None) -> dict[str, np.ndarray]:
+        """Return the outputs for ``inputs``, on ``device`` (CUDA by default when present)."""
+        sizes = self.validate(inputs)
+        chosen = self.select_device(device)
+        if chosen == "cuda":
+            return self._run_cuda(inputs, sizes)
+        return self._run_cpu(inputs, sizes)
+
+    def units(self, inputs: Tensors) -> int:
+        """Return the compute units that ``inputs`` cost (at least one)."""
+        sizes = self.validate(inputs)
+        return max(1, math.ceil(self.ops(sizes) / OPS_PER_UNIT))
+
+    def price(self, inputs: Tensors) -> int:
+        """Return the price of ``inputs`` in EMC base units."""
+        return self.units(inputs) * self.price_units
+
+    def verify(self, inputs: Tensors, outputs: Tensors, rng: np.random.Generator) -> Verdict:
+        """Return whether ``outputs`` is accepted as the result for ``inputs``."""
+        sizes = self.validate(inputs)
+        try:
+            self.output_schema.check(outputs, bound=sizes)
+        except InvalidInput as exc:
+            return Verdict(False, f"malformed output: {exc}")
+        return self._verify(inputs, outputs, sizes, rng)
+
+    def select_device(self, device: str | None) -> str:
+        """Return the device to run on: ``device``, or CUDA when available, else CPU."""
+        if device is None:
+            return "cuda" if self.cuda_available() else "cpu"
+        if device not in DEVICES:
+            raise DeviceUnavailable(f"unknown device {device!r}; expected one of {DEVICES}")
+        if device == "cuda" and not self.cuda_available():
+            raise DeviceUnavailable(f"{self.id}: CUDA asked for, but no CUDA device is present")
+        return device
+
+    def _check_values(self, inputs: Tensors, sizes: dict[str, int]) -> None:
+        """Raise ``InvalidInput`` when values (not shapes) are out of range; none by default."""
+        return None
+
+    @abstractmethod
+    def ops(self, sizes: Mapping[str, int]) -> int:
+        """Return the basic operations that inputs of ``sizes`` take."""
+
+    @abstractmethod
+    def cuda_available(self) -> bool:
+        """Return whether this workload's CUDA runner can run here."""
+
+    @abstractmethod
+    def _run_cpu(self, inputs: Tensors, sizes: dict[str, int]) -> dict[str, np.ndarray]:
+        """Return the outputs computed on the CPU."""
+
+    @abstractmethod
+    def _run_cuda(self, inputs: Tensors, sizes: dict[str, int]) -> dict[str, np.ndarray]:
+        """Return the outputs computed on the GPU."""
+
+    @abstractmethod
+    def _verify(
+        self, inputs: Tensors, outputs: Tensors, sizes: dict[str, int], rng: np.random.Generator
+    ) -> Verdict:
+        """Return the verdict on well-formed ``outputs``."""
+
+
+def check_finite(name: str, array: np.ndarray) -> None:
+    """Raise ``InvalidInput`` when ``array`` holds a NaN or an infinity."""
+    if not np.isfinite(array).all():
+        raise InvalidInput(f"{name}: values must be finite")
