@@ -1,13 +1,19 @@
 """A caller's side of the invoke protocol: send one request to a router, get its answer."""
 
 import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
+import multiaddr
 import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import info_from_p2p_addr
 
 from offchain.net import protocols
 from offchain.net.framing import FrameReader
+from offchain.net.host import identity_from_seed, make_host
+from offchain.net.limits import node_limits
 from offchain.net.messages import Request, Response, receive
 from offchain.net.wire import close_quietly, send
 
@@ -42,3 +48,14 @@ async def invoke(
     if response.request_id != request.request_id:
         raise ValueError("router answered another request")
     return response
+
+
+@asynccontextmanager
+async def caller(router_addrs: Sequence[str], timeout_s: float = 10.0) -> AsyncIterator[IHost]:
+    """Run a fresh, non-listening host connected to each router in ``router_addrs``."""
+    host = make_host(identity_from_seed(), node_limits())
+    async with host.run([]):
+        with trio.fail_after(timeout_s):
+            for addr in router_addrs:
+                await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(addr)))
+        yield host
