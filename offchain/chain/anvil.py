@@ -1,0 +1,122 @@
+"""Start and stop a local anvil (the npm build in node_modules/.bin) for the devnet and tests."""
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEVNET_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+class AnvilError(RuntimeError):
+    """anvil could not be found or did not come up."""
+
+
+def anvil_binary() -> str:
+    """Return the anvil executable: the repo's npm build first, then PATH."""
+    local = REPO_ROOT / "node_modules" / ".bin" / "anvil"
+    if local.exists():
+        return str(local)
+    found = shutil.which("anvil")
+    if not found:
+        raise AnvilError("anvil not found: run `make env` (it installs @foundry-rs/anvil from npm)")
+    return found
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rpc(url: str, method: str, params: list | None = None, timeout: float = 5.0):
+    """Return the result of one JSON-RPC call, raising on an error response."""
+    response = requests.post(
+        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}, timeout=timeout
+    )
+    body = response.json()
+    if "error" in body:
+        raise AnvilError(f"{method}: {body['error']}")
+    return body["result"]
+
+
+@dataclass
+class Anvil:
+    """A running anvil process on loopback."""
+
+    port: int
+    process: subprocess.Popen
+    args: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        """Return the JSON-RPC URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Stop the process and wait for it."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def __enter__(self) -> "Anvil":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start_anvil(
+    port: int | None = None,
+    fork_url: str | None = None,
+    chain_id: int | None = None,
+    block_time: float | None = None,
+    accounts: int = 20,
+    timeout: float = 30.0,
+) -> Anvil:
+    """Start anvil with the devnet mnemonic and return once it answers JSON-RPC."""
+    port = port or free_port()
+    args = [
+        anvil_binary(),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--mnemonic", DEVNET_MNEMONIC,
+        "--accounts", str(accounts),
+        "--balance", "100000",
+    ]  # fmt: skip
+    if fork_url:
+        args += ["--fork-url", fork_url]
+    if chain_id is not None:
+        args += ["--chain-id", str(chain_id)]
+    if block_time is not None:
+        args += ["--block-time", str(block_time)]
+    process = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ)
+    )
+    anvil = Anvil(port=port, process=process, args=args)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AnvilError(f"anvil exited with {process.returncode}: {process.stderr.read().decode()}")
+        try:
+            rpc(anvil.url, "eth_chainId", timeout=1.0)
+            log.info("anvil ready at %s", anvil.url)
+            return anvil
+        except (requests.RequestException, AnvilError):
+            time.sleep(0.1)
+    anvil.stop()
+    raise AnvilError(f"anvil did not answer on {anvil.url} within {timeout} s")
