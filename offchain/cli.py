@@ -1,8 +1,60 @@
 """The `emc` command line."""
 
+import logging
+import signal
+import threading
+
 import click
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
 
 
 @click.group()
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
+def main(verbose: bool) -> None:
     """EMC Protocol: run and operate the agents of a decentralized compute network."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+@main.command()
+@click.option("--port", type=int, default=8545, show_default=True, help="anvil's JSON-RPC port.")
+@click.option("--once", is_flag=True, help="Stop after bringing the devnet up, instead of serving.")
+def devnet(port: int, once: bool) -> None:
+    """Run the whole network on this machine: a local chain, the contracts and the actors."""
+    from offchain.devnet import start_devnet
+
+    with console.status("Starting anvil, deploying the contracts, staking the actors..."):
+        net = start_devnet(port=port)
+    try:
+        contracts = Table(title=f"Contracts on {net.anvil.url} (chain {net.chain.record['chain_id']})")
+        contracts.add_column("contract")
+        contracts.add_column("address")
+        contracts.add_column("block", justify="right")
+        for name, address in net.chain.record["contracts"].items():
+            contracts.add_row(name, address, str(net.chain.record["blocks"].get(name, "")))
+        console.print(contracts)
+
+        actors = Table(title="Actors (staked on-chain)")
+        for column in ("actor", "address", "stake (EMC)", "gas"):
+            actors.add_column(column)
+        for actor in net.actors:
+            gas = ", ".join(f"{op} {used:,}" for op, used in actor.gas.items())
+            actors.add_row(actor.name, actor.account.address, f"{actor.stake // 10**18:,}", gas)
+        console.print(actors)
+        console.print("Deployment record: deployments/local.json, ABIs: abi/")
+        if once:
+            return
+        console.print(f"Devnet running at {net.anvil.url}; Ctrl-C to stop.")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    finally:
+        net.stop()
