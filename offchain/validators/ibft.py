@@ -44,7 +44,7 @@ class ConfigError(ValueError):
 
 
 def default_commit_digest(height: int, value: bytes) -> bytes:
-    """Return keccak256(height as 8 bytes || keccak256(value)): a function of both, not the round."""
+    """Return keccak256(height as 8 bytes || keccak256(value)); the round is left out."""
     return keccak(height.to_bytes(8, "big") + keccak(value))
 
 
@@ -634,7 +634,9 @@ class _Work:
             if self.power(by) < self.cfg.quorum:
                 return
             changes = tuple(rc.round_change for rc in by.values())
-            claims = [rc for rc in by.values() if rc.round_change.payload.prepared_round is not None]
+            claims = [
+                rc for rc in by.values() if rc.round_change.payload.prepared_round is not None
+            ]
             if claims:
                 best = max(claims, key=lambda rc: rc.round_change.payload.prepared_round)
                 value, prepares = best.prepared_value, best.prepares

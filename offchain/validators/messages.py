@@ -1,4 +1,4 @@
-"""IBFT wire messages: frozen records, a canonical versioned size-bounded encoding, secp256k1 signing.
+"""IBFT wire messages: frozen records, a canonical, versioned, bounded encoding; secp256k1 signing.
 
 Every consensus message is one signed payload (the part a validator vouches for) plus, for
 PRE-PREPARE and ROUND-CHANGE, the unsigned material that justifies it (the value, and other
@@ -294,9 +294,7 @@ def encode(message: Message) -> bytes:
         body, kind = _signed(message.commit), Kind.COMMIT
     elif isinstance(message, RoundChangeMsg):
         body = (
-            _signed(message.round_change)
-            + _bytes(message.prepared_value)
-            + _list(message.prepares)
+            _signed(message.round_change) + _bytes(message.prepared_value) + _list(message.prepares)
         )
         kind = Kind.ROUND_CHANGE
     elif isinstance(message, DecidedMsg):

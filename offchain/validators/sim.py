@@ -237,6 +237,8 @@ class Simulation:
         self.queue: list[tuple[float, int, str, tuple]] = []
         self.seq = 0
         self.now = 0.0
+        self.events = 0
+        self.started = False
 
     def _proposer_for(self, index: int, name: str, size: int) -> Callable[[int, int], bytes]:
         seed = self.seed
@@ -250,10 +252,31 @@ class Simulation:
     # --- the run ---
 
     def run(self, heights: int = 1, until: float = math.inf) -> SimResult:
-        """Play until every correct node decided ``heights`` heights, or virtual time ``until``."""
+        """Play until every correct node decided ``heights`` heights, or virtual time ``until``.
+
+        A later call goes on from where the last one stopped.
+        """
         if heights < 1:
             raise SimulationError("heights must be at least 1")
         last = self.first_height + heights - 1
+        if not self.started:
+            self._begin()
+        watch = [i for i, node in enumerate(self.nodes) if node.behaviour in CORRECT]
+        events = 0
+        while self.queue and not all(self.nodes[i].last_decided >= last for i in watch):
+            if self.queue[0][0] > until:
+                self.now = max(self.now, until)
+                break
+            time, _, kind, args = heapq.heappop(self.queue)
+            self.now = time
+            events += 1
+            self._dispatch(kind, args)
+        self.events += events
+        return SimResult(self.results, self.now, self.first_height, heights, self.events)
+
+    def _begin(self) -> None:
+        """Boot every node and schedule the crashes and restarts."""
+        self.started = True
         for node in self.nodes:
             if node.behaviour != "silent":
                 self._boot(node, self.first_height)
@@ -262,17 +285,6 @@ class Simulation:
                 self._push(crash_at, "crash", (node.index,))
                 if restart_at is not None:
                     self._push(restart_at, "restart", (node.index,))
-        watch = [i for i, node in enumerate(self.nodes) if node.behaviour in CORRECT]
-        events = 0
-        while self.queue and not all(self.nodes[i].last_decided >= last for i in watch):
-            time, _, kind, args = heapq.heappop(self.queue)
-            if time > until:
-                self.now = until
-                break
-            self.now = time
-            events += 1
-            self._dispatch(kind, args)
-        return SimResult(self.results, self.now, self.first_height, heights, events)
 
     def _push(self, time: float, kind: str, args: tuple) -> None:
         self.seq += 1
