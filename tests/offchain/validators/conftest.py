@@ -26,8 +26,9 @@ class Net:
         self.scheme = seal_scheme(scheme)
         self.keys = [generate_keypair(f"unit-{i}".encode()) for i in range(n)]
         self.seals = [self.scheme.keygen(f"unit-seal-{i}".encode()) for i in range(n)]
+        publics = [pub for _, pub in self.seals]
         self.validators = tuple(
-            ibft.Validator(k.address, 1, pub) for k, (_, pub) in zip(self.keys, self.seals)
+            ibft.Validator(k.address, 1, pub) for k, pub in zip(self.keys, publics, strict=True)
         )
         self.configs = [
             ibft.Config(

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from offchain.protocol.quorum import max_faulty
-from offchain.validators.ibft import default_commit_digest
 from offchain.validators import sim as simulator
+from offchain.validators.ibft import default_commit_digest
 from offchain.validators.sim import Link, Partition, Simulation, SimulationError, default_value
 
 FAULTS = [b for b in simulator.BEHAVIOURS if b != "honest"]
