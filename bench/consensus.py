@@ -1,0 +1,197 @@
+"""IBFT consensus: decision latency (in link delays), traffic per height, and CPU per height.
+
+For n = 4, 7, 16, 31 validators, in the simulator with a fixed link delay d:
+  * latency_d: virtual time from the start of a height to its decision, in units of d, averaged
+    over heights and validators; with a crashed proposer, the height that proposer leads;
+  * messages and bytes sent per height by the whole network;
+  * CPU time per decided height with real secp256k1 signatures and real BLS seals (py-ecc),
+    split into the time spent signing, recovering, sealing, verifying seals, and everything
+    else (state machine, encoding, simulator). The simulator checks each distinct signature once
+    per process (a cache), so the run's totals count each signature once; a real validator
+    checks every message itself, so ``per_validator_cpu_ms`` adds that back: its share of the
+    signing and machine work plus all recoveries and all seal verifications.
+
+Usage: python bench/consensus.py [--sizes 4 7 16 31] [--heights 10] [--no-bls]
+Writes bench/results/consensus.json, keyed by n.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from offchain.crypto import bls, keys
+from offchain.validators import messages, seals
+from offchain.validators.sim import Simulation
+
+RESULTS = Path(__file__).parent / "results" / "consensus.json"
+D = 1.0  # the link delay: every latency is reported in units of it
+BASE_TIMEOUT = 10 * D
+MAX_TIMEOUT = 160 * D
+
+
+class Timers:
+    """Wraps the signing primitives to count calls and add up their CPU time."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        self._saved: list[tuple[object, str, Callable]] = []
+
+    def wrap(self, owner: object, name: str, label: str) -> None:
+        original = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            start = time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.totals[label] = self.totals.get(label, 0.0) + time.process_time() - start
+                self.counts[label] = self.counts.get(label, 0) + 1
+
+        self._saved.append((owner, name, original))
+        setattr(owner, name, timed)
+
+    def __enter__(self) -> Timers:
+        self.wrap(keys, "sign_hash", "secp_sign")
+        self.wrap(messages, "recover_address", "secp_recover")
+        self.wrap(bls, "sign", "bls_sign")
+        self.wrap(bls, "verify", "bls_verify")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, name, original in reversed(self._saved):
+            setattr(owner, name, original)
+
+
+def clear_caches() -> None:
+    """Forget every cached decode and verification, so a timed run pays for all of them."""
+    messages._recover.cache_clear()
+    messages._decode.cache_clear()
+    seals._bls_verify.cache_clear()
+
+
+def simulation(n: int, crashed: bool, seal_scheme: str) -> Simulation:
+    """Return the scenario: n validators, link delay D, optionally height 1's proposer crashed."""
+    # "silent" is a validator that is down from the start and never comes back
+    behaviours = {1: "silent"} if crashed else {}
+    return Simulation(
+        n=n,
+        seed=n,
+        behaviours=behaviours,
+        delay=D,
+        base_timeout=BASE_TIMEOUT,
+        max_timeout=MAX_TIMEOUT,
+        seal_scheme=seal_scheme,
+    )
+
+
+def virtual(n: int, crashed: bool, heights: int) -> dict:
+    """Return latency (in d) and traffic per height; cheap seals change neither."""
+    heights = 1 if crashed else heights
+    result = simulation(n, crashed, "hash").run(heights=heights)
+    assert result.all_decided() and not result.conflicts(), "the benchmark run must decide"
+    spans = []
+    for i in result.correct():
+        times = result.nodes[i].decision_times
+        previous = 0.0
+        for h in range(1, heights + 1):
+            spans.append(times[h] - previous)
+            previous = times[h]
+    return {
+        "latency_d": statistics.mean(spans) / D,
+        "messages_per_height": result.messages() / heights,
+        "bytes_per_height": result.bytes() / heights,
+    }
+
+
+def cpu(n: int, crashed: bool, seal_scheme: str) -> dict:
+    """Return the CPU time of deciding one height, and its split, with real secp256k1 signing."""
+    sim = simulation(n, crashed, seal_scheme)  # key generation is outside the timed part
+    clear_caches()
+    with Timers() as timers:
+        start = time.process_time()
+        result = sim.run(heights=1)
+        total = time.process_time() - start
+    assert result.all_decided(), "the benchmark run must decide"
+    split = {k: v * 1000 for k, v in timers.totals.items()}
+    other = total * 1000 - sum(split.values())
+    shared = (split.get("secp_sign", 0.0) + split.get("bls_sign", 0.0) + other) / n
+    per_validator = shared + split.get("secp_recover", 0.0) + split.get("bls_verify", 0.0)
+    return {
+        "cpu_ms_per_height": total * 1000,
+        "cpu_split_ms": {**{k: round(v, 2) for k, v in split.items()}, "other": round(other, 2)},
+        "calls": dict(timers.counts),
+        "unit_ms": {k: round(split[k] / c, 3) for k, c in timers.counts.items() if c},
+        "per_validator_cpu_ms": per_validator,
+    }
+
+
+def measure(n: int, crashed: bool, heights: int, with_bls: bool) -> dict:
+    """Return one table row: virtual-time figures and CPU figures."""
+    row = virtual(n, crashed, heights)
+    hashed = cpu(n, crashed, "hash")
+    row["cpu_ms_per_height_hash_seal"] = hashed["cpu_ms_per_height"]
+    row.update(cpu(n, crashed, "bls") if with_bls else {"cpu_ms_per_height": None})
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4, 7, 16, 31])
+    parser.add_argument("--heights", type=int, default=10)
+    parser.add_argument("--no-bls", action="store_true", help="skip the real-BLS CPU runs")
+    args = parser.parse_args()
+    results: dict[str, dict] = {}
+    header = (
+        f"{'n':>3} {'case':>9} {'lat (d)':>8} {'msgs/h':>8} {'KB/h':>8} {'cpu ms/h':>10}"
+        f" {'hash-seal':>10} {'bls sign':>9} {'bls vrfy':>9} {'secp':>7} {'other':>7}"
+        f" {'1 node ms':>10}"
+    )
+    print(header)
+    for n in args.sizes:
+        entry: dict = {}
+        for crashed in (False, True):
+            row = measure(n, crashed, args.heights, not args.no_bls)
+            row["settings"] = {
+                "d": D,
+                "base_timeout_d": BASE_TIMEOUT / D,
+                "max_timeout_d": MAX_TIMEOUT / D,
+                "heights": 1 if crashed else args.heights,
+                "crashed": "validator 1, the proposer of height 1, down from t=0"
+                if crashed
+                else None,
+            }
+            if crashed:
+                entry["crashed_proposer"] = row
+            else:
+                entry.update(row)
+            split = row.get("cpu_split_ms", {})
+            secp = split.get("secp_sign", 0) + split.get("secp_recover", 0)
+            fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
+            print(
+                f"{n:>3} {'crashed' if crashed else 'normal':>9} {row['latency_d']:>8.2f}"
+                f" {row['messages_per_height']:>8.0f} {row['bytes_per_height'] / 1024:>8.1f}"
+                f" {fmt(row['cpu_ms_per_height']):>10} {row['cpu_ms_per_height_hash_seal']:>10.1f}"
+                f" {fmt(split.get('bls_sign')):>9} {fmt(split.get('bls_verify')):>9}"
+                f" {secp:>7.1f} {split.get('other', 0):>7.1f}"
+                f" {fmt(row.get('per_validator_cpu_ms')):>10}",
+                flush=True,
+            )
+        results[str(n)] = entry
+    for entry in results.values():
+        entry["machine"] = (
+            f"{platform.processor() or platform.machine()}, {platform.python_version()}"
+        )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
