@@ -27,8 +27,8 @@ from eth_utils import keccak
 
 from offchain.protocol import merkle
 from offchain.workers.errors import InvalidInput
-from offchain.workers.workloads.base import Verdict
-from offchain.workers.workloads.modp import P, matmul_mod, seeded_rows
+from offchain.workers.kernels.modp import P, matmul_mod, seeded_rows
+from offchain.workers.verdict import Verdict
 
 DOMAIN = b"emc-poc-v1"
 STANDARD_N = 1024

@@ -18,9 +18,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from offchain.workers.workloads.base import Verdict
-from offchain.workers.workloads.modp import P, matvecs_mod
-from offchain.workers.workloads.nbody_kernels import accelerations_of
+from offchain.workers.kernels.modp import P, matvecs_mod
+from offchain.workers.kernels.nbody import accelerations_of
+from offchain.workers.verdict import Verdict
 
 U32 = 2.0**-24  # unit roundoff of float32
 U64 = 2.0**-53  # unit roundoff of float64

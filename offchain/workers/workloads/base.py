@@ -9,26 +9,18 @@ and says why it accepts or rejects.
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from offchain.workers.errors import DeviceUnavailable, InvalidInput
+from offchain.workers.verdict import Verdict
 from offchain.workers.workloads.schema import Schema
 
 Tensors = Mapping[str, np.ndarray]
 # One compute unit is 10**6 basic operations (a float multiply or add, or a modular one).
 OPS_PER_UNIT = 10**6
 DEVICES = ("cpu", "cuda")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A verifier's answer: accepted or not, and why."""
-
-    accepted: bool
-    reason: str
 
 
 class Workload(ABC):

@@ -6,9 +6,9 @@ import numpy as np
 from numba import cuda
 
 from offchain.workers.errors import InvalidInput
+from offchain.workers.kernels.modp import P, matmul_mod, matmul_mod_cuda
 from offchain.workers.verifiers import MOD_TRIALS, freivalds_mod
 from offchain.workers.workloads.base import Tensors, Verdict, Workload
-from offchain.workers.workloads.modp import P, matmul_mod, matmul_mod_cuda
 from offchain.workers.workloads.schema import Dim, Schema, TensorSpec
 
 MAX_DIM = 8192

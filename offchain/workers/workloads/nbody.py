@@ -6,9 +6,9 @@ import numpy as np
 from numba import cuda
 
 from offchain.workers.errors import InvalidInput
+from offchain.workers.kernels.nbody import step_cpu, step_cuda
 from offchain.workers.verifiers import NBODY_SAMPLE, nbody_check
 from offchain.workers.workloads.base import Tensors, Verdict, Workload, check_finite
-from offchain.workers.workloads.nbody_kernels import step_cpu, step_cuda
 from offchain.workers.workloads.schema import Dim, Schema, TensorSpec
 
 EPS2 = 1e-3  # softening length squared, fixed by this workload version

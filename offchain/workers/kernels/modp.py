@@ -80,7 +80,7 @@ def _matmul_mod_tiled(a, bf, p, block):  # pragma: no cover - compiled
     """Return ``a @ bf mod p`` with a blocked kernel that reduces once per ``block`` terms."""
     m, k = a.shape
     n = bf.shape[1]
-    ti, tk = 4, 256
+    ti, tk = 4, min(256, block)
     out = np.empty((m, n), dtype=np.uint32)
     tiles = (m + ti - 1) // ti
     for t in prange(tiles):

@@ -1,0 +1,1 @@
+"""Numba kernels (CPU and CUDA) that workloads, verifiers and proof of compute share."""
