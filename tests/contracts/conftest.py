@@ -101,3 +101,85 @@ def bls_validator(staking, stake_as):
 
     return _bls_validator
 
+
+
+# --- Compute sockets and the market (issue 4) -------------------------------------------------
+
+WORKLOADS = ["matmul-f32", "mlp-infer"]
+
+
+@pytest.fixture(scope="session")
+def treasury(accounts):
+    return accounts[9]
+
+
+@pytest.fixture(scope="session")
+def consensus(accounts):
+    """Stands in for ComputeConsensus: the market only checks that `settle` comes from it."""
+    return accounts[4]
+
+
+@pytest.fixture(scope="session")
+def reward_sink(accounts):
+    """Stands in for GPUComputeReward: billed totals are sent to it."""
+    return accounts[3]
+
+
+@pytest.fixture(scope="session")
+def sockets(project, deployer, staking):
+    return deployer.deploy(project.ComputeSocket, staking)
+
+
+@pytest.fixture(scope="session")
+def market(project, deployer, token, sockets, treasury):
+    from tests.contracts.market.helpers import MARKET_FEE_BPS, WITHDRAW_DELAY
+
+    return deployer.deploy(project.ComputeMarket, token, sockets, treasury, MARKET_FEE_BPS, WITHDRAW_DELAY)
+
+
+@pytest.fixture
+def wired_market(market, deployer, consensus, reward_sink):
+    """The market with its consensus address and reward contract set."""
+    market.set_consensus(consensus, sender=deployer)
+    market.set_reward_contract(reward_sink, sender=deployer)
+    return market
+
+
+@pytest.fixture
+def compute_node(staking, stake_as, node_owner):
+    """node_owner staked for the compute role, serving WORKLOADS."""
+    from tests.contracts.helpers import ROLE_COMPUTE
+
+    stake_as(node_owner, ROLE_COMPUTE, MIN_COMPUTE_STAKE)
+    staking.declare_node("RTX 4090", 24_576, 500, WORKLOADS, sender=node_owner)
+    return node_owner
+
+
+@pytest.fixture
+def create_socket(sockets, compute_node, chain):
+    """Mint a socket served by compute_node: create_socket(to=..., workload=..., price=...) -> id."""
+    from tests.contracts.helpers import single_event
+
+    def _create_socket(
+        to=None,
+        workload="matmul-f32",
+        capacity=50,
+        price=10**15,
+        expiry=None,
+        invocations_per_epoch=1_000,
+        uri="ipfs://socket",
+    ):
+        expiry = chain.pending_timestamp + 30 * 24 * 3600 if expiry is None else expiry
+        receipt = sockets.mint(
+            to or compute_node,
+            workload,
+            capacity,
+            price,
+            expiry,
+            invocations_per_epoch,
+            uri,
+            sender=compute_node,
+        )
+        return single_event(receipt, sockets.SocketMinted).token_id
+
+    return _create_socket

@@ -1,0 +1,266 @@
+# pragma version ~=0.4.3
+"""
+@title Compute Sockets
+@custom:contract-name ComputeSocket
+@license GNU Affero General Public License v3.0 only
+@notice A compute socket is an ERC-721 token: a tradable right to a
+        configured workload served by one compute node (or by a pool, which
+        stakes under its operator's address). It records the workload id,
+        the capacity it grants in E units, the price per invocation, the
+        serving node, the terms (an expiry and an invocation budget per
+        epoch) and a metadata URI. Only active staked compute nodes mint,
+        and only sockets for workloads they declared in the node registry.
+        Routers and validators check use off-chain: the request's signer
+        must hold the socket, or be approved for it (`approve` for one
+        socket, `setApprovalForAll` for all): an approval is how a holder
+        delegates a socket to an AI agent's address. `can_use` gives the
+        same answer on-chain.
+"""
+
+
+from ethereum.ercs import IERC165
+implements: IERC165
+
+from ethereum.ercs import IERC721
+implements: IERC721
+
+from snekmate.tokens.interfaces import IERC721Metadata
+implements: IERC721Metadata
+
+from snekmate.tokens.interfaces import IERC721Enumerable
+implements: IERC721Enumerable
+
+from .interfaces import IStakingRegistry
+
+
+from snekmate.auth import ownable as ow
+initializes: ow
+
+from snekmate.tokens import erc721
+initializes: erc721[ownable := ow]
+
+
+# @dev The ERC-721 surface of snekmate's module with its metadata,
+# enumeration, EIP-4494 permit and EIP-5267 parts (so `supportsInterface`
+# tells the truth). Left out on purpose: `safe_mint`, `set_minter`,
+# `is_minter` (minting is `mint` below, gated by stake), `burn` (the one
+# below also clears the socket's record), `owner`, `transfer_ownership`,
+# `renounce_ownership` (nothing here is governed; ownership is given up at
+# construction).
+exports: (
+    erc721.supportsInterface,
+    erc721.balanceOf,
+    erc721.ownerOf,
+    erc721.approve,
+    erc721.getApproved,
+    erc721.setApprovalForAll,
+    erc721.isApprovedForAll,
+    erc721.transferFrom,
+    erc721.safeTransferFrom,
+    erc721.tokenURI,
+    erc721.totalSupply,
+    erc721.tokenByIndex,
+    erc721.tokenOfOwnerByIndex,
+    erc721.name,
+    erc721.symbol,
+    erc721.permit,
+    erc721.nonces,
+    erc721.DOMAIN_SEPARATOR,
+    erc721.eip712Domain,
+)
+
+
+# @dev The collection's name, symbol and EIP-712 signing domain version.
+NAME: constant(String[25]) = "EMC Compute Socket"
+SYMBOL: constant(String[5]) = "EMCS"
+EIP712_VERSION: constant(String[20]) = "1"
+
+
+# @dev Staking's compute role flag: minters must hold it.
+ROLE_COMPUTE: constant(uint256) = 4
+
+
+# @dev The registry that says who is an active compute node.
+staking: public(immutable(IStakingRegistry))
+
+
+# @dev What one socket grants.
+struct Socket:
+    workload: String[32]
+    capacity: uint256
+    price: uint256
+    node: address
+    expiry: uint256
+    invocations_per_epoch: uint256
+
+
+# @dev Each socket's record, by token id (ids start at 1).
+sockets: public(HashMap[uint256, Socket])
+
+
+# @dev The id the next minted socket gets.
+next_token_id: public(uint256)
+
+
+event SocketMinted:
+    token_id: uint256
+    node: indexed(address)
+    owner: indexed(address)
+    workload: String[32]
+    capacity: uint256
+    price: uint256
+    expiry: uint256
+    invocations_per_epoch: uint256
+
+
+event SocketBurned:
+    token_id: uint256
+    owner: indexed(address)
+
+
+@deploy
+def __init__(staking_: IStakingRegistry):
+    """
+    @dev Gives up the ownership (and with it the minter role) that
+         snekmate's module grants the deployer: minting is open to every
+         active compute node and to no one else.
+    @param staking_ The Staking contract (the node registry).
+    """
+    ow.__init__()
+    erc721.__init__(NAME, SYMBOL, "", NAME, EIP712_VERSION)
+    erc721.is_minter[msg.sender] = False
+    log erc721.RoleMinterChanged(minter=msg.sender, status=False)
+    ow._transfer_ownership(empty(address))
+    staking = staking_
+    self.next_token_id = 1
+
+
+# ============================================================================
+# Minting and burning
+# ============================================================================
+
+
+@external
+def mint(
+    to: address,
+    workload: String[32],
+    capacity: uint256,
+    price: uint256,
+    expiry: uint256,
+    invocations_per_epoch: uint256,
+    uri: String[432],
+) -> uint256:
+    """
+    @notice Mints a socket served by the caller, an active compute node,
+            for a workload it declared, to `to` (itself, to list it, or a
+            buyer directly).
+    @dev A pool mints through its operator, whose address is the pool's
+         stake and registry entry. A contract recipient must accept
+         ERC-721 tokens.
+    @param to The first holder.
+    @param workload The workload id, e.g. "matmul-f32".
+    @param capacity The capacity granted, in E units.
+    @param price The price per invocation, in EMC wei.
+    @param expiry The timestamp after which the socket serves no more.
+    @param invocations_per_epoch The invocation budget per epoch.
+    @param uri The metadata URI.
+    @return uint256 The new token id.
+    """
+    assert staticcall staking.is_active(msg.sender, ROLE_COMPUTE), "socket: not an active compute node"
+    assert len(workload) != 0, "socket: empty workload"
+    assert self._serves(msg.sender, workload), "socket: workload not declared"
+    assert capacity != 0, "socket: zero capacity"
+    assert invocations_per_epoch != 0, "socket: zero invocations"
+    assert expiry > block.timestamp, "socket: expiry in the past"
+
+    token_id: uint256 = self.next_token_id
+    self.next_token_id = token_id + 1
+    self.sockets[token_id] = Socket(
+        workload=workload,
+        capacity=capacity,
+        price=price,
+        node=msg.sender,
+        expiry=expiry,
+        invocations_per_epoch=invocations_per_epoch,
+    )
+    log SocketMinted(
+        token_id=token_id,
+        node=msg.sender,
+        owner=to,
+        workload=workload,
+        capacity=capacity,
+        price=price,
+        expiry=expiry,
+        invocations_per_epoch=invocations_per_epoch,
+    )
+    # The record is written before the receiver hook runs (checks, effects,
+    # interactions), so a reentrant call sees a complete socket.
+    erc721._safe_mint(to, token_id, b"")
+    erc721._set_token_uri(token_id, uri)
+    return token_id
+
+
+@external
+def burn(token_id: uint256):
+    """
+    @notice Destroys a socket and its record.
+    @param token_id The socket; the caller must hold it or be approved.
+    """
+    assert erc721._is_approved_or_owner(msg.sender, token_id), "socket: caller is not holder or approved"
+    holder: address = erc721._owner_of(token_id)
+    erc721._burn(token_id)
+    self.sockets[token_id] = empty(Socket)
+    log SocketBurned(token_id=token_id, owner=holder)
+
+
+# ============================================================================
+# Views for routers, validators and the market
+# ============================================================================
+
+
+@external
+@view
+def can_use(token_id: uint256, account: address) -> bool:
+    """
+    @notice Whether `account` may invoke socket `token_id` now: it holds
+            the socket or is approved for it (a delegation), the socket has
+            not expired, and its node is still an active compute node.
+    @param token_id The socket.
+    @param account The request's signer.
+    @return bool True when the use is allowed.
+    """
+    if not erc721._exists(token_id):
+        return False
+    socket: Socket = self.sockets[token_id]
+    if block.timestamp >= socket.expiry:
+        return False
+    if not staticcall staking.is_active(socket.node, ROLE_COMPUTE):
+        return False
+    holder: address = erc721._owner_of(token_id)
+    return account == holder or erc721.isApprovedForAll[holder][account] or erc721._get_approved(token_id) == account
+
+
+@external
+@view
+def socket_node(token_id: uint256) -> address:
+    """
+    @notice The node that serves socket `token_id`.
+    @param token_id The socket.
+    @return address The node, or the zero address for no socket.
+    """
+    return self.sockets[token_id].node
+
+
+@internal
+@view
+def _serves(node: address, workload: String[32]) -> bool:
+    """
+    @dev Whether `node` declared `workload` in the registry.
+    @param node The node.
+    @param workload The workload id.
+    @return bool True when declared.
+    """
+    for declared: String[32] in staticcall staking.node_workloads(node):
+        if declared == workload:
+            return True
+    return False
