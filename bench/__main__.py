@@ -1,0 +1,33 @@
+"""`python -m bench`: run every benchmark module in bench/ that has a `main()`, one after another."""
+
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+
+def main() -> int:
+    """Run each bench module's main(); return non-zero if any failed."""
+    failed = []
+    for module in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda m: m.name):
+        if module.name.startswith("_"):
+            continue
+        loaded = importlib.import_module(f"bench.{module.name}")
+        if not hasattr(loaded, "main"):
+            continue
+        print(f"== bench.{module.name}", flush=True)
+        try:
+            loaded.main()
+        except SystemExit as exit_:
+            if exit_.code not in (0, None):
+                failed.append(module.name)
+        except Exception as error:  # noqa: BLE001 - report every failed benchmark, then fail
+            print(f"bench.{module.name} failed: {error!r}", file=sys.stderr)
+            failed.append(module.name)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
