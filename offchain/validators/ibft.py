@@ -193,6 +193,8 @@ class State:
     sent_commit: bool = False
     prepares: Mapping[str, m.Signed] = field(default_factory=dict)
     commits: Mapping[str, m.Signed] = field(default_factory=dict)
+    verified: frozenset[str] = frozenset()
+    bad_seals: frozenset[str] = frozenset()
     prepared: PreparedCert | None = None
     sealed_digest: bytes | None = None
     round_changes: Mapping[int, Mapping[str, m.RoundChangeMsg]] = field(default_factory=dict)
@@ -270,6 +272,8 @@ class _Work:
         self.sent_commit = state.sent_commit
         self.prepares = dict(state.prepares)
         self.commits = dict(state.commits)
+        self.verified = set(state.verified)
+        self.bad_seals = set(state.bad_seals)
         self.prepared = state.prepared
         self.sealed_digest = state.sealed_digest
         self.round_changes = {r: dict(v) for r, v in state.round_changes.items()}
@@ -288,6 +292,8 @@ class _Work:
             sent_commit=self.sent_commit,
             prepares=self.prepares,
             commits=self.commits,
+            verified=frozenset(self.verified),
+            bad_seals=frozenset(self.bad_seals),
             prepared=self.prepared,
             sealed_digest=self.sealed_digest,
             round_changes=self.round_changes,
@@ -352,6 +358,8 @@ class _Work:
         self.sent_commit = False
         self.prepares = {}
         self.commits = {}
+        self.verified = set()
+        self.bad_seals = set()
 
     def replay(self) -> None:
         """Handle buffered messages that are now current; drop those now in the past."""
@@ -420,7 +428,7 @@ class _Work:
         elif isinstance(message, m.PrepareMsg):
             self.on_prepare(message.prepare)
         else:
-            self.on_commit(message.commit, check_seal=True)
+            self.on_commit(message.commit)
 
     def reply_with_proof(self, sender: str, height: int, round_: int) -> None:
         """Send a lagging validator the proof of a height it has not finished."""
@@ -512,21 +520,44 @@ class _Work:
         self.prepares[signed.sender] = signed
         self.check_progress()
 
-    def on_commit(self, signed: m.Signed, check_seal: bool) -> None:
-        """Record the first COMMIT of a sender in this round whose seal verifies."""
-        if signed.sender in self.commits:
+    def on_commit(self, signed: m.Signed) -> None:
+        """Record the first COMMIT of a sender in this round; seals are checked at quorum."""
+        sender = signed.sender
+        if sender in self.commits or sender in self.bad_seals:
             return
-        commit = signed.payload
-        if self.proposal is not None and commit.digest != self.proposal.proposal.payload.digest:
-            self.drop("commit for another digest from %s", signed.sender)
+        if self.proposal is not None and signed.payload.digest != self._digest():
+            self.drop("commit for another digest from %s", sender)
             return
-        if check_seal and not self.cfg.seal_scheme.verify(
-            self.cfg.seal_keys[signed.sender], commit.digest, commit.seal
-        ):
-            self.drop("invalid commit seal from %s", signed.sender)
-            return
-        self.commits[signed.sender] = signed
+        self.commits[sender] = signed
         self.check_progress()
+
+    def _digest(self) -> bytes:
+        return self.proposal.proposal.payload.digest
+
+    def seals_hold(self, commits: list[m.Signed], digest: bytes) -> bool:
+        """Check the seals of a quorum of COMMITs, dropping bad ones; return if a quorum remains.
+
+        The unchecked seals are verified together first (one aggregate check for BLS); only if
+        that fails is each one checked, so an invalid seal costs its sender its COMMIT and never
+        blocks the others.
+        """
+        scheme, keys = self.cfg.seal_scheme, self.cfg.seal_keys
+        unchecked = [c for c in commits if c.sender not in self.verified]
+        if unchecked:
+            publics = tuple(keys[c.sender] for c in unchecked)
+            seals = tuple(c.payload.seal for c in unchecked)
+            if scheme.verify_many(publics, digest, seals):
+                self.verified.update(c.sender for c in unchecked)
+            else:
+                for c in unchecked:
+                    if scheme.verify(keys[c.sender], digest, c.payload.seal):
+                        self.verified.add(c.sender)
+                    else:
+                        self.drop("invalid commit seal from %s", c.sender)
+                        del self.commits[c.sender]
+                        self.bad_seals.add(c.sender)
+        good = [c.sender for c in commits if c.sender in self.verified]
+        return self.power(good) >= self.cfg.quorum
 
     def check_progress(self) -> None:
         """COMMIT once prepared; decide once a quorum has committed."""
@@ -550,9 +581,13 @@ class _Work:
                     data = m.commit(self.cfg.keypair, self.height, self.round, digest, seal)
                     self.effects.append(Broadcast(data))
                     self.commits.setdefault(self.me, m.decode(data).commit)
+                    self.verified.add(self.me)
         matching = [c for c in self.commits.values() if c.payload.digest == digest]
-        if self.power(c.sender for c in matching) >= self.cfg.quorum:
-            self.decide(self.round, self.proposal.value, digest, matching)
+        if self.power(c.sender for c in matching) < self.cfg.quorum:
+            return
+        if self.seals_hold(matching, digest):
+            good = [c for c in matching if c.sender in self.verified]
+            self.decide(self.round, self.proposal.value, digest, good)
 
     def decide(self, round_: int, value: bytes, digest: bytes, commits: list[m.Signed]) -> None:
         """Emit the decision, keep its proof for laggards, and start the next height."""
@@ -675,8 +710,10 @@ class _Work:
         if self.power(senders) < self.cfg.quorum:
             self.drop("decision proof under quorum")
             return
-        scheme, keys = self.cfg.seal_scheme, self.cfg.seal_keys
-        if not all(scheme.verify(keys[c.sender], digest, c.payload.seal) for c in commits):
+        publics = tuple(self.cfg.seal_keys[c.sender] for c in commits)
+        if not self.cfg.seal_scheme.verify_many(
+            publics, digest, tuple(c.payload.seal for c in commits)
+        ):
             self.drop("decision proof with an invalid seal")
             return
         logger.info("%s: caught up on height %d from a proof", self.me, self.height)

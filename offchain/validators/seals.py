@@ -34,6 +34,22 @@ class SealScheme(Protocol):
     def verify(self, public: bytes, digest: bytes, seal: bytes) -> bool:
         """Check a seal."""
 
+    def verify_many(
+        self, publics: tuple[bytes, ...], digest: bytes, seals: tuple[bytes, ...]
+    ) -> bool:
+        """Check that every seal is valid for its key (all at once where the scheme can)."""
+
+
+@functools.lru_cache(maxsize=VERIFY_CACHE)
+def _bls_verify_aggregate(
+    publics: tuple[bytes, ...], digest: bytes, seals: tuple[bytes, ...]
+) -> bool:
+    """Check seals on one digest through their aggregate (cached: a pure function)."""
+    try:
+        return bls.verify_aggregate(list(publics), digest, bls.aggregate_signatures(list(seals)))
+    except (ValueError, TypeError, AssertionError):
+        return False
+
 
 @functools.lru_cache(maxsize=VERIFY_CACHE)
 def _bls_verify(public: bytes, digest: bytes, seal: bytes) -> bool:
@@ -63,6 +79,19 @@ class BlsSeal:
         """Check a BLS seal."""
         return _bls_verify(public, digest, seal)
 
+    def verify_many(
+        self, publics: tuple[bytes, ...], digest: bytes, seals: tuple[bytes, ...]
+    ) -> bool:
+        """Check seals on one digest with one aggregate verification (one pairing check).
+
+        Safe against rogue keys because every validator key has proven possession on-chain.
+        """
+        if len(publics) != len(seals) or not seals:
+            return False
+        if len(seals) == 1:
+            return _bls_verify(publics[0], digest, seals[0])
+        return _bls_verify_aggregate(tuple(publics), digest, tuple(seals))
+
 
 @dataclass(frozen=True)
 class HashSeal:
@@ -82,6 +111,14 @@ class HashSeal:
     def verify(self, public: bytes, digest: bytes, seal: bytes) -> bool:
         """Check the HMAC."""
         return hmac.compare_digest(hmac.new(public, digest, hashlib.sha256).digest(), seal)
+
+    def verify_many(
+        self, publics: tuple[bytes, ...], digest: bytes, seals: tuple[bytes, ...]
+    ) -> bool:
+        """Check each HMAC."""
+        if len(publics) != len(seals) or not seals:
+            return False
+        return all(self.verify(p, digest, s) for p, s in zip(publics, seals, strict=True))
 
 
 def seal_scheme(name: str) -> SealScheme:

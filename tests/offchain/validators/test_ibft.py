@@ -358,7 +358,10 @@ def test_prepares_with_wrong_digest_ignored__and_one_invalid_seal_does_not_block
     assert bls.verify(net.seals[0][1], digest, own.commit.payload.seal)
     forged = net.scheme.sign(net.seals[1][0], digest)  # 1's seal, sent as 3's
     assert d.feed(net.commit(3, H, 0, digest, seal=forged)) == []
-    assert d.feed(net.commit(1, H, 0, digest)) == []
+    assert d.feed(net.commit(1, H, 0, digest)) == []  # a quorum, but 3's seal fails: dropped
+    assert net.keys[3].address in d.state.bad_seals
+    assert d.feed(net.commit(3, H, 0, digest, seal=forged)) == []  # not taken back
+    assert net.keys[3].address not in d.state.commits
     [decision] = [e for e in d.feed(net.commit(2, H, 0, digest)) if isinstance(e, ibft.Decide)]
     assert (decision.height, decision.value, decision.digest) == (H, value, digest)
     signers = [a for a, _ in decision.seals]
@@ -428,6 +431,16 @@ def test_lagging_validator__catches_up_from_a_peers_decision_proof(net, driver):
     effects = behind.feed(reply.data)
     assert [(x.height, x.value) for x in behind.decisions(effects)] == [(H, value)]
     assert behind.state.height == H + 1
+
+
+def test_decision_proof_with_an_invalid_seal__is_rejected(net, driver):
+    d = driver(net, 3)
+    value = net.value(1, H, 0)
+    digest = net.digest(H, value)
+    seals = {0: None, 1: None, 2: net.scheme.sign(net.seals[0][0], digest)}
+    commits = tuple(m.decode(net.commit(i, H, 0, digest, s)).commit for i, s in seals.items())
+    assert d.feed(m.encode(m.DecidedMsg(value, commits))) == []
+    assert d.state.height == H
 
 
 def test_decision_proof_under_quorum__is_rejected(net, driver):

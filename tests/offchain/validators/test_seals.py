@@ -19,6 +19,17 @@ def test_bls_seal__verifies_only_its_key_and_digest_and_aggregates():
     assert bls.verify_aggregate([pk1, pk2], DIGEST, bls.aggregate_signatures([s1, s2]))
 
 
+def test_bls_seal__verify_many_checks_all_at_once_and_fails_on_one_bad_seal():
+    scheme = BlsSeal()
+    (sk1, pk1), (sk2, pk2) = scheme.keygen(b"a"), scheme.keygen(b"b")
+    s1, s2 = scheme.sign(sk1, DIGEST), scheme.sign(sk2, DIGEST)
+    assert scheme.verify_many((pk1, pk2), DIGEST, (s1, s2))
+    assert not scheme.verify_many((pk1, pk2), DIGEST, (s1, s1))
+    assert not scheme.verify_many((pk1, pk2), DIGEST, (s1, b"\x00" * 96))
+    assert not scheme.verify_many((pk1,), DIGEST, (s1, s2))
+    assert not scheme.verify_many((), DIGEST, ())
+
+
 def test_hash_seal__verifies_only_its_key_and_digest():
     scheme = HashSeal()
     (k1, p1), (_, p2) = scheme.keygen(b"a"), scheme.keygen(b"b")
@@ -26,6 +37,8 @@ def test_hash_seal__verifies_only_its_key_and_digest():
     assert scheme.verify(p1, DIGEST, seal)
     assert not scheme.verify(p2, DIGEST, seal)
     assert not scheme.verify(p1, b"\x43" * 32, seal)
+    assert scheme.verify_many((p1,), DIGEST, (seal,))
+    assert not scheme.verify_many((p1, p2), DIGEST, (seal, seal))
 
 
 def test_seal_scheme__by_name():
