@@ -19,7 +19,7 @@ import torch.distributed as dist
 from torch import nn
 
 from offchain.workers.errors import InvalidInput
-from offchain.workers.workloads.inference import seeded_init
+from offchain.workers.seeded import seeded_init
 
 
 @dataclass(frozen=True)

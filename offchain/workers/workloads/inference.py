@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from offchain.workers.seeded import seeded_init
 from offchain.workers.verifiers import rows_agree, sampled_rows, stated_catch_sampled
 from offchain.workers.workloads.base import Tensors, Verdict, Workload, check_finite
 
@@ -23,20 +24,6 @@ ATOL = 1e-4
 SAMPLE_FRACTION = 1 / 64
 MIN_SAMPLE = 2
 CHUNK = 1024
-
-
-def seeded_init(model: nn.Module, seed: int) -> nn.Module:
-    """Fill every parameter from ``seed`` (weights ~ N(0, 1/fan_in), biases ~ N(0, 0.01))."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            noise = torch.randn(param.shape, generator=generator, dtype=torch.float32)
-            if name.endswith("bias"):
-                param.copy_(noise * 0.1)
-            else:
-                fan_in = int(np.prod(param.shape[1:]))
-                param.copy_(noise / math.sqrt(fan_in))
-    return model.eval()
 
 
 class SampledInference(Workload):
