@@ -1,0 +1,44 @@
+"""Billing leaves: the (user, cumulative spent) records under each commit's billing root.
+
+A leaf is ``merkle.leaf_hash(abi_encode(address user, uint256 cumulative_spent))``, the same
+bytes ComputeMarket hashes when a user proves its spending; the tree is built with
+``offchain.protocol.merkle``. Every account that has ever deposited into the market escrow has a
+leaf in every billing root (zero spent included), so that any of them can prove its spending.
+"""
+
+from collections.abc import Mapping
+
+from eth_abi import encode
+from eth_utils import is_address, to_checksum_address
+
+from offchain.protocol import merkle
+
+MAX_UINT256 = 2**256 - 1
+
+
+class BillingError(ValueError):
+    """A billing entry that cannot be encoded."""
+
+
+def encode_billing_entry(user: str, cumulative_spent: int) -> bytes:
+    """Return the ABI encoding ``(address, uint256)`` of one billing entry."""
+    if not isinstance(user, str) or not is_address(user):
+        raise BillingError(f"not an address: {user!r}")
+    if not isinstance(cumulative_spent, int) or not 0 <= cumulative_spent <= MAX_UINT256:
+        raise BillingError(f"cumulative spent out of uint256 range: {cumulative_spent!r}")
+    return encode(["address", "uint256"], [to_checksum_address(user), cumulative_spent])
+
+
+def billing_leaf(user: str, cumulative_spent: int) -> bytes:
+    """Return the Merkle leaf of ``user`` having spent ``cumulative_spent`` so far."""
+    return merkle.leaf_hash(encode_billing_entry(user, cumulative_spent))
+
+
+def build_billing_tree(spent: Mapping[str, int]) -> tuple[merkle.MerkleTree, list[str]]:
+    """Return the billing tree over ``spent`` and its users in leaf order (by address value)."""
+    users = sorted((to_checksum_address(user) for user in spent), key=str.lower)
+    if len(set(users)) != len(users):
+        raise BillingError("a user appears twice")
+    by_user = {to_checksum_address(user): amount for user, amount in spent.items()}
+    leaves = [billing_leaf(user, by_user[user]) for user in users]
+    return merkle.build(leaves), users
