@@ -143,24 +143,36 @@ def decode_frame(frame: bytes, expected: frozenset[MsgType]) -> tuple[MsgType, d
 
 
 class FrameReader:
-    """Reads whole frames from a stream, never buffering more than one frame's bytes."""
+    """Reads whole frames from a stream, in chunks of up to ``CHUNK`` bytes.
+
+    Fewer, larger reads matter: each read in py-libp2p's yamux may send a window update.
+    """
+
+    CHUNK = 64 * 1_024
 
     def __init__(self, stream: ReadableStream) -> None:
         self._stream = stream
         self._buffer = bytearray()
 
     async def _read_exact(self, n: int) -> bytes:
+        await self._fill(n)
+        out = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return out
+
+    async def _fill(self, n: int) -> None:
         while len(self._buffer) < n:
             try:
-                chunk = await self._stream.read(n - len(self._buffer))
+                chunk = await self._stream.read(max(n - len(self._buffer), self.CHUNK))
             except Exception as exc:  # noqa: BLE001 - any stream end or reset ends the frame
                 raise Truncated(f"stream ended: {type(exc).__name__}") from exc
             if not chunk:
                 raise Truncated("stream ended")
             self._buffer.extend(chunk)
-        out = bytes(self._buffer[:n])
-        del self._buffer[:n]
-        return out
+
+    async def wait_for_data(self) -> None:
+        """Return once at least one byte of the next frame has arrived (Truncated at the end)."""
+        await self._fill(1)
 
     async def read(self, expected: frozenset[MsgType]) -> tuple[MsgType, dict[str, Any]]:
         """Return the next frame's type and map, or raise ``FrameError``."""

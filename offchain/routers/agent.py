@@ -29,6 +29,7 @@ from offchain.net.identity import classify_peer, static_stake_check
 from offchain.net.limits import router_limits
 from offchain.net.messages import Hello, Load, Ping, Pong, Request, Response, Summary, receive
 from offchain.net.metrics import AgentMetrics, make_metrics, serve_metrics
+from offchain.net.pool import SERVER_IDLE_S, RequestIterator, StreamPool
 from offchain.net.wire import NET_ERRORS, close_quietly, remote_peer, reset_quietly, send
 from offchain.routers import mesh as meshlib
 from offchain.routers import table as tablelib
@@ -99,6 +100,8 @@ class RouterAgent:
         self.mesh = meshlib.MeshState(self.me)
         self.metrics = metrics or make_metrics("router")
         self.rng = random.Random()
+        self.node_streams = StreamPool(self.host, protocols.WORK)
+        self.router_streams = StreamPool(self.host, protocols.INVOKE)
         self.in_flight = 0
         self.ready = trio.Event()
         self.metrics_port: int | None = None
@@ -212,6 +215,7 @@ class RouterAgent:
             if self._controls.get(peer) is token:
                 del self._controls[peer]
                 self.table = tablelib.remove_node(self.table, peer)
+                self.node_streams.forget(ID.from_base58(peer))
                 self.metrics.nodes.set(len(self.table.nodes))
                 logger.info("node %s left", peer)
             await reset_quietly(stream)
@@ -256,31 +260,32 @@ class RouterAgent:
     # ------------------------------------------------------------------ requests
 
     async def _handle_invoke(self, stream: INetStream) -> None:
+        """Answer the requests a caller (or another router) sends on one stream, in turn."""
         peer = remote_peer(stream)
-        reader = FrameReader(stream)
+        requests = RequestIterator(
+            stream, self.config.read_timeout_s, self.config.read_timeout_s, SERVER_IDLE_S
+        )
         try:
-            with trio.fail_after(self.config.read_timeout_s):
-                request = await receive(reader, Request)
+            async for request in requests:
+                started = trio.current_time()
+                response = await self._admit(request, peer)
+                self.metrics.latency.observe(trio.current_time() - started)
+                outcome = "ok" if response.ok else response.error
+                self.metrics.requests.labels(outcome=outcome).inc()
+                try:
+                    await send(stream, response)
+                except NET_ERRORS as exc:
+                    logger.info("caller %s left before its answer: %s", peer, exc)
+                    break
         except trio.TooSlowError:
-            self._drop(peer, "invoke", "timeout", "no request in time")
+            self._drop(peer, "invoke", "timeout", "no whole request in time")
             await reset_quietly(stream)
             return
         except FrameError as exc:
             self._drop(peer, "invoke", exc.reason, str(exc))
             await reset_quietly(stream)
             return
-        assert isinstance(request, Request)
-        started = trio.current_time()
-        response = await self._admit(request, peer)
-        elapsed = trio.current_time() - started
-        self.metrics.latency.observe(elapsed)
-        self.metrics.requests.labels(outcome="ok" if response.ok else response.error).inc()
-        try:
-            await send(stream, response)
-        except NET_ERRORS as exc:
-            logger.info("caller %s left before its answer: %s", peer, exc)
-        finally:
-            await close_quietly(stream)
+        await close_quietly(stream)
 
     async def _admit(self, request: Request, peer: str) -> Response:
         if request.path and request.path[-1] != peer:
@@ -348,12 +353,7 @@ class RouterAgent:
         ok = False
         try:
             with trio.fail_after(self._timeout_s(request)):
-                stream = await self.host.new_stream(ID.from_base58(node), [protocols.WORK])
-                try:
-                    await send(stream, request)
-                    response = await receive(FrameReader(stream), Response)
-                finally:
-                    await close_quietly(stream)
+                response = await self.node_streams.request(ID.from_base58(node), request)
             assert isinstance(response, Response)
             if response.request_id != request.request_id:
                 raise FrameError("answer names another request")
@@ -384,14 +384,7 @@ class RouterAgent:
         onward = replace(request, path=(*request.path, self.me))
         try:
             with trio.fail_after(self._timeout_s(request)):
-                stream = await self.host.new_stream(
-                    ID.from_base58(route.next_hop), [protocols.INVOKE]
-                )
-                try:
-                    await send(stream, onward)
-                    response = await receive(FrameReader(stream), Response)
-                finally:
-                    await close_quietly(stream)
+                response = await self.router_streams.request(ID.from_base58(route.next_hop), onward)
         except (trio.TooSlowError, FrameError, *NET_ERRORS) as exc:
             logger.warning(
                 "forward of %s to %s failed: %s",

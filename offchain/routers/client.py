@@ -15,6 +15,7 @@ from offchain.net.framing import FrameReader
 from offchain.net.host import identity_from_seed, make_host
 from offchain.net.limits import node_limits
 from offchain.net.messages import Request, Response, receive
+from offchain.net.pool import StreamPool
 from offchain.net.wire import close_quietly, send
 
 
@@ -59,3 +60,22 @@ async def caller(router_addrs: Sequence[str], timeout_s: float = 10.0) -> AsyncI
             for addr in router_addrs:
                 await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(addr)))
         yield host
+
+
+class RouterClient:
+    """A caller that keeps request streams to routers open and reuses them."""
+
+    def __init__(self, host: IHost) -> None:
+        self.host = host
+        self.pool = StreamPool(host, protocols.INVOKE)
+
+    async def call(
+        self, router: ID, workload: str, payload: bytes, timeout_s: float = 30.0
+    ) -> Response:
+        """Return the router's answer to one request; raise ``trio.TooSlowError`` on timeout."""
+        request = Request(new_request_id(), workload, payload, (), int(timeout_s * 1_000))
+        with trio.fail_after(timeout_s + 1):
+            response = await self.pool.request(router, request)
+        if response.request_id != request.request_id:
+            raise ValueError("router answered another request")
+        return response

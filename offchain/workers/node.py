@@ -25,6 +25,7 @@ from offchain.net.identity import encode_binding, make_binding
 from offchain.net.limits import node_limits
 from offchain.net.messages import Hello, Request, Response, receive
 from offchain.net.metrics import AgentMetrics, make_metrics, serve_metrics
+from offchain.net.pool import SERVER_IDLE_S, RequestIterator
 from offchain.net.wire import NET_ERRORS, close_quietly, remote_peer, reset_quietly, send
 from offchain.workers.connectivity import LinkPolicy, RouterLinks
 
@@ -198,15 +199,29 @@ class NodeAgent:
         tmp.replace(path)
 
     async def _handle_work(self, stream: INetStream) -> None:
+        """Run the requests a router sends on one work stream, in turn."""
         peer = remote_peer(stream)
         if peer not in self.links.router_ids:
             logger.warning("refused a work stream from %s: not one of our routers", peer)
             self.metrics.errors.labels(reason="not-a-router").inc()
             await reset_quietly(stream)
             return
+        requests = RequestIterator(
+            stream, self.config.read_timeout_s, self.config.read_timeout_s, SERVER_IDLE_S
+        )
         try:
-            with trio.fail_after(self.config.read_timeout_s):
-                request = await receive(FrameReader(stream), Request)
+            async for request in requests:
+                started = trio.current_time()
+                response = await self.execute(request)
+                self.metrics.latency.observe(trio.current_time() - started)
+                outcome = "ok" if response.ok else response.error
+                self.metrics.requests.labels(outcome=outcome).inc()
+                try:
+                    await send(stream, response)
+                except NET_ERRORS as exc:
+                    logger.info("router %s left before the answer to %s: %s", peer,
+                                request.request_id.hex(), type(exc).__name__)
+                    break
         except trio.TooSlowError:
             logger.warning("dropped work stream from %s: reason=timeout", peer)
             self.metrics.errors.labels(reason="timeout").inc()
@@ -217,22 +232,7 @@ class NodeAgent:
             self.metrics.errors.labels(reason=exc.reason).inc()
             await reset_quietly(stream)
             return
-        assert isinstance(request, Request)
-        started = trio.current_time()
-        response = await self.execute(request)
-        self.metrics.latency.observe(trio.current_time() - started)
-        self.metrics.requests.labels(outcome="ok" if response.ok else response.error).inc()
-        try:
-            await send(stream, response)
-        except NET_ERRORS as exc:
-            logger.info(
-                "router %s left before the answer to %s: %s",
-                peer,
-                request.request_id.hex(),
-                type(exc).__name__,
-            )
-        finally:
-            await close_quietly(stream)
+        await close_quietly(stream)
 
     async def execute(self, request: Request) -> Response:
         """Return the response to ``request``: run it, or refuse it as unknown or busy."""

@@ -1,0 +1,486 @@
+"""Router benchmark: connections held, routed vs raw throughput and latency, reconnect storm.
+
+Run: ``.venv/bin/python bench/router.py`` (about five minutes on a 2-core machine). Every
+agent is its own OS process on loopback; the compute-node side of the connection test is
+spread over several dialer processes, each running many real compute-node agents.
+
+Writes ``bench/results/router.json`` and prints a table.
+"""
+
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import multiaddr  # noqa: E402
+import psutil  # noqa: E402
+import trio  # noqa: E402
+from libp2p.custom_types import TProtocol  # noqa: E402
+from libp2p.peer.id import ID  # noqa: E402
+
+from offchain.crypto.keys import generate_keypair  # noqa: E402
+from offchain.net.framing import FrameError  # noqa: E402
+from offchain.net.host import (  # noqa: E402
+    identity_from_seed,
+    listen_addrs_of,
+    loopback_listen_addr,
+    make_host,
+)
+from offchain.net.limits import router_limits  # noqa: E402
+from offchain.net.messages import Request, Response  # noqa: E402
+from offchain.net.pool import RequestIterator, StreamPool  # noqa: E402
+from offchain.net.spawn import (  # noqa: E402
+    AgentProcess,
+    router_process,
+    seed_hex,
+    stop_all,
+    worker_process,
+)
+from offchain.net.wire import NET_ERRORS, close_quietly, send  # noqa: E402
+from offchain.routers.client import caller, new_request_id  # noqa: E402
+from offchain.workers.node import NodeAgent, NodeConfig  # noqa: E402
+
+RAW = TProtocol("/emc-bench/raw/1.0.0")
+RESULTS = ROOT / "bench" / "results" / "router.json"
+LEVELS = (500, 1_000, 2_000)
+PER_DIALER = 125
+CONCURRENCY = (1, 10, 100)
+PHASE_S = 6.0
+STORM_NODES = 1_000
+
+
+# ---------------------------------------------------------------- helper processes
+
+
+def dialer_main(args: argparse.Namespace) -> None:
+    """Run ``args.count`` compute-node agents in this process, each linked to the router."""
+    import logging  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.ERROR)
+
+    async def run() -> None:
+        stop = trio.Event()
+        agents = [
+            NodeAgent(
+                NodeConfig(
+                    routers=[args.router],
+                    links=1,
+                    workloads=["echo"],
+                    backoff_initial_s=0.5,
+                    backoff_max_s=8.0,
+                    silence_s=60.0,
+                    log_level="ERROR",
+                )
+            )
+            for _ in range(args.count)
+        ]
+        with trio.open_signal_receiver(signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                for agent in agents:
+                    nursery.start_soon(agent.run, stop)
+                    await trio.sleep(args.stagger)
+                Path(args.ready_file).write_text(json.dumps({"pid": os.getpid()}))
+                async for _ in signals:
+                    stop.set()
+                    break
+
+    trio.run(run)
+
+
+def raw_server_main(args: argparse.Namespace) -> None:
+    """Serve the raw request/response baseline: same framing, no routing, one hop."""
+
+    async def handle(stream) -> None:  # type: ignore[no-untyped-def]
+        try:
+            async for request in RequestIterator(stream, 5.0, 5.0):
+                await send(stream, Response(request.request_id, True, output=request.payload))
+        finally:
+            await close_quietly(stream)
+
+    async def run() -> None:
+        host = make_host(identity_from_seed(), router_limits())
+        host.set_stream_handler(RAW, handle)
+        async with host.run([loopback_listen_addr()]):
+            Path(args.ready_file).write_text(
+                json.dumps(
+                    {
+                        "addrs": [str(a) for a in listen_addrs_of(host)],
+                        "peer_id": host.get_id().to_string(),
+                    }
+                )
+            )
+            with trio.open_signal_receiver(signal.SIGTERM) as signals:
+                async for _ in signals:
+                    return
+
+    trio.run(run)
+
+
+def _address(label: str) -> str:
+    return generate_keypair(bytes.fromhex(seed_hex(label))).address
+
+
+def helper(work: Path, name: str, argv: list[str]) -> AgentProcess:
+    ready = work / f"{name}.json"
+    command = [sys.executable, str(Path(__file__).resolve()), *argv, "--ready-file", str(ready)]
+    return AgentProcess(name, command, ready, work / f"{name}.log")
+
+
+# ---------------------------------------------------------------- measurements
+
+
+def metric(process: AgentProcess, name: str) -> float:
+    import re  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    port = process.info["metrics_port"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def wait_for_nodes(router: AgentProcess, target: int, timeout_s: float) -> tuple[int, float]:
+    """Wait until the router holds ``target`` nodes or stops gaining; return (held, seconds)."""
+    started = time.monotonic()
+    best, best_at = 0, started
+    while time.monotonic() - started < timeout_s:
+        held = int(metric(router, "emc_router_nodes"))
+        if held > best:
+            best, best_at = held, time.monotonic()
+        if held >= target:
+            return held, time.monotonic() - started
+        if time.monotonic() - best_at > 30:  # no progress for 30 s: plateau
+            break
+        time.sleep(0.25)
+    return best, time.monotonic() - started
+
+
+def idle_cpu_percent(pid: int, seconds: float = 10.0) -> float:
+    proc = psutil.Process(pid)
+    proc.cpu_percent(None)
+    time.sleep(seconds)
+    return proc.cpu_percent(None)
+
+
+def rss_kb(pid: int) -> float:
+    return psutil.Process(pid).memory_info().rss / 1024
+
+
+def bench_connections(work: Path, results: dict) -> None:
+    processes: list[AgentProcess] = []
+    try:
+        router = router_process(
+            work, "conn-router", ["--metrics-port", "0", "--log-level", "WARNING"]
+        ).start()
+        processes.append(router)
+        router.wait_ready()
+        time.sleep(1.0)
+        base_rss = rss_kb(router.pid)
+        addr = router.info["addrs"][0]
+        held_by_level: dict[str, int] = {}
+        conns_by_level: dict[str, int] = {}
+        mem_by_level: dict[str, float] = {}
+        cpu_by_level: dict[str, float] = {}
+        time_by_level: dict[str, float] = {}
+        dialers = 0
+        for level in LEVELS:
+            while dialers * PER_DIALER < level:
+                dialer = helper(
+                    work,
+                    f"dialer{dialers}",
+                    ["dialer", "--router", addr, "--count", str(PER_DIALER)],
+                ).start()
+                processes.append(dialer)
+                dialers += 1
+            held, took = wait_for_nodes(router, level, timeout_s=300)
+            time.sleep(2.0)
+            held = int(metric(router, "emc_router_nodes"))
+            conns = int(metric(router, "emc_router_connections"))
+            rss = rss_kb(router.pid)
+            cpu = idle_cpu_percent(router.pid)
+            key = str(level)
+            held_by_level[key] = held
+            conns_by_level[key] = conns
+            mem_by_level[key] = round((rss - base_rss) / max(held, 1), 1)
+            cpu_by_level[key] = round(cpu, 1)
+            time_by_level[key] = round(took, 1)
+            print(
+                f"  {level:>5} asked: {held} nodes held ({conns} connections), "
+                f"{mem_by_level[key]} KB/conn, idle CPU {cpu:.1f}%, reached in {took:.1f}s",
+                flush=True,
+            )
+        alive = [p.name for p in processes if p.name.startswith("dialer") and not p.alive()]
+        results["connections_held"] = held_by_level
+        results["connections_open"] = conns_by_level
+        results["memory_per_connection_kb"] = mem_by_level
+        results["idle_cpu_percent"] = cpu_by_level
+        results["seconds_to_connect"] = time_by_level
+        results["dialer_processes"] = dialers
+        results["dialers_died"] = alive
+        results["router_rss_mb_at_max"] = round(rss_kb(router.pid) / 1024, 1)
+    finally:
+        stop_all(processes)
+
+
+async def _load(
+    host, target: ID, protocol: TProtocol, concurrency: int, seconds: float
+) -> tuple[int, list[float], int]:
+    """Run ``concurrency`` callers in a loop for ``seconds``; streams are reused, as clients do."""
+    pool = StreamPool(host, protocol)
+    latencies: list[float] = []
+    errors = 0
+    deadline = trio.current_time() + seconds
+
+    async def worker() -> None:
+        nonlocal errors
+        while trio.current_time() < deadline:
+            request = Request(new_request_id(), "echo", b"x" * 64, (), 10_000)
+            started = time.perf_counter()
+            try:
+                with trio.fail_after(10):
+                    response = await pool.request(target, request)
+            except (trio.TooSlowError, FrameError, *NET_ERRORS):
+                errors += 1
+                continue
+            if response.ok:
+                latencies.append((time.perf_counter() - started) * 1_000)
+            else:
+                errors += 1
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(concurrency):
+            nursery.start_soon(worker)
+    return len(latencies), latencies, errors
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def bench_throughput(work: Path, results: dict) -> None:
+    from offchain.net import protocols  # noqa: PLC0415
+
+    processes: list[AgentProcess] = []
+    try:
+        staked = [arg for i in range(2) for arg in ("--staked", _address(f"tp{i}"))]
+        router = router_process(
+            work, "tp-router", ["--metrics-port", "0", "--log-level", "WARNING", *staked]
+        ).start()
+        processes.append(router)
+        router.wait_ready()
+        for i in range(2):
+            node = worker_process(
+                work,
+                f"tp-node{i}",
+                [router.info["addrs"][0]],
+                [
+                    "--parallel",
+                    "64",
+                    "--queue-size",
+                    "256",
+                    "--log-level",
+                    "WARNING",
+                    "--eth-key-seed",
+                    seed_hex(f"tp{i}"),
+                ],
+            )
+            processes.append(node.start())
+            node.wait_ready()
+        raw = helper(work, "raw-server", ["raw-server"]).start()
+        processes.append(raw)
+        raw.wait_ready()
+        wait_for_nodes(router, 2, 60)
+
+        async def run() -> dict:
+            out: dict = {"routed": {}, "raw": {}}
+            async with caller([router.info["addrs"][0], raw.info["addrs"][0]]) as host:
+                router_id = ID.from_base58(router.info["peer_id"])
+                raw_id = ID.from_base58(raw.info["peer_id"])
+                await _load(host, router_id, protocols.INVOKE, 4, 1.0)  # warm up
+                await _load(host, raw_id, RAW, 4, 1.0)
+                for concurrency in CONCURRENCY:
+                    for kind, target, proto in (
+                        ("raw", raw_id, RAW),
+                        ("routed", router_id, protocols.INVOKE),
+                    ):
+                        count, lat, errors = await _load(host, target, proto, concurrency, PHASE_S)
+                        out[kind][str(concurrency)] = {
+                            "rps": round(count / PHASE_S, 1),
+                            "p50_ms": round(_pct(lat, 0.50), 2),
+                            "p99_ms": round(_pct(lat, 0.99), 2),
+                            "errors": errors,
+                        }
+                        print(
+                            f"  {kind:>6} c={concurrency:<3} {count / PHASE_S:8.1f} req/s  "
+                            f"p50 {_pct(lat, 0.5):6.2f} ms  p99 {_pct(lat, 0.99):7.2f} ms  "
+                            f"errors {errors}",
+                            flush=True,
+                        )
+            return out
+
+        measured = trio.run(run)
+        results["routed_rps"] = {c: v["rps"] for c, v in measured["routed"].items()}
+        results["raw_rps"] = {c: v["rps"] for c, v in measured["raw"].items()}
+        results["routed_p50_ms"] = {c: v["p50_ms"] for c, v in measured["routed"].items()}
+        results["raw_p50_ms"] = {c: v["p50_ms"] for c, v in measured["raw"].items()}
+        results["p99_ms"] = {c: v["p99_ms"] for c, v in measured["routed"].items()}
+        results["raw_p99_ms"] = {c: v["p99_ms"] for c, v in measured["raw"].items()}
+        results["errors"] = {
+            kind: {c: v["errors"] for c, v in measured[kind].items()} for kind in measured
+        }
+        results["added_p50_ms"] = round(
+            measured["routed"]["1"]["p50_ms"] - measured["raw"]["1"]["p50_ms"], 2
+        )
+        results["routing_cost_fraction"] = {
+            c: round(1 - measured["routed"][c]["rps"] / measured["raw"][c]["rps"], 3)
+            for c in measured["raw"]
+        }
+    finally:
+        stop_all(processes)
+
+
+def bench_storm(work: Path, results: dict) -> None:
+    processes: list[AgentProcess] = []
+    try:
+        seed = seed_hex("storm-router")
+        router = router_process(
+            work,
+            "storm-router",
+            ["--metrics-port", "0", "--identity-seed", seed, "--log-level", "WARNING"],
+        ).start()
+        processes.append(router)
+        router.wait_ready()
+        addr = router.info["addrs"][0]
+        port = multiaddr.Multiaddr(addr).value_for_protocol("tcp")
+        for i in range(STORM_NODES // PER_DIALER):
+            dialer = helper(
+                work, f"storm-dialer{i}", ["dialer", "--router", addr, "--count", str(PER_DIALER)]
+            ).start()
+            processes.append(dialer)
+        held, _ = wait_for_nodes(router, STORM_NODES, 300)
+        print(f"  storm: {held} nodes linked before the restart", flush=True)
+        router.kill()
+        restarted = router_process(
+            work,
+            "storm-router2",
+            [
+                "--metrics-port",
+                "0",
+                "--identity-seed",
+                seed,
+                "--log-level",
+                "WARNING",
+                "--listen",
+                f"/ip4/127.0.0.1/tcp/{port}",
+            ],
+        )
+        killed_at = time.monotonic()
+        restarted.start()
+        processes.append(restarted)
+        restarted.wait_ready(60)
+        ready_at = time.monotonic()
+        back, took = wait_for_nodes(restarted, held, 300)
+        results["reconnect_storm_s"] = round(took, 1)
+        results["reconnect_storm"] = {
+            "nodes_before": held,
+            "nodes_after": back,
+            "router_restart_s": round(ready_at - killed_at, 1),
+            "seconds_from_router_ready": round(took, 1),
+        }
+        print(
+            f"  storm: {back}/{held} nodes back {took:.1f}s after the restarted router was "
+            f"ready (restart itself {ready_at - killed_at:.1f}s)",
+            flush=True,
+        )
+    finally:
+        stop_all(processes)
+
+
+def run_all(args: argparse.Namespace) -> None:
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        }
+    }
+    started = time.monotonic()
+    phases = args.only.split(",") if args.only else ["connections", "throughput", "storm"]
+    if "connections" in phases:
+        print("connections held by one router:", flush=True)
+        bench_connections(work, results)
+    if "throughput" in phases:
+        print("throughput and latency (tiny echo workload):", flush=True)
+        bench_throughput(work, results)
+    if "storm" in phases:
+        print("reconnect storm:", flush=True)
+        bench_storm(work, results)
+    if args.only:
+        print(json.dumps(results, indent=2))
+        return
+    results["bench_seconds"] = round(time.monotonic() - started, 1)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print_table(results)
+
+
+def print_table(r: dict) -> None:
+    print()
+    print(f"{'metric':<34}{'value':>40}")
+    print("-" * 74)
+    for level in map(str, LEVELS):
+        print(f"{'nodes held, asked ' + level:<34}{r['connections_held'][level]:>40}")
+        print(f"{'  memory per connection (KB)':<34}{r['memory_per_connection_kb'][level]:>40}")
+        print(f"{'  idle router CPU (%)':<34}{r['idle_cpu_percent'][level]:>40}")
+    for c in map(str, CONCURRENCY):
+        cell = (
+            f"{r['routed_rps'][c]} / {r['raw_rps'][c]} req/s, "
+            f"cost {100 * r['routing_cost_fraction'][c]:.0f}%"
+        )
+        print(f"{'routed / raw, ' + c + ' callers':<34}{cell:>40}")
+        lat = (
+            f"p50 {r['routed_p50_ms'][c]} / {r['raw_p50_ms'][c]} ms, "
+            f"p99 {r['p99_ms'][c]} / {r['raw_p99_ms'][c]}"
+        )
+        print(f"{'  latency routed / raw':<34}{lat:>40}")
+    print(f"{'added p50 at 1 caller (ms)':<34}{r['added_p50_ms']:>40}")
+    print(f"{'reconnect storm, 1,000 nodes (s)':<34}{r['reconnect_storm_s']:>40}")
+    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run")
+    run.add_argument("--workdir", default="/tmp/emc-bench-router")
+    run.add_argument("--only", help="comma-separated phases, for debugging (writes no JSON)")
+    dialer = sub.add_parser("dialer")
+    dialer.add_argument("--router", required=True)
+    dialer.add_argument("--count", type=int, required=True)
+    dialer.add_argument("--stagger", type=float, default=0.01)
+    dialer.add_argument("--ready-file", required=True)
+    raw = sub.add_parser("raw-server")
+    raw.add_argument("--ready-file", required=True)
+    args = parser.parse_args(sys.argv[1:] or ["run"])
+    if args.command == "dialer":
+        dialer_main(args)
+    elif args.command == "raw-server":
+        raw_server_main(args)
+    else:
+        run_all(args)
+
+
+if __name__ == "__main__":
+    main()
