@@ -27,7 +27,7 @@ from eth_utils import keccak
 
 from offchain.protocol import merkle
 from offchain.workers.errors import InvalidInput
-from offchain.workers.kernels.modp import P, matmul_mod, seeded_rows
+from offchain.workers.kernels.modp import P, matmul_mod, seeded_row_set, seeded_rows
 from offchain.workers.verdict import Verdict
 
 DOMAIN = b"emc-poc-v1"
@@ -152,7 +152,7 @@ def expected_rows(challenge: Challenge, indices: Sequence[int]) -> np.ndarray:
     """Return rows ``indices`` of A B mod P, at a cost of ``len(indices) * n^2``."""
     key_a, key_b = matrix_keys(challenge)
     n = challenge.n
-    a_rows = np.concatenate([seeded_rows(key_a, i, 1, n) for i in indices], axis=0)
+    a_rows = seeded_row_set(key_a, np.asarray(indices, dtype=np.int64), n)
     return matmul_mod(a_rows, seeded_rows(key_b, 0, n, n))
 
 

@@ -227,6 +227,26 @@ def _fill_mod(key, first_row, rows, cols, p):  # pragma: no cover - compiled
     return out
 
 
+@njit(parallel=True, cache=True)
+def _fill_rows_mod(key, rows, cols, p):  # pragma: no cover - compiled
+    """Return the listed ``rows`` of the seeded matrix with ``cols`` columns."""
+    out = np.empty((rows.shape[0], cols), dtype=np.uint32)
+    golden = np.uint64(_GOLDEN)
+    for q in prange(rows.shape[0]):
+        base = np.uint64(rows[q]) * np.uint64(cols)
+        for j in range(cols):
+            state = key + (base + np.uint64(j) + np.uint64(1)) * golden
+            out[q, j] = np.uint32(_splitmix64(state) % np.uint64(p))
+    return out
+
+
+def seeded_row_set(key: int, rows: np.ndarray, cols: int, p: int = P) -> np.ndarray:
+    """Return the listed rows of the seeded matrix, in one kernel launch."""
+    if not 0 <= key < 2**64:
+        raise ValueError("key must be a 64-bit unsigned integer")
+    return _fill_rows_mod(np.uint64(key), np.asarray(rows, dtype=np.int64), cols, p)
+
+
 def seeded_rows(key: int, first_row: int, rows: int, cols: int, p: int = P) -> np.ndarray:
     """Return rows of the matrix whose entry (i, j) is SplitMix64(key, i*cols + j) mod ``p``."""
     if not 0 <= key < 2**64:

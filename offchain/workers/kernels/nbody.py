@@ -34,14 +34,15 @@ def accelerations(pos, mass, eps2):  # pragma: no cover - compiled
     return acc
 
 
-@njit(parallel=True, cache=True)
+# Serial: a verifier samples a handful of rows, too few to repay a parallel launch.
+@njit(cache=True)
 def accelerations_of(pos, mass, eps2, rows):  # pragma: no cover - compiled
     """Return the accelerations of ``rows`` and, per row, the sum of |term| (error scale)."""
     n = pos.shape[0]
     s = rows.shape[0]
     acc = np.empty((s, 3))
     size = np.empty(s)
-    for q in prange(s):
+    for q in range(s):
         i = rows[q]
         xi, yi, zi = pos[i, 0], pos[i, 1], pos[i, 2]
         ax = ay = az = total = 0.0

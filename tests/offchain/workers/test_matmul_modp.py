@@ -69,6 +69,8 @@ def test_seeded_rows__match_the_pure_python_stream():
             assert rows[i, j] == modp.seeded_entry_reference(key, (3 + i) * 7 + j)
     assert np.array_equal(modp.seeded_rows(key, 0, 5, 7)[3:5], rows)
     assert (modp.seeded_rows(key, 0, 64, 64) < modp.P).all()
+    listed = modp.seeded_row_set(key, np.array([4, 1, 3]), 7)
+    assert np.array_equal(listed, modp.seeded_rows(key, 0, 5, 7)[[4, 1, 3]])
     with pytest.raises(ValueError):
         modp.seeded_rows(-1, 0, 1, 1)
 

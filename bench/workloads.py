@@ -1,0 +1,283 @@
+"""Workload throughput against the machine's BLAS, verifier cost, and proof-of-compute rounds.
+
+    python -m bench.workloads            # full: sizes 1024, 2048, 4096
+    python -m bench.workloads --quick    # sizes 256, 512: a smoke run in seconds
+
+Prints a table and writes bench/results/workloads.json. Every ratio is measured in one run.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numba
+import numpy as np
+import torch
+from numba import cuda
+
+from offchain.workers import poc
+from offchain.workers.kernels import modp
+from offchain.workers.workloads import get_workload
+
+RESULTS = Path(__file__).parent / "results" / "workloads.json"
+# Vendor peak rates (TFLOP/s) for the GPU table, by a substring of the device name.
+GPU_PEAKS = {
+    "H200": {"fp32": 67.0, "fp64": 67.0},
+    "H100 PCIe": {"fp32": 51.0, "fp64": 51.0},
+    "H100": {"fp32": 67.0, "fp64": 67.0},
+    "A100": {"fp32": 19.5, "fp64": 19.5},
+    "L4": {"fp32": 30.3, "fp64": 0.47},
+    "T4": {"fp32": 8.1, "fp64": 0.25},
+}
+
+
+def best(fn: Callable[[], object], reps: int) -> float:
+    """Return the fastest of ``reps`` timed calls, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def f32_pair(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {
+        "a": rng.standard_normal((n, n)).astype(np.float32),
+        "b": rng.standard_normal((n, n)).astype(np.float32),
+    }
+
+
+def modp_pair(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {
+        "a": rng.integers(0, modp.P, (n, n), dtype=np.uint32),
+        "b": rng.integers(0, modp.P, (n, n), dtype=np.uint32),
+    }
+
+
+def verify_fraction(wid: str, inputs: dict, run_s: float, rng, reps: int) -> float:
+    """Return the verifier's time over the run's time, for an honest output."""
+    w = get_workload(wid)
+    outputs = w.run(inputs, device="cpu")
+    assert w.verify(inputs, outputs, rng).accepted
+    return best(lambda: w.verify(inputs, outputs, rng), reps) / run_s
+
+
+def bench_products(sizes, reps, int_max, rng, out):
+    f32 = get_workload("matmul-f32")
+    mod = get_workload("matmul-modp")
+    for n in sizes:
+        key, flops = str(n), 2 * n**3
+        r = max(1, reps if n <= 2048 else 1)
+        pair = f32_pair(n, rng)
+        t_run = best(lambda pair=pair: f32.run(pair, device="cpu"), r)
+        t_np = best(lambda pair=pair: np.matmul(pair["a"], pair["b"]), r)
+        out["matmul_f32_gflops"][key] = flops / t_run / 1e9
+        out["numpy_blas_gflops"][key] = flops / t_np / 1e9
+        out["verifier_fraction"]["matmul-f32"][key] = verify_fraction(
+            "matmul-f32", pair, t_run, rng, r
+        )
+        ints = modp_pair(n, rng)
+        rates = {}
+        for name in modp.STRATEGIES:
+            t = best(
+                lambda ints=ints, name=name: modp.matmul_mod(ints["a"], ints["b"], strategy=name), r
+            )
+            rates[name] = flops / t / 1e9
+            out["matmul_modp_strategies"][name][key] = rates[name]
+        t_mod = best(lambda ints=ints: mod.run(ints, device="cpu"), r)
+        out["matmul_modp_gops"][key] = flops / t_mod / 1e9
+        out["verifier_fraction"]["matmul-modp"][key] = verify_fraction(
+            "matmul-modp", ints, t_mod, rng, r
+        )
+        if n <= int_max:
+            a64, b64 = ints["a"].astype(np.int64), ints["b"].astype(np.int64)
+            t_int = best(lambda a64=a64, b64=b64: (a64 @ b64) % modp.P, 1)
+            out["numpy_int_gops"][key] = flops / t_int / 1e9
+        else:
+            out["numpy_int_gops"][key] = None
+        out["f32_over_modp"][key] = out["matmul_f32_gflops"][key] / out["matmul_modp_gops"][key]
+        print(f"  products n={n} done", flush=True)
+
+
+def bench_other_verifiers(quick, reps, rng, out):
+    cases = {
+        "mlp-infer": [
+            (b, {"x": rng.standard_normal((b, 64)).astype(np.float32)})
+            for b in ((512, 2048) if quick else (4096, 16384, 65536))
+        ],
+        "cnn-infer": [
+            (b, {"x": rng.standard_normal((b, 1, 28, 28)).astype(np.float32)})
+            for b in ((128, 512) if quick else (1024, 4096, 8192))
+        ],
+        "nbody-step": [],
+    }
+    for n in (512, 1024) if quick else (1024, 2048, 4096):
+        cases["nbody-step"].append(
+            (
+                n,
+                {
+                    "pos": rng.uniform(-1, 1, (n, 3)),
+                    "vel": rng.normal(0, 0.1, (n, 3)),
+                    "mass": np.full(n, 1.0 / n),
+                    "dt": np.array(0.01),
+                },
+            )
+        )
+    for wid, items in cases.items():
+        w = get_workload(wid)
+        for size, inputs in items:
+            t_run = best(lambda w=w, inputs=inputs: w.run(inputs, device="cpu"), reps)
+            out["verifier_fraction"].setdefault(wid, {})[str(size)] = verify_fraction(
+                wid, inputs, t_run, rng, reps
+            )
+            out["workload_gops"].setdefault(wid, {})[str(size)] = (
+                w.ops(w.validate(inputs)) / t_run / 1e9
+            )
+
+
+def bench_poc(n, rounds, rng, out):
+    results = [
+        poc.run_round(poc.HonestProver(), poc.Challenge(poc.new_seed(rng), n), rng, 1e-6)
+        for _ in range(rounds + 1)
+    ][1:]
+    assert all(r.result.accepted for r in results)
+    out["poc_round_s"] = {
+        "n": n,
+        "rounds": rounds,
+        "opened_rows": poc.OPEN_ROWS,
+        "prover": statistics.median(r.prover_s for r in results),
+        "verifier": statistics.median(r.verifier_s for r in results),
+    }
+    out["poc_e"] = {
+        "node_e": poc.node_e([r.result for r in results]),
+        "reference_ops_per_s": poc.REFERENCE_OPS_PER_S,
+    }
+
+
+def bench_gpu(sizes, reps, rng) -> dict:
+    """Return the GPU table, or why there is none."""
+    if not torch.cuda.is_available() and not cuda.is_available():
+        return {"available": False, "reason": "no CUDA device on this machine"}
+    table: dict = {
+        "available": True,
+        "matmul_f32_tflops": {},
+        "matmul_f32_peak_fraction": {},
+        "matmul_modp_gops": {},
+        "verifier_fraction": {"matmul-f32": {}},
+    }
+    name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cuda"
+    peak = next((v for k, v in GPU_PEAKS.items() if k in name), None)
+    table["device"], table["peak_tflops"] = name, peak
+    torch.backends.cuda.matmul.allow_tf32 = False
+    for n in sizes:
+        key, flops = str(n), 2 * n**3
+        if torch.cuda.is_available():
+            a = torch.randn(n, n, device="cuda")
+            b = torch.randn(n, n, device="cuda")
+
+            def kernel(a=a, b=b):
+                torch.matmul(a, b)
+                torch.cuda.synchronize()
+
+            t = best(kernel, reps)
+            table["matmul_f32_tflops"][key] = flops / t / 1e12
+            if peak:
+                table["matmul_f32_peak_fraction"][key] = flops / t / 1e12 / peak["fp32"]
+            pair = f32_pair(n, rng)
+            w = get_workload("matmul-f32")
+            t_run = best(lambda pair=pair, w=w: w.run(pair, device="cuda"), reps)
+            outputs = w.run(pair, device="cuda")
+            t_ver = best(lambda w=w, pair=pair, out=outputs: w.verify(pair, out, rng), reps)
+            table["verifier_fraction"]["matmul-f32"][key] = t_ver / t_run
+        if cuda.is_available():
+            ints = modp_pair(n, rng)
+            t = best(lambda ints=ints: modp.matmul_mod_cuda(ints["a"], ints["b"]), reps)
+            table["matmul_modp_gops"][key] = flops / t / 1e9
+    return table
+
+
+def print_table(out: dict) -> None:
+    print(
+        f"\n{'n':>6} {'f32 GF/s':>9} {'numpy':>9} {'modp Gop/s':>11} {'blas':>8} {'numba':>8} "
+        f"{'np int':>8} {'f32/modp':>9} {'ver f32':>8} {'ver modp':>9}"
+    )
+    for key in out["matmul_f32_gflops"]:
+        intg = out["numpy_int_gops"][key]
+        print(
+            f"{key:>6} {out['matmul_f32_gflops'][key]:9.1f} {out['numpy_blas_gflops'][key]:9.1f} "
+            f"{out['matmul_modp_gops'][key]:11.1f} "
+            f"{out['matmul_modp_strategies']['blas'][key]:8.1f} "
+            f"{out['matmul_modp_strategies']['numba'][key]:8.1f} "
+            f"{(f'{intg:.2f}' if intg else '-'):>8} {out['f32_over_modp'][key]:9.2f} "
+            f"{out['verifier_fraction']['matmul-f32'][key]:8.2%} "
+            f"{out['verifier_fraction']['matmul-modp'][key]:9.2%}"
+        )
+    print(f"\n{'workload':>12} {'size':>7} {'Gop/s':>8} {'verifier/work':>14}")
+    for wid, sizes in out["workload_gops"].items():
+        for size, rate in sizes.items():
+            print(f"{wid:>12} {size:>7} {rate:8.2f} {out['verifier_fraction'][wid][size]:14.2%}")
+    p = out["poc_round_s"]
+    print(
+        f"\nproof of compute n={p['n']}: prover {p['prover']:.3f} s, verifier "
+        f"{p['verifier']:.3f} s ({p['opened_rows']} rows); this machine E = "
+        f"{out['poc_e']['node_e']:.2f}"
+    )
+    print(f"gpu: {json.dumps(out['gpu'])}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, seconds")
+    parser.add_argument("--sizes", type=int, nargs="*", help="matrix sizes (default by mode)")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument(
+        "--int-baseline-max",
+        type=int,
+        default=2048,
+        help="largest n for numpy's (non-BLAS) int64 baseline",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    sizes = args.sizes or ([256, 512] if args.quick else [1024, 2048, 4096])
+    rng = np.random.default_rng(0)
+    out: dict = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+            "numba": numba.__version__,
+            "numpy": np.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "numba_threads": numba.get_num_threads(),
+        },
+        "quick": args.quick,
+        "matmul_f32_gflops": {},
+        "numpy_blas_gflops": {},
+        "matmul_modp_gops": {},
+        "matmul_modp_strategies": {name: {} for name in modp.STRATEGIES},
+        "matmul_modp_default_strategy": modp.DEFAULT_STRATEGY,
+        "numpy_int_gops": {},
+        "f32_over_modp": {},
+        "verifier_fraction": {"matmul-f32": {}, "matmul-modp": {}},
+        "workload_gops": {},
+    }
+    bench_products(sizes, args.reps, args.int_baseline_max, rng, out)
+    bench_other_verifiers(args.quick, args.reps, rng, out)
+    bench_poc(256 if args.quick else poc.STANDARD_N, 3 if args.quick else 5, rng, out)
+    out["gpu"] = bench_gpu(sizes, args.reps, rng)
+    print_table(out)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
