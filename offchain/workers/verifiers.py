@@ -130,11 +130,11 @@ def freivalds_f32(
     trials: int = F32_TRIALS,
 ) -> Verdict:
     """Check a float32 product against its rounding bound with ``trials`` random vectors."""
-    if not np.isfinite(c).all():
-        return Verdict(False, "output has a NaN or an infinity")
     signs = rng.integers(0, 2, size=(trials, b.shape[1])) * 2 - 1
     r = signs * rng.uniform(1.0, 2.0, size=(trials, b.shape[1]))
     residual, tau = f32_residuals(a, b, c, r)
+    if not np.isfinite(residual).all():
+        return Verdict(False, "output has a NaN or an infinity")
     over = residual > tau[None, :]
     if over.any():
         s, i = np.argwhere(over)[0]

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
+from numba import njit, prange
 
 from offchain.workers.errors import DeviceUnavailable, InvalidInput
 from offchain.workers.verdict import Verdict
@@ -104,7 +105,25 @@ class Workload(ABC):
         """Return the verdict on well-formed ``outputs``."""
 
 
-def check_finite(name: str, array: np.ndarray) -> None:
-    """Raise ``InvalidInput`` when ``array`` holds a NaN or an infinity."""
-    if not np.isfinite(array).all():
+@njit(parallel=True, cache=True)
+def _finite_absmax(flat):  # pragma: no cover - compiled
+    """Return (number of non-finite values, largest finite magnitude) in one pass."""
+    bad = 0
+    top = 0.0
+    for i in prange(flat.size):
+        v = abs(np.float64(flat[i]))
+        if not np.isfinite(v):
+            bad += 1
+        else:
+            top = max(top, v)
+    return bad, top
+
+
+def check_finite(name: str, array: np.ndarray) -> float:
+    """Return the largest magnitude in ``array``; raise ``InvalidInput`` on a NaN or infinity."""
+    if array.size == 0:
+        return 0.0
+    bad, top = _finite_absmax(np.ascontiguousarray(array).reshape(-1))
+    if bad:
         raise InvalidInput(f"{name}: values must be finite")
+    return float(top)
