@@ -362,15 +362,20 @@ class _Work:
         self.bad_seals = set()
 
     def replay(self) -> None:
-        """Handle buffered messages that are now current; drop those now in the past."""
+        """Handle buffered messages that are now current; drop those now in the past.
+
+        ROUND-CHANGEs of this height are handed over whatever their round: they act on arrival.
+        """
         height, round_ = self.height, self.round
-        ready = [b for b in self.buffer if b.height == height and b.round == round_]
-        self.buffer = [
-            b for b in self.buffer if b.height > height or (b.height == height and b.round > round_)
-        ]
+        ready, kept = [], []
+        for b in self.buffer:
+            if b.height == height and (b.round == round_ or b.data[1] == m.Kind.ROUND_CHANGE):
+                ready.append(b)
+            elif b.height > height or (b.height == height and b.round > round_):
+                kept.append(b)
+        self.buffer = kept
         for item in ready:
-            if (self.height, self.round) != (height, round_):
-                return  # a decision or a jump moved on; the rest are now in the past
+            # if an earlier one moved the machine on, handling re-buffers or drops the rest
             self.handle(item.data)
 
     def stash(self, sender: str, height: int, round_: int, data: bytes) -> None:

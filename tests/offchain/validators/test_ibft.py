@@ -285,6 +285,13 @@ def test_future_height_messages__are_buffered_until_that_height_and_past_ones_dr
     assert d.feed(net.prepare(3, H, 0, digest), net.commit(3, H + 1, 0, later_digest)) == []
 
 
+def test_buffered_round_changes_of_a_future_height__act_once_it_starts(net, driver):
+    d = driver(net, 0)
+    assert d.feed(net.rc(2, H + 1, 3), net.rc(3, H + 1, 3)) == []
+    finish_height(net, d)
+    assert (d.state.height, d.state.round) == (H + 1, 3)  # f+1 of them moved it on arrival
+
+
 def test_future_messages__are_kept_only_within_the_bounds(make_net, driver):
     net = make_net(4, max_future_heights=2, max_buffered_per_sender=3)
     d = driver(net, 0)
