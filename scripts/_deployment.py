@@ -18,7 +18,7 @@ DEFAULT_DEPLOYMENTS_DIR = REPO_ROOT / "deployments"
 DEFAULT_ABI_DIR = REPO_ROOT / "abi"
 
 # Every deployable, in deployment order. Later issues append their contracts here.
-DEPLOYABLES = ("EMCToken", "Staking")
+DEPLOYABLES = ("EMCToken", "Staking", "ComputeSocket", "ComputeMarket")
 
 
 class DeploymentError(RuntimeError):

@@ -32,6 +32,9 @@ MIN_ROUTER_STAKE = 1_000 * EMC
 MIN_COMPUTE_STAKE = 100 * EMC
 DEVNET_UNBONDING_SECONDS = 60
 DEFAULT_UNBONDING_SECONDS = 7 * 24 * 3600
+MARKET_FEE_BPS = 250  # the protocol fee on socket sales, 2.5 %
+DEVNET_WITHDRAW_DELAY_SECONDS = 120  # longer than a devnet settlement round
+DEFAULT_WITHDRAW_DELAY_SECONDS = 2 * 24 * 3600
 
 
 def _is_local(network) -> bool:
@@ -71,11 +74,27 @@ def cli(network, account_alias, fresh, record_name, deployments_dir, abi_dir, un
     token = ensure_deployed(
         record, "EMCToken", lambda: deployer.deploy(project.EMCToken, INITIAL_SUPPLY), click.echo
     )
-    ensure_deployed(
+    staking = ensure_deployed(
         record,
         "Staking",
         lambda: deployer.deploy(
             project.Staking, token, unbonding_period, MIN_VALIDATOR_STAKE, MIN_ROUTER_STAKE, MIN_COMPUTE_STAKE
+        ),
+        click.echo,
+    )
+    sockets = ensure_deployed(
+        record, "ComputeSocket", lambda: deployer.deploy(project.ComputeSocket, staking), click.echo
+    )
+    # The treasury starts as the deployer; governance moves it with `set_treasury`. Consensus and
+    # the reward contract are wired once they are deployed (`set_consensus`, `set_reward_contract`).
+    withdraw_delay = (
+        DEVNET_WITHDRAW_DELAY_SECONDS if _is_local(network) else DEFAULT_WITHDRAW_DELAY_SECONDS
+    )
+    ensure_deployed(
+        record,
+        "ComputeMarket",
+        lambda: deployer.deploy(
+            project.ComputeMarket, token, sockets, deployer.address, MARKET_FEE_BPS, withdraw_delay
         ),
         click.echo,
     )
