@@ -75,7 +75,6 @@ def dialer_main(args: argparse.Namespace) -> None:
                     workloads=["echo"],
                     backoff_initial_s=0.5,
                     backoff_max_s=8.0,
-                    silence_s=60.0,
                     log_level="ERROR",
                 )
             )
@@ -417,6 +416,9 @@ def run_all(args: argparse.Namespace) -> None:
         }
     }
     started = time.monotonic()
+    global LEVELS
+    if args.levels:
+        LEVELS = tuple(int(x) for x in args.levels.split(","))
     phases = args.only.split(",") if args.only else ["connections", "throughput", "storm"]
     if "connections" in phases:
         print("connections held by one router:", flush=True)
@@ -466,10 +468,11 @@ def main() -> None:
     run = sub.add_parser("run")
     run.add_argument("--workdir", default="/tmp/emc-bench-router")
     run.add_argument("--only", help="comma-separated phases, for debugging (writes no JSON)")
+    run.add_argument("--levels", help="comma-separated connection levels, for debugging")
     dialer = sub.add_parser("dialer")
     dialer.add_argument("--router", required=True)
     dialer.add_argument("--count", type=int, required=True)
-    dialer.add_argument("--stagger", type=float, default=0.01)
+    dialer.add_argument("--stagger", type=float, default=0.04)
     dialer.add_argument("--ready-file", required=True)
     raw = sub.add_parser("raw-server")
     raw.add_argument("--ready-file", required=True)

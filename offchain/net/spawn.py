@@ -79,7 +79,7 @@ class AgentProcess:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
-    def stop(self, timeout_s: float = 5.0) -> int | None:
+    def stop(self, timeout_s: float = 15.0) -> int | None:
         """Stop the process with SIGTERM, then SIGKILL after ``timeout_s``; return its status."""
         if self.proc is None:
             return None

@@ -30,7 +30,14 @@ from offchain.net.limits import router_limits
 from offchain.net.messages import Hello, Load, Ping, Pong, Request, Response, Summary, receive
 from offchain.net.metrics import AgentMetrics, make_metrics, serve_metrics
 from offchain.net.pool import SERVER_IDLE_S, RequestIterator, StreamPool
-from offchain.net.wire import NET_ERRORS, close_quietly, remote_peer, reset_quietly, send
+from offchain.net.wire import (
+    NET_ERRORS,
+    close_quietly,
+    remote_peer,
+    reset_quietly,
+    send,
+    shut_down,
+)
 from offchain.routers import mesh as meshlib
 from offchain.routers import table as tablelib
 from offchain.routers.config import RouterConfig
@@ -122,20 +129,24 @@ class RouterAgent:
         self.host.set_stream_handler(protocols.MESH, self._handle_mesh)
         network = self.host.get_network()
         network.register_notifee(_PeerStoreJanitor(self.host, self._count_connections))
-        async with self.host.run([multiaddr.Multiaddr(self.config.listen)]):
-            async with trio.open_nursery() as nursery:
-                for addr in self.config.peers:
-                    nursery.start_soon(self._keep_mesh_link, addr)
-                if self.config.metrics_port is not None:
-                    self.metrics_port = serve_metrics(
-                        self.metrics, self.config.metrics_port, self.config.metrics_host
+        with trio.CancelScope() as teardown:
+            async with self.host.run([multiaddr.Multiaddr(self.config.listen)]):
+                async with trio.open_nursery() as nursery:
+                    for addr in self.config.peers:
+                        nursery.start_soon(self._keep_mesh_link, addr)
+                    if self.config.metrics_port is not None:
+                        self.metrics_port = serve_metrics(
+                            self.metrics, self.config.metrics_port, self.config.metrics_host
+                        )
+                    self._write_ready_file()
+                    self.ready.set()
+                    logger.info(
+                        "router up at %s", " ".join(str(a) for a in listen_addrs_of(self.host))
                     )
-                self._write_ready_file()
-                self.ready.set()
-                logger.info("router up at %s", " ".join(str(a) for a in listen_addrs_of(self.host)))
-                await stop.wait()
-                logger.info("router stopping")
-                nursery.cancel_scope.cancel()
+                    await stop.wait()
+                    logger.info("router stopping")
+                    nursery.cancel_scope.cancel()
+                await shut_down(self.host, teardown)
 
     def addrs(self) -> list[str]:
         """Return the router's dialable addresses, each ending in /p2p/<peer id>."""
@@ -220,9 +231,19 @@ class RouterAgent:
                 logger.info("node %s left", peer)
             await reset_quietly(stream)
 
+    def _ping_interval(self) -> float:
+        """Return the ping period for the node count now.
+
+        The configured period, stretched so that all pings stay under ``max_pings_per_s`` (a
+        router with thousands of idle nodes must not spend its CPU on pings), and never
+        beyond ``max_ping_interval_s``.
+        """
+        spread = len(self.table.nodes) / self.config.max_pings_per_s
+        return min(max(self.config.ping_interval_s, spread), self.config.max_ping_interval_s)
+
     async def _ping_node(self, stream: INetStream, lock: trio.Lock, sent: dict[int, float]) -> None:
         while True:
-            await trio.sleep(self.config.ping_interval_s * self.rng.uniform(0.8, 1.2))
+            await trio.sleep(self._ping_interval() * self.rng.uniform(0.8, 1.2))
             nonce = next(self._nonces)
             sent[nonce] = trio.current_time()
             if len(sent) > 8:
@@ -236,8 +257,8 @@ class RouterAgent:
     async def _read_node_reports(
         self, reader: FrameReader, peer: str, sent: dict[int, float]
     ) -> None:
-        silence = 3 * self.config.ping_interval_s * 1.2 + 2
         while True:
+            silence = 3 * self._ping_interval() * 1.2 + 2
             try:
                 with trio.fail_after(silence):
                     message = await receive(reader, Load, Pong)

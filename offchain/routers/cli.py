@@ -1,5 +1,8 @@
 """`emc router`: run a smart router from a config file plus flags."""
 
+import logging
+import os
+
 import click
 import trio
 
@@ -9,6 +12,7 @@ from offchain.net.runner import run_until_signal
 from offchain.routers.agent import RouterAgent
 from offchain.routers.config import RouterConfig
 
+logger = logging.getLogger(__name__)
 
 @click.command("router")
 @click.option(
@@ -50,3 +54,7 @@ def router(
         raise click.UsageError(str(exc)) from exc
     configure_logging("router", agent.me, config.log_level)
     trio.run(run_until_signal, agent.run)
+    logger.info("router stopped")
+    # Everything is closed; skip the interpreter's slow teardown of libp2p's object graph.
+    logging.shutdown()
+    os._exit(0)

@@ -21,6 +21,9 @@ class RouterConfig:
     read_timeout_s: float = 5.0
     hello_timeout_s: float = 5.0
     ping_interval_s: float = 5.0
+    # With many nodes the ping period stretches so pings stay under this rate, up to the cap.
+    max_pings_per_s: float = 100.0
+    max_ping_interval_s: float = 20.0
     summary_interval_s: float = 1.0
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
@@ -33,5 +36,7 @@ class RouterConfig:
         for name in ("request_timeout_s", "read_timeout_s", "hello_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        if self.ping_interval_s <= 0 or self.summary_interval_s <= 0:
-            raise ValueError("intervals must be positive")
+        if min(self.ping_interval_s, self.summary_interval_s, self.max_pings_per_s) <= 0:
+            raise ValueError("intervals and rates must be positive")
+        if self.max_ping_interval_s < self.ping_interval_s:
+            raise ValueError("max_ping_interval_s must be at least ping_interval_s")

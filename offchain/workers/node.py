@@ -19,14 +19,21 @@ from libp2p.abc import INetStream
 
 from offchain.crypto.keys import generate_keypair
 from offchain.net import protocols
-from offchain.net.framing import FrameError, FrameReader
+from offchain.net.framing import FrameError
 from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
 from offchain.net.identity import encode_binding, make_binding
 from offchain.net.limits import node_limits
-from offchain.net.messages import Hello, Request, Response, receive
+from offchain.net.messages import Hello, Request, Response
 from offchain.net.metrics import AgentMetrics, make_metrics, serve_metrics
 from offchain.net.pool import SERVER_IDLE_S, RequestIterator
-from offchain.net.wire import NET_ERRORS, close_quietly, remote_peer, reset_quietly, send
+from offchain.net.wire import (
+    NET_ERRORS,
+    close_quietly,
+    remote_peer,
+    reset_quietly,
+    send,
+    shut_down,
+)
 from offchain.workers.connectivity import LinkPolicy, RouterLinks
 
 logger = logging.getLogger(__name__)
@@ -94,7 +101,8 @@ class NodeConfig:
     read_timeout_s: float = 5.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
-    silence_s: float = 20.0
+    # Longer than three of the router's longest ping periods (see RouterConfig).
+    silence_s: float = 90.0
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     ready_file: str | None = None
@@ -156,24 +164,26 @@ class NodeAgent:
         """Serve until ``stop`` is set."""
         self.host.set_stream_handler(protocols.WORK, self._handle_work)
         listen = [multiaddr.Multiaddr(self.config.listen)] if self.config.listen else []
-        async with self.host.run(listen):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self.links.run)
-                nursery.start_soon(self._watch_links)
-                port = None
-                if self.config.metrics_port is not None:
-                    port = serve_metrics(
-                        self.metrics, self.config.metrics_port, self.config.metrics_host
+        with trio.CancelScope() as teardown:
+            async with self.host.run(listen):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self.links.run)
+                    nursery.start_soon(self._watch_links)
+                    port = None
+                    if self.config.metrics_port is not None:
+                        port = serve_metrics(
+                            self.metrics, self.config.metrics_port, self.config.metrics_host
+                        )
+                    self._write_ready_file(port)
+                    logger.info(
+                        "node up: workloads=%s listening=%s",
+                        ",".join(sorted(self.runners)),
+                        [str(a) for a in listen_addrs_of(self.host)] or "no",
                     )
-                self._write_ready_file(port)
-                logger.info(
-                    "node up: workloads=%s listening=%s",
-                    ",".join(sorted(self.runners)),
-                    [str(a) for a in listen_addrs_of(self.host)] or "no",
-                )
-                await stop.wait()
-                logger.info("node stopping")
-                nursery.cancel_scope.cancel()
+                    await stop.wait()
+                    logger.info("node stopping")
+                    nursery.cancel_scope.cancel()
+                await shut_down(self.host, teardown)
 
     async def _watch_links(self) -> None:
         while True:
@@ -219,8 +229,12 @@ class NodeAgent:
                 try:
                     await send(stream, response)
                 except NET_ERRORS as exc:
-                    logger.info("router %s left before the answer to %s: %s", peer,
-                                request.request_id.hex(), type(exc).__name__)
+                    logger.info(
+                        "router %s left before the answer to %s: %s",
+                        peer,
+                        request.request_id.hex(),
+                        type(exc).__name__,
+                    )
                     break
         except trio.TooSlowError:
             logger.warning("dropped work stream from %s: reason=timeout", peer)
