@@ -80,8 +80,29 @@ def resolve_workloads(specs: list[str]) -> dict[str, Runner]:
 
 
 def _registry_runner(kind: str) -> Runner | None:
-    """Return a runner from the workloads registry when that package is installed, else None."""
-    return None
+    """Return a runner for a workload of the registry (inputs and outputs as its codec's bytes).
+
+    The registry pulls in Numba and PyTorch, so it is imported only when a node serves one
+    of its workloads; a node serving only the built-in ones starts without them.
+    """
+    try:
+        from offchain.workers import workloads  # noqa: PLC0415 - heavy, optional import
+    except ImportError:
+        return None
+    try:
+        workload = workloads.get_workload(kind)
+    except workloads.UnknownWorkload:
+        return None
+
+    async def run(payload: bytes) -> bytes:
+        try:
+            inputs = workloads.decode(payload)
+            outputs = await trio.to_thread.run_sync(workload.run, inputs)
+            return workloads.encode(outputs)
+        except workloads.WorkloadError as exc:
+            raise WorkloadFailed(f"{kind}: {exc}") from exc
+
+    return run
 
 
 @dataclass(frozen=True)

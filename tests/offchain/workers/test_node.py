@@ -82,3 +82,18 @@ def test_backoff__grows_to_cap_with_jitter():
         assert cap / 2 <= delay <= cap
     assert len({round(d, 6) for d in delays}) == len(delays)  # jittered, not lockstep
     assert backoff_delay(10_000, policy, rng) <= 4.0
+
+
+async def test_execute__registry_workload__runs_through_the_codec():
+    import numpy as np
+
+    from offchain.workers.workloads import decode, encode
+
+    node = agent(workloads=["matmul-f32"])
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    b = np.ones((3, 2), dtype=np.float32)
+    reply = await node.execute(request("matmul-f32", encode({"a": a, "b": b})))
+    assert reply.ok, reply
+    assert np.array_equal(decode(reply.output)["c"], a @ b)
+    bad = await node.execute(request("matmul-f32", b"not tensors"))
+    assert not bad.ok and bad.error == "workload-error"
