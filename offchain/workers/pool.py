@@ -137,8 +137,10 @@ def split_product(
                 answer = dict(member.run(workload_id, sub))
                 verdict = workload.verify(sub, answer, member_rng)
                 reason = verdict.reason
-            except WorkloadError as exc:
-                verdict, reason = None, f"failed: {exc}"
+            except (WorkloadError, OSError, RuntimeError) as exc:
+                # A member's own failure (bad answer, lost connection, timeout): its block
+                # goes back to the queue and the member takes no more.
+                verdict, reason = None, f"failed: {type(exc).__name__}: {exc}"
             if verdict is None or not verdict.accepted:
                 log.warning(
                     "pool %s: member %s block %s rejected: %s",

@@ -66,6 +66,27 @@ def test_split_product__faulty_member__rejected_and_its_block_redone():
     assert "bad" not in result.assignments
 
 
+def unreachable(node_id):
+    """A member whose connection fails."""
+
+    def run(workload_id, inputs):
+        raise ConnectionResetError("router closed the stream")
+
+    return pool.Member(node_id, run)
+
+
+def test_split_product__member_connection_lost__block_redone_elsewhere():
+    rng = np.random.default_rng(5)
+    inputs = {
+        "a": rng.integers(0, P, (30, 12), dtype=np.uint32),
+        "b": rng.integers(0, P, (12, 10), dtype=np.uint32),
+    }
+    group = pool.Pool("op", (unreachable("gone"), *members(1)))
+    result = pool.split_product(group, "matmul-modp", inputs, rng, tile_rows=4)
+    assert np.array_equal(result.outputs["c"], get_workload("matmul-modp").run(inputs)["c"])
+    assert result.rejected[0][0] == "gone" and "ConnectionResetError" in result.rejected[0][2]
+
+
 def test_split_product__every_member_faulty__fails():
     rng = np.random.default_rng(3)
     inputs = {
