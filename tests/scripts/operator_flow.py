@@ -1,0 +1,82 @@
+"""Run every operator script once, in an operator's order, against a running anvil.
+
+    .venv/bin/python -m tests.scripts.operator_flow URL WORKDIR
+
+One process for the whole flow (Ape starts once; each script is invoked through click as `ape run`
+would), connected to the anvil at URL through ape-foundry's host setting. Prints one JSON object a
+line: {"step", "command", "exit_code", "output"}. Refusals are steps too: they must fail cleanly.
+"""
+
+import json
+import os
+import sys
+import time
+from importlib import import_module
+from pathlib import Path
+
+BLS_SEED_HEX = "5e" * 32
+NETWORK = ["--network", "ethereum:local:foundry"]
+
+
+def steps(node: str, user: str, validator: str, abi_dir: Path) -> list[tuple[str, str, list[str]]]:
+    """Return (step name, script, arguments) in the order an operator runs them."""
+    return [
+        ("deploy", "deploy", ["--abi-dir", str(abi_dir)]),
+        ("fund node", "send_emc", ["--account", "TEST::0", "--to", node, "--amount", "500"]),
+        ("fund user", "send_emc", ["--account", "TEST::0", "--to", user, "--amount", "200"]),
+        ("fund validator", "send_emc", ["--account", "TEST::0", "--to", validator, "--amount", "10000"]),
+        ("mint unstaked (refused)", "mint_socket", ["--account", "TEST::6", "--workload", "matmul-f32",
+                                                     "--capacity", "50", "--price", "0.001"]),
+        ("stake below minimum (refused)", "stake", ["--account", "TEST::7", "--role", "router", "--amount", "1"]),
+        ("stake", "stake", ["--account", "TEST::6", "--role", "compute", "--amount", "100"]),
+        ("register node", "register_node", ["--account", "TEST::6", "--gpu", "RTX 4090", "--memory-mb",
+                                            "24576", "--storage-gb", "500", "--workload", "matmul-f32",
+                                            "--workload", "mlp-infer"]),
+        ("mint socket", "mint_socket", ["--account", "TEST::6", "--workload", "matmul-f32", "--capacity",
+                                        "50", "--price", "0.001", "--days", "30", "--invocations", "1000",
+                                        "--uri", "ipfs://matmul-f32-socket"]),
+        ("list socket", "list_socket", ["--account", "TEST::6", "--token-id", "1", "--price", "40"]),
+        ("buy socket", "buy_socket", ["--account", "TEST::7", "--token-id", "1"]),
+        ("relist sold socket (refused)", "list_socket", ["--account", "TEST::6", "--token-id", "1",
+                                                         "--price", "41"]),
+        ("deposit with permit", "deposit", ["--account", "TEST::7", "--amount", "25", "--permit"]),
+        ("request withdrawal", "withdraw", ["--account", "TEST::7", "--request", "10"]),
+        ("withdraw early (refused)", "withdraw", ["--account", "TEST::7"]),
+        ("wait out the delay", "@time", ["121"]),
+        ("withdraw", "withdraw", ["--account", "TEST::7"]),
+        ("stake validator", "stake", ["--account", "TEST::1", "--role", "validator", "--amount", "10000"]),
+        ("register validator", "register_validator", ["--account", "TEST::1", "--bls-seed-hex", BLS_SEED_HEX]),
+        ("position", "position", ["--account", "TEST::7"]),
+        ("unstake", "unstake", ["--account", "TEST::6", "--amount", "100"]),
+        ("withdraw stake early (refused)", "unstake", ["--account", "TEST::6", "--withdraw"]),
+    ]
+
+
+def main(url: str, workdir: Path) -> None:
+    """Run the flow against the anvil at ``url``, keeping records and ABIs under ``workdir``."""
+    os.environ["APE_FOUNDRY_HOST"] = url
+    from ape import accounts
+    from click.testing import CliRunner
+
+    from offchain.chain.anvil import rpc
+
+    node, user, validator = (accounts.test_accounts[i].address for i in (6, 7, 1))
+    record = ["--deployments-dir", str(workdir / "deployments")]
+    runner = CliRunner()
+    for name, script, args in steps(node, user, validator, workdir / "abi"):
+        started = time.monotonic()
+        if script == "@time":
+            rpc(url, "evm_increaseTime", [int(args[0])])
+            rpc(url, "evm_mine")
+            output, code = f"(anvil: time +{args[0]} s)\n", 0
+        else:
+            command = import_module(f"scripts.{script}").cli
+            result = runner.invoke(command, [*NETWORK, *record, *args])
+            output, code = result.output, result.exit_code
+        line = {"step": name, "command": f"ape run {script} {' '.join(args)}", "exit_code": code, "output": output,
+                "seconds": round(time.monotonic() - started, 2)}
+        print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], Path(sys.argv[2]))
