@@ -18,7 +18,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from offchain.workers.kernels.modp import P, matvecs_mod
+from offchain.workers.errors import InvalidInput
+from offchain.workers.kernels.modp import P, matvecs_mod_checked
 from offchain.workers.kernels.nbody import accelerations_of
 from offchain.workers.verdict import Verdict
 
@@ -50,13 +51,19 @@ def freivalds_mod(
     p: int = P,
     trials: int = MOD_TRIALS,
 ) -> Verdict:
-    """Check ``c == a @ b mod p`` with ``trials`` random vectors: O(n^2) per trial."""
-    if c.size and int(c.max()) >= p:
-        return Verdict(False, f"entry {int(c.max())} is not reduced modulo {p}")
+    """Check ``c == a @ b mod p`` with ``trials`` random vectors: one pass over each matrix.
+
+    The passes also return each matrix's largest entry: inputs not reduced modulo ``p`` raise
+    ``InvalidInput`` (the request was invalid), an output not reduced is rejected.
+    """
     r = rng.integers(0, p, size=(trials, b.shape[1]), dtype=np.int64)
-    br = matvecs_mod(b, r, p)
-    abr = matvecs_mod(a, br, p)
-    cr = matvecs_mod(c, r, p)
+    br, b_top = matvecs_mod_checked(b, r, p)
+    abr, a_top = matvecs_mod_checked(a, br, p)
+    if max(a_top, b_top) >= p:
+        raise InvalidInput(f"inputs must lie in [0, {p})")
+    cr, c_top = matvecs_mod_checked(c, r, p)
+    if c_top >= p:
+        return Verdict(False, f"entry {c_top} is not reduced modulo {p}")
     bad = np.nonzero((abr != cr).any(axis=0))[0]
     if bad.size:
         return Verdict(False, f"Freivalds mismatch in {bad.size} rows, first row {int(bad[0])}")

@@ -140,12 +140,17 @@ def matmul_mod(a: np.ndarray, b: np.ndarray, p: int = P, strategy: str = DEFAULT
 # Reassociation is safe: every partial sum is a nonnegative integer below 2**53, so exact.
 @njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
 def _matvecs_mod(mat, vecs, p, block):  # pragma: no cover - compiled
-    """Return ``vecs @ mat.T mod p``: one exact float64 dot product per row and vector."""
+    """Return ``vecs @ mat.T mod p`` and the largest entry of ``mat``, in one pass."""
     r, c = mat.shape
     t = vecs.shape[0]
     out = np.empty((t, r), dtype=np.int64)
+    tops = np.zeros(r, dtype=np.int64)
     for i in prange(r):
         row = mat[i]
+        top = np.int64(0)
+        for j in range(c):
+            top = max(top, np.int64(row[j]))
+        tops[i] = top
         for s in range(t):
             v = vecs[s]
             total = np.int64(0)
@@ -156,14 +161,20 @@ def _matvecs_mod(mat, vecs, p, block):  # pragma: no cover - compiled
                     acc += np.float64(np.int32(row[j])) * v[j]
                 total = (total + np.int64(acc)) % p
             out[s, i] = total
-    return out
+    return out, tops
+
+
+def matvecs_mod_checked(mat: np.ndarray, vecs: np.ndarray, p: int = P) -> tuple[np.ndarray, int]:
+    """Return ``vecs @ mat.T mod p`` and the largest entry of ``mat`` (valid only if below p)."""
+    if vecs.ndim != 2 or vecs.shape[1] != mat.shape[1]:
+        raise ValueError(f"vectors of shape {vecs.shape} do not fit a matrix of {mat.shape}")
+    out, tops = _matvecs_mod(mat, np.ascontiguousarray(vecs, dtype=np.float64), p, exact_block(p))
+    return out, int(tops.max(initial=0))
 
 
 def matvecs_mod(mat: np.ndarray, vecs: np.ndarray, p: int = P) -> np.ndarray:
     """Return ``vecs @ mat.T mod p`` (int64, shape (t, rows)) for ``vecs`` of shape (t, cols)."""
-    if vecs.ndim != 2 or vecs.shape[1] != mat.shape[1]:
-        raise ValueError(f"vectors of shape {vecs.shape} do not fit a matrix of {mat.shape}")
-    return _matvecs_mod(mat, np.ascontiguousarray(vecs, dtype=np.float64), p, exact_block(p))
+    return matvecs_mod_checked(mat, vecs, p)[0]
 
 
 @cuda.jit(cache=False)

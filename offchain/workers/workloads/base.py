@@ -61,7 +61,7 @@ class Workload(ABC):
 
     def verify(self, inputs: Tensors, outputs: Tensors, rng: np.random.Generator) -> Verdict:
         """Return whether ``outputs`` is accepted as the result for ``inputs``."""
-        sizes = self.validate(inputs)
+        sizes = self._validate_for_verify(inputs)
         try:
             self.output_schema.check(outputs, bound=sizes)
         except InvalidInput as exc:
@@ -77,6 +77,10 @@ class Workload(ABC):
         if device == "cuda" and not self.cuda_available():
             raise DeviceUnavailable(f"{self.id}: CUDA asked for, but no CUDA device is present")
         return device
+
+    def _validate_for_verify(self, inputs: Tensors) -> dict[str, int]:
+        """Return the input sizes for a verifier (overridden where its passes check values)."""
+        return self.validate(inputs)
 
     def _check_values(self, inputs: Tensors, sizes: dict[str, int]) -> None:
         """Raise ``InvalidInput`` when values (not shapes) are out of range; none by default."""

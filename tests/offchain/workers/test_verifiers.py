@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from offchain.workers.errors import InvalidInput
 from offchain.workers.kernels.modp import P, matmul_mod
 from offchain.workers.verifiers import (
     f32_residuals,
@@ -61,6 +62,14 @@ def test_modp__corruptions__always_rejected():
                 bad[i, j] += P
             caught += not w.verify(inputs, {"c": bad.astype(np.uint32)}, rng).accepted
         assert caught / trials == pytest.approx(stated_catch_mod(), abs=1e-9), corrupt
+
+
+def test_modp__inputs_not_reduced__refused_by_the_verifier():
+    rng = np.random.default_rng(10)
+    a, b, c = modp_inputs(rng)
+    a[2, 3] = P
+    with pytest.raises(InvalidInput, match="lie in"):
+        get_workload("matmul-modp").verify({"a": a, "b": b}, {"c": c}, rng)
 
 
 def test_modp__small_field__one_wrong_element_caught_at_rate_1_minus_1_over_p():
