@@ -273,10 +273,11 @@ class RouterAgent:
                 self.table = tablelib.report_load(self.table, peer, message.queue_depth)
             elif isinstance(message, Pong):
                 started = sent.pop(message.nonce, None)
-                self.table = tablelib.report_load(self.table, peer, message.queue_depth)
-                if started is not None:
+                if started is None:
+                    self.table = tablelib.report_load(self.table, peer, message.queue_depth)
+                else:
                     rtt_ms = (trio.current_time() - started) * 1_000
-                    self.table = tablelib.record_rtt(self.table, peer, rtt_ms)
+                    self.table = tablelib.record_pong(self.table, peer, rtt_ms, message.queue_depth)
 
     # ------------------------------------------------------------------ requests
 

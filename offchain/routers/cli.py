@@ -14,6 +14,7 @@ from offchain.routers.config import RouterConfig
 
 logger = logging.getLogger(__name__)
 
+
 @click.command("router")
 @click.option(
     "--config",

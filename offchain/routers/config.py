@@ -22,7 +22,7 @@ class RouterConfig:
     hello_timeout_s: float = 5.0
     ping_interval_s: float = 5.0
     # With many nodes the ping period stretches so pings stay under this rate, up to the cap.
-    max_pings_per_s: float = 100.0
+    max_pings_per_s: float = 50.0
     max_ping_interval_s: float = 20.0
     summary_interval_s: float = 1.0
     metrics_port: int | None = None

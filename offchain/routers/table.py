@@ -111,6 +111,16 @@ def record_rtt(table: RoutingTable, peer_id: str, rtt_ms: float) -> RoutingTable
     return _update(table, peer_id, rtt_ms=_ewma(entry.rtt_ms, rtt_ms))
 
 
+def record_pong(table: RoutingTable, peer_id: str, rtt_ms: float, queue_depth: int) -> RoutingTable:
+    """Return the table with one ping's RTT sample and the queue depth its pong reported."""
+    if rtt_ms < 0 or queue_depth < 0:
+        raise ValueError("rtt and queue depth must be non-negative")
+    entry = table.nodes.get(peer_id)
+    if entry is None:
+        raise UnknownNode(peer_id)
+    return _update(table, peer_id, rtt_ms=_ewma(entry.rtt_ms, rtt_ms), queue_depth=queue_depth)
+
+
 def start_task(table: RoutingTable, peer_id: str, now: float) -> RoutingTable:
     """Return the table with one more task in flight on the node."""
     entry = table.nodes.get(peer_id)

@@ -13,6 +13,7 @@ from offchain.routers.table import (
     choose,
     expected_ms,
     finish_task,
+    record_pong,
     record_rtt,
     remove_node,
     report_load,
@@ -168,3 +169,13 @@ def test_bad_inputs__value_error():
         report_load(table_of(node("a")), "a", -1)
     with pytest.raises(ValueError):
         record_rtt(table_of(node("a")), "a", -1.0)
+
+
+def test_record_pong__rtt_average_and_queue_in_one_update():
+    table = record_pong(table_of(node("a", rtt_ms=10.0)), "a", 20.0, 7)
+    assert table.nodes["a"].rtt_ms == pytest.approx(12.0)
+    assert table.nodes["a"].queue_depth == 7
+    with pytest.raises(UnknownNode):
+        record_pong(table, "ghost", 1.0, 0)
+    with pytest.raises(ValueError):
+        record_pong(table, "a", 1.0, -1)
