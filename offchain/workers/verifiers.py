@@ -25,6 +25,7 @@ from offchain.workers.verdict import Verdict
 
 U32 = 2.0**-24  # unit roundoff of float32
 U64 = 2.0**-53  # unit roundoff of float64
+F32_MAX = float(np.finfo(np.float32).max)
 F32_TRIALS = 2
 MOD_TRIALS = 2
 NBODY_SAMPLE = 8
@@ -71,58 +72,50 @@ def freivalds_mod(
 
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
-def _pass_b(b, r):  # pragma: no cover - compiled
-    """Return ``r @ b.T`` (t, k) and ``2 |b| 1`` (k,), in one pass over ``b``."""
-    k, n = b.shape
-    t = r.shape[0]
-    y = np.empty((t, k))
-    ya = np.empty(k)
-    for l in prange(k):  # noqa: E741
-        row = b[l]
-        total = 0.0
-        for j in range(n):
-            total += abs(np.float64(row[j]))
-        ya[l] = 2.0 * total
-        for s in range(t):
-            rs = r[s]
-            acc = 0.0
-            for j in range(n):
-                acc += np.float64(row[j]) * rs[j]
-            y[s, l] = acc
-    return y, ya
-
-
-@njit(parallel=True, cache=True, fastmath=_FAST)
 def _pass_rows(mat, vecs, weights):  # pragma: no cover - compiled
-    """Return ``vecs @ mat.T`` (t, m) and ``|mat| weights`` (m,), in one pass over ``mat``."""
+    """Return ``vecs @ mat.T`` (t, m), ``|mat| weights`` (m,) and max |entry|, in one pass."""
     m, k = mat.shape
     t = vecs.shape[0]
     out = np.empty((t, m))
     outa = np.empty(m)
+    tops = np.zeros(m)
     for i in prange(m):
         row = mat[i]
         total = 0.0
+        top = 0.0
         for l in range(k):  # noqa: E741
-            total += abs(np.float64(row[l])) * weights[l]
+            v = abs(np.float64(row[l]))
+            total += v * weights[l]
+            top = max(top, v)
         outa[i] = total
+        tops[i] = top
         for s in range(t):
-            v = vecs[s]
+            vec = vecs[s]
             acc = 0.0
             for l in range(k):  # noqa: E741
-                acc += np.float64(row[l]) * v[l]
+                acc += np.float64(row[l]) * vec[l]
             out[s, i] = acc
-    return out, outa
+    return out, outa, tops
 
 
 def f32_residuals(
     a: np.ndarray, b: np.ndarray, c: np.ndarray, r: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return the residuals ``|c r - a (b r)|`` (t, m) and the row bounds ``tau`` (m,)."""
+    """Return the residuals ``|c r - a (b r)|`` (t, m) and the row bounds ``tau`` (m,).
+
+    Raises ``InvalidInput`` when ``a`` or ``b`` is not finite or could overflow float32 (the
+    passes see every input entry, so the verifier needs no separate validation pass).
+    """
     m, k = a.shape
     n = b.shape[1]
-    y, ya = _pass_b(b, r)
-    z, za = _pass_rows(a, y, ya)
-    w, wa = _pass_rows(c, r, np.full(n, 2.0))
+    twos = np.full(n, 2.0)
+    y, ya, b_tops = _pass_rows(b, r, twos)
+    z, za, a_tops = _pass_rows(a, y, ya)
+    if not (np.isfinite(ya).all() and np.isfinite(za).all()):
+        raise InvalidInput("a, b: values must be finite")
+    if a_tops.max(initial=0.0) * b_tops.max(initial=0.0) * k > F32_MAX / 2:
+        raise InvalidInput("inputs so large that the float32 product could overflow")
+    w, wa, _ = _pass_rows(c, r, twos)
     g64 = gamma(n + k + 2, U64)
     tau = gamma(k + 1, U32) * za * (1 + 4 * g64) + 2 * g64 * (za + wa)
     tau += 2.0 * n * (k + 1) * 2.0**-149  # float32 underflow, absolute

@@ -148,6 +148,17 @@ def test_f32__errors_below_the_bound__not_claimed():
     assert stated_catch_f32(1.0, 100.0) == pytest.approx(1 - 0.02**2)
 
 
+@pytest.mark.parametrize(
+    ("value", "message"), [(np.inf, "finite"), (np.nan, "finite"), (3e38, "overflow")]
+)
+def test_f32__bad_inputs__refused_by_the_verifier(value, message):
+    rng = np.random.default_rng(11)
+    a, b, c = f32_inputs(rng)
+    a[1, 2] = value
+    with pytest.raises(InvalidInput, match=message):
+        get_workload("matmul-f32").verify({"a": a, "b": b}, {"c": c}, rng)
+
+
 def test_f32__non_finite_output__rejected():
     rng = np.random.default_rng(5)
     a, b, c = f32_inputs(rng)
