@@ -30,7 +30,11 @@ def cli(network, account, deployment_name, deployments_dir, token_id, max_price)
     """Buy a listed socket."""
     account = require_account(account)
     contracts = load_contracts(network, deployment_name, deployments_dir)
-    token, sockets, market = contracts["EMCToken"], contracts["ComputeSocket"], contracts["ComputeMarket"]
+    token, sockets, market = (
+        contracts["EMCToken"],
+        contracts["ComputeSocket"],
+        contracts["ComputeMarket"],
+    )
     listing = market.listings(token_id)
     if listing.seller == ZERO_ADDRESS:
         raise click.ClickException(f"socket #{token_id} is not listed")

@@ -27,7 +27,9 @@ PERMIT_SECONDS = 600
 @network_option()
 @operator_options
 @click.option("--amount", required=True, help="EMC to deposit.")
-@click.option("--permit", "use_permit", is_flag=True, help="Approve by signature (one transaction).")
+@click.option(
+    "--permit", "use_permit", is_flag=True, help="Approve by signature (one transaction)."
+)
 def cli(network, account, deployment_name, deployments_dir, amount, use_permit):
     """Deposit EMC into escrow."""
     account = require_account(account)
@@ -36,16 +38,23 @@ def cli(network, account, deployment_name, deployments_dir, amount, use_permit):
     wei = parse_emc(amount)
     balance = token.balanceOf(account)
     if balance < wei:
-        raise click.ClickException(f"not enough EMC: {format_emc(balance)} held, {format_emc(wei)} needed")
+        raise click.ClickException(
+            f"not enough EMC: {format_emc(balance)} held, {format_emc(wei)} needed"
+        )
     if use_permit:
         deadline = chain.pending_timestamp + PERMIT_SECONDS
         signature = sign_permit(account, token, market.address, wei, deadline)
         with chain_refusal("deposit"):
-            market.deposit_with_permit(wei, deadline, signature.v, signature.r, signature.s, sender=account)
+            market.deposit_with_permit(
+                wei, deadline, signature.v, signature.r, signature.s, sender=account
+            )
     else:
         ensure_allowance(token, account, market, wei)
         with chain_refusal("deposit"):
             market.deposit(wei, sender=account)
-    click.echo(f"Deposited {format_emc(wei)} into escrow for {account.address}" + (" (permit)" if use_permit else ""))
+    click.echo(
+        f"Deposited {format_emc(wei)} into escrow for {account.address}"
+        + (" (permit)" if use_permit else "")
+    )
     click.echo(f"  escrow:         {format_emc(market.escrow(account))}")
     click.echo(f"  wallet balance: {format_emc(token.balanceOf(account))}")

@@ -42,7 +42,9 @@ def cli(network, account, deployment_name, deployments_dir, token_id, price, can
     if holder != account.address:
         raise click.ClickException(f"not the holder of socket #{token_id}: {holder} holds it")
     with chain_refusal("approve the market"):
-        if sockets.getApproved(token_id) != market.address and not sockets.isApprovedForAll(account, market):
+        if sockets.getApproved(token_id) != market.address and not sockets.isApprovedForAll(
+            account, market
+        ):
             sockets.approve(market, token_id, sender=account)
     with chain_refusal("list socket"):
         market.list_socket(token_id, wei, sender=account)

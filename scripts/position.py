@@ -28,20 +28,32 @@ def cli(network, account, deployment_name, deployments_dir, address):
     token, staking = contracts["EMCToken"], contracts["Staking"]
     click.echo(f"Position of {who}")
     click.echo(f"  wallet:            {format_emc(token.balanceOf(who))}")
-    click.echo(f"  stake:             {format_emc(staking.staked(who))} "
-               f"(roles: {role_names(staking.roles(who))})")
+    click.echo(
+        f"  stake:             {format_emc(staking.staked(who))} "
+        f"(roles: {role_names(staking.roles(who))})"
+    )
     pending = staking.pending_withdrawal(who)
     if pending:
-        click.echo(f"  unbonding:         {format_emc(pending)} until {staking.withdrawable_at(who)}")
+        click.echo(
+            f"  unbonding:         {format_emc(pending)} until {staking.withdrawable_at(who)}"
+        )
     if "ComputeMarket" in contracts:
         market = contracts["ComputeMarket"]
-        click.echo(f"  escrow:            {format_emc(market.escrow(who))} "
-                   f"(spent settled {format_emc(market.spent_settled(who))})")
+        click.echo(
+            f"  escrow:            {format_emc(market.escrow(who))} "
+            f"(spent settled {format_emc(market.spent_settled(who))})"
+        )
         requested = market.withdrawal_requested(who)
         if requested:
-            click.echo(f"  withdrawal:        {format_emc(requested)} from {market.withdrawable_at(who)}")
+            click.echo(
+                f"  withdrawal:        {format_emc(requested)} from {market.withdrawable_at(who)}"
+            )
     for name in REWARD_CONTRACTS:
-        status = "deployed (claim with a proof from the rewards root)" if name in contracts else "not deployed"
+        status = (
+            "deployed (claim with a proof from the rewards root)"
+            if name in contracts
+            else "not deployed"
+        )
         click.echo(f"  {name + ':':<19}{status}")
     if "ComputeSocket" in contracts:
         sockets = contracts["ComputeSocket"]
@@ -50,8 +62,10 @@ def cli(network, account, deployment_name, deployments_dir, address):
         for index in range(held):
             token_id = sockets.tokenOfOwnerByIndex(who, index)
             socket = sockets.sockets(token_id)
-            line = (f"    #{token_id}: {socket.workload}, {socket.capacity} E, "
-                    f"{format_emc(socket.price)}/invocation, node {socket.node}")
+            line = (
+                f"    #{token_id}: {socket.workload}, {socket.capacity} E, "
+                f"{format_emc(socket.price)}/invocation, node {socket.node}"
+            )
             if "ComputeMarket" in contracts:
                 listing = contracts["ComputeMarket"].listings(token_id)
                 if listing.seller == who:

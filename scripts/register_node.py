@@ -1,7 +1,8 @@
 """Declare a compute node's capabilities in the node registry.
 
     ape run register_node --network ethereum:local:foundry --account TEST::6 \
-        --gpu "RTX 4090" --memory-mb 24576 --storage-gb 500 --workload matmul-f32 --workload mlp-infer
+        --gpu "RTX 4090" --memory-mb 24576 --storage-gb 500 \
+        --workload matmul-f32 --workload mlp-infer
 
 Measured E power and reputation are written by consensus; this sets the self-declared fields.
 """
@@ -30,7 +31,12 @@ def cli(network, account, deployment_name, deployments_dir, gpu, memory_mb, stor
         staking.declare_node(gpu, memory_mb, storage_gb, list(workloads), sender=account)
     node = staking.nodes(account)
     click.echo(f"Declared node {account.address}")
-    click.echo(f"  GPU: {node.gpu_model or 'none'}, memory {node.memory_mb} MiB, storage {node.storage_gb} GB")
+    click.echo(
+        f"  GPU: {node.gpu_model or 'none'}, memory {node.memory_mb} MiB, "
+        f"storage {node.storage_gb} GB"
+    )
     click.echo(f"  workloads: {', '.join(staking.node_workloads(account))}")
-    click.echo(f"  E power: {node.e_power} (measured by consensus), staked compute node: "
-               f"{staking.is_active(account, 4)}")
+    click.echo(
+        f"  E power: {node.e_power} (measured by consensus), staked compute node: "
+        f"{staking.is_active(account, 4)}"
+    )

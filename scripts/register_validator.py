@@ -1,6 +1,7 @@
 """Register a staked validator's BLS12-381 key with its proof of possession.
 
-    ape run register_validator --network ethereum:local:foundry --account TEST::1 --bls-seed-hex 00..
+    ape run register_validator --network ethereum:local:foundry --account TEST::1 \
+        --bls-seed-hex 5e5e...
 
 The BLS secret key is derived from a 32-byte seed kept by the operator (hex on the command line or
 in a file); only the public key and the proof of possession go on-chain.

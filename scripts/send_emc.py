@@ -1,6 +1,6 @@
 """Send EMC from your wallet to another address (on devnet: fund operators from the deployer).
 
-    ape run send_emc --network ethereum:local:foundry --account TEST::0 --to 0x... --amount 500
+ape run send_emc --network ethereum:local:foundry --account TEST::0 --to 0x... --amount 500
 """
 
 import click

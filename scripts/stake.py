@@ -36,7 +36,9 @@ def cli(network, account, deployment_name, deployments_dir, roles, amount):
     flags = role_flags(roles)
     balance = token.balanceOf(account)
     if balance < wei:
-        raise click.ClickException(f"not enough EMC: {format_emc(balance)} held, {format_emc(wei)} needed")
+        raise click.ClickException(
+            f"not enough EMC: {format_emc(balance)} held, {format_emc(wei)} needed"
+        )
     ensure_allowance(token, account, staking, wei)
     with chain_refusal("stake"):
         staking.stake(flags, wei, sender=account)

@@ -1,7 +1,7 @@
 """Leave a stake: request unbonding of an amount, or withdraw what has finished unbonding.
 
-    ape run unstake --network ethereum:local:foundry --account TEST::6 --amount 100
-    ape run unstake --network ethereum:local:foundry --account TEST::6 --withdraw
+ape run unstake --network ethereum:local:foundry --account TEST::6 --amount 100
+ape run unstake --network ethereum:local:foundry --account TEST::6 --withdraw
 """
 
 import datetime

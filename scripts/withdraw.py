@@ -30,7 +30,9 @@ def _read_proof(path: Path | None, settled: int) -> tuple[int, list[bytes]]:
         return settled, []
     try:
         data = json.loads(path.read_text())
-        return int(data["cumulative_spent"]), [bytes.fromhex(h.removeprefix("0x")) for h in data["proof"]]
+        return int(data["cumulative_spent"]), [
+            bytes.fromhex(h.removeprefix("0x")) for h in data["proof"]
+        ]
     except (ValueError, KeyError, TypeError) as error:
         raise click.BadParameter(f"{path}: not a billing proof ({error})") from error
 

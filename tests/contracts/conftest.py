@@ -102,7 +102,6 @@ def bls_validator(staking, stake_as):
     return _bls_validator
 
 
-
 # --- Compute sockets and the market (issue 4) -------------------------------------------------
 
 WORKLOADS = ["matmul-f32", "mlp-infer"]
@@ -134,7 +133,9 @@ def sockets(project, deployer, staking):
 def market(project, deployer, token, sockets, treasury):
     from tests.contracts.market.helpers import MARKET_FEE_BPS, WITHDRAW_DELAY
 
-    return deployer.deploy(project.ComputeMarket, token, sockets, treasury, MARKET_FEE_BPS, WITHDRAW_DELAY)
+    return deployer.deploy(
+        project.ComputeMarket, token, sockets, treasury, MARKET_FEE_BPS, WITHDRAW_DELAY
+    )
 
 
 @pytest.fixture
@@ -157,7 +158,7 @@ def compute_node(staking, stake_as, node_owner):
 
 @pytest.fixture
 def create_socket(sockets, compute_node, chain):
-    """Mint a socket served by compute_node: create_socket(to=..., workload=..., price=...) -> id."""
+    """Mint a socket served by compute_node: create_socket(to=..., price=...) -> token id."""
     from tests.contracts.helpers import single_event
 
     def _create_socket(

@@ -1,4 +1,4 @@
-"""Every operator script, run once against anvil in an operator's order (tests/scripts/operator_flow.py).
+"""Every operator script, run once against anvil in an operator's order (see operator_flow.py).
 
 The flow deploys, funds, stakes, declares a node, mints, lists and buys a socket, deposits with a
 permit, withdraws after the delay, registers a validator with its BLS proof of possession, shows a
@@ -59,10 +59,14 @@ def refused(steps, name, message):
 
 def test_flow__every_step_ran(flow):
     steps, _, _ = flow
-    scripts = {step["command"].split()[2] for step in steps.values() if step["command"].startswith("ape run")}
+    scripts = {
+        step["command"].split()[2]
+        for step in steps.values()
+        if step["command"].startswith("ape run")
+    }
     assert scripts >= {
-        "deploy", "send_emc", "stake", "unstake", "register_validator", "register_node", "mint_socket",
-        "list_socket", "buy_socket", "deposit", "withdraw", "position",
+        "deploy", "send_emc", "stake", "unstake", "register_validator", "register_node",
+        "mint_socket", "list_socket", "buy_socket", "deposit", "withdraw", "position",
     }  # fmt: skip
 
 
@@ -85,11 +89,27 @@ def test_stake_and_register_node__node_active(flow):
 
 def test_refusals__clear_one_line_errors(flow):
     steps, _, _ = flow
-    refused(steps, "mint unstaked (refused)", "mint socket refused by the chain: socket: not an active compute node")
-    refused(steps, "stake below minimum (refused)", "stake refused by the chain: staking: stake below minimum")
+    refused(
+        steps,
+        "mint unstaked (refused)",
+        "mint socket refused by the chain: socket: not an active compute node",
+    )
+    refused(
+        steps,
+        "stake below minimum (refused)",
+        "stake refused by the chain: staking: stake below minimum",
+    )
     refused(steps, "relist sold socket (refused)", "not the holder of socket #1")
-    refused(steps, "withdraw early (refused)", "withdraw refused by the chain: market: withdraw delay not over")
-    refused(steps, "withdraw stake early (refused)", "withdraw refused by the chain: staking: still unbonding")
+    refused(
+        steps,
+        "withdraw early (refused)",
+        "withdraw refused by the chain: market: withdraw delay not over",
+    )
+    refused(
+        steps,
+        "withdraw stake early (refused)",
+        "withdraw refused by the chain: staking: still unbonding",
+    )
 
 
 def test_mint_list_buy__socket_changes_hands_with_fee(flow):

@@ -26,7 +26,9 @@ def billing_proof(spent: dict[str, int], user: str) -> list[bytes]:
     return tree.proof([u.lower() for u in users].index(user.lower()))
 
 
-def permit_signature(token, owner_key, owner: str, spender: str, value: int, nonce: int, deadline: int, chain_id: int):
+def permit_signature(
+    token, owner_key, owner: str, spender: str, value: int, nonce: int, deadline: int, chain_id: int
+):
     """Return the EIP-2612 permit signature of ``owner`` for EMCToken (v, r, s attributes)."""
     typed = {
         "types": {
@@ -51,6 +53,12 @@ def permit_signature(token, owner_key, owner: str, spender: str, value: int, non
             "chainId": chain_id,
             "verifyingContract": token.address,
         },
-        "message": {"owner": owner, "spender": spender, "value": value, "nonce": nonce, "deadline": deadline},
+        "message": {
+            "owner": owner,
+            "spender": spender,
+            "value": value,
+            "nonce": nonce,
+            "deadline": deadline,
+        },
     }
     return Account.sign_message(encode_typed_data(full_message=typed), owner_key)

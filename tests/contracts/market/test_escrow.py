@@ -4,7 +4,12 @@ import ape
 import pytest
 
 from tests.contracts.helpers import EMC, single_event
-from tests.contracts.market.helpers import WITHDRAW_DELAY, billing_proof, billing_root, permit_signature
+from tests.contracts.market.helpers import (
+    WITHDRAW_DELAY,
+    billing_proof,
+    billing_root,
+    permit_signature,
+)
 
 DEPOSIT = 50 * EMC
 
@@ -51,21 +56,31 @@ def test_deposit__without_allowance__reverts(market, fund, user):
         market.deposit(DEPOSIT, sender=user)
 
 
-def test_deposit_with_permit__valid_signature__deposits_in_one_transaction(market, token, fund, chain, user):
+def test_deposit_with_permit__valid_signature__deposits_in_one_transaction(
+    market, token, fund, chain, user
+):
     fund(user, DEPOSIT)
     deadline = chain.pending_timestamp + 600
-    signed = permit_signature(token, user.private_key, user.address, market.address, DEPOSIT, 0, deadline, chain.chain_id)
-    receipt = market.deposit_with_permit(DEPOSIT, deadline, signed.v, signed.r, signed.s, sender=user)
+    signed = permit_signature(
+        token, user.private_key, user.address, market.address, DEPOSIT, 0, deadline, chain.chain_id
+    )
+    receipt = market.deposit_with_permit(
+        DEPOSIT, deadline, signed.v, signed.r, signed.s, sender=user
+    )
     assert market.escrow(user) == DEPOSIT
     assert token.nonces(user) == 1
     assert token.allowance(user, market) == 0
     assert single_event(receipt, market.Deposited).amount == DEPOSIT
 
 
-def test_deposit_with_permit__front_run_permit__still_deposits(market, token, fund, chain, user, stranger):
+def test_deposit_with_permit__front_run_permit__still_deposits(
+    market, token, fund, chain, user, stranger
+):
     fund(user, DEPOSIT)
     deadline = chain.pending_timestamp + 600
-    signed = permit_signature(token, user.private_key, user.address, market.address, DEPOSIT, 0, deadline, chain.chain_id)
+    signed = permit_signature(
+        token, user.private_key, user.address, market.address, DEPOSIT, 0, deadline, chain.chain_id
+    )
     token.permit(user, market, DEPOSIT, deadline, signed.v, signed.r, signed.s, sender=stranger)
     market.deposit_with_permit(DEPOSIT, deadline, signed.v, signed.r, signed.s, sender=user)
     assert market.escrow(user) == DEPOSIT
@@ -74,7 +89,16 @@ def test_deposit_with_permit__front_run_permit__still_deposits(market, token, fu
 def test_deposit_with_permit__forged_signature__reverts(market, token, fund, chain, user, stranger):
     fund(user, DEPOSIT)
     deadline = chain.pending_timestamp + 600
-    signed = permit_signature(token, stranger.private_key, user.address, market.address, DEPOSIT, 0, deadline, chain.chain_id)
+    signed = permit_signature(
+        token,
+        stranger.private_key,
+        user.address,
+        market.address,
+        DEPOSIT,
+        0,
+        deadline,
+        chain.chain_id,
+    )
     with ape.reverts("erc20: insufficient allowance"):
         market.deposit_with_permit(DEPOSIT, deadline, signed.v, signed.r, signed.s, sender=user)
 
@@ -110,7 +134,12 @@ def test_withdraw__after_delay_never_billed__pays_without_proof(market, token, c
     assert market.proof_required(depositor) is False
     receipt = market.withdraw(0, [], sender=depositor)
     log = single_event(receipt, market.Withdrawn)
-    assert (log.user, log.amount, log.requested, log.escrow) == (depositor.address, DEPOSIT, DEPOSIT, 0)
+    assert (log.user, log.amount, log.requested, log.escrow) == (
+        depositor.address,
+        DEPOSIT,
+        DEPOSIT,
+        0,
+    )
     assert token.balanceOf(depositor) == DEPOSIT
     assert market.escrow(depositor) == market.total_escrow() == token.balanceOf(market) == 0
     assert market.withdrawal_requested(depositor) == 0
@@ -155,7 +184,9 @@ def test_withdraw__claimed_spent_without_commit__reverts(market, chain, deposito
 # --- withdraw with billing (lazy: the proof is applied first) ---
 
 
-def test_withdraw__billed__proof_applied_then_rest_paid(wired_market, token, chain, depositor, consensus, reward_sink):
+def test_withdraw__billed__proof_applied_then_rest_paid(
+    wired_market, token, chain, depositor, consensus, reward_sink
+):
     market = wired_market
     spent = {depositor.address: 12 * EMC, consensus.address: 0}
     market.settle(12 * EMC, billing_root(spent), sender=consensus)
@@ -165,7 +196,11 @@ def test_withdraw__billed__proof_applied_then_rest_paid(wired_market, token, cha
     assert market.proof_required(depositor) is True
     receipt = market.withdraw(12 * EMC, billing_proof(spent, depositor.address), sender=depositor)
     proven = single_event(receipt, market.SpentProven)
-    assert (proven.user, proven.cumulative_spent, proven.applied) == (depositor.address, 12 * EMC, 12 * EMC)
+    assert (proven.user, proven.cumulative_spent, proven.applied) == (
+        depositor.address,
+        12 * EMC,
+        12 * EMC,
+    )
     assert (proven.overbilled, proven.escrow) == (0, DEPOSIT - 12 * EMC)
     assert single_event(receipt, market.Withdrawn).amount == DEPOSIT - 12 * EMC
     assert token.balanceOf(depositor) == DEPOSIT - 12 * EMC
@@ -174,8 +209,10 @@ def test_withdraw__billed__proof_applied_then_rest_paid(wired_market, token, cha
     assert token.balanceOf(market) == 0
 
 
-def test_withdraw__more_than_free__pays_only_the_free_part(wired_market, token, chain, depositor, consensus):
-    """Requested before billing: the withdrawal pays what is left after the proven spent, never more."""
+def test_withdraw__more_than_free__pays_only_the_free_part(
+    wired_market, token, chain, depositor, consensus
+):
+    """Requested before billing: the withdrawal pays what is left after the proven spent."""
     market = wired_market
     market.request_withdraw(DEPOSIT, sender=depositor)
     spent = {depositor.address: 20 * EMC}

@@ -9,7 +9,11 @@ from tests.contracts.market.helpers import MARKET_FEE_BPS, WITHDRAW_DELAY
 
 def test_constructor__parameters__readable(market, token, sockets, treasury, deployer):
     assert (market.token(), market.sockets()) == (token.address, sockets.address)
-    assert (market.treasury(), market.fee_bps(), market.withdraw_delay()) == (treasury.address, MARKET_FEE_BPS, WITHDRAW_DELAY)
+    assert (market.treasury(), market.fee_bps(), market.withdraw_delay()) == (
+        treasury.address,
+        MARKET_FEE_BPS,
+        WITHDRAW_DELAY,
+    )
     assert market.owner() == deployer.address
     assert market.consensus() == market.reward_contract() == ape.utils.ZERO_ADDRESS
 
@@ -41,7 +45,14 @@ def test_address_setters__zero_address__revert(market, deployer, setter):
 
 
 @pytest.mark.parametrize(
-    "call", [("set_consensus", "a"), ("set_reward_contract", "a"), ("set_fee", 1), ("set_treasury", "a"), ("set_withdraw_delay", 5)]
+    "call",
+    [
+        ("set_consensus", "a"),
+        ("set_reward_contract", "a"),
+        ("set_fee", 1),
+        ("set_treasury", "a"),
+        ("set_withdraw_delay", 5),
+    ],
 )
 def test_setters__not_owner__revert(market, stranger, call):
     name, value = call

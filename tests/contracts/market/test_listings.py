@@ -28,7 +28,9 @@ def funded_buyer(token, fund, market, user):
 # --- list_socket ---
 
 
-def test_list_socket__holder_approved__records_and_emits(market, sockets, create_socket, compute_node):
+def test_list_socket__holder_approved__records_and_emits(
+    market, sockets, create_socket, compute_node
+):
     token_id = create_socket()
     sockets.setApprovalForAll(market, True, sender=compute_node)
     receipt = market.list_socket(token_id, PRICE, sender=compute_node)
@@ -79,11 +81,17 @@ def test_buy__listed__pays_seller_and_treasury_and_moves_socket(
     assert sockets.ownerOf(listed) == funded_buyer.address
     assert market.listings(listed).seller == ape.utils.ZERO_ADDRESS
     log = single_event(receipt, market.Sold)
-    assert (log.token_id, log.seller, log.buyer) == (listed, compute_node.address, funded_buyer.address)
+    assert (log.token_id, log.seller, log.buyer) == (
+        listed,
+        compute_node.address,
+        funded_buyer.address,
+    )
     assert (log.price, log.fee) == (PRICE, fee)
 
 
-def test_buy__fee_rounds_down__seller_gets_remainder(market, sockets, token, create_socket, compute_node, funded_buyer, treasury):
+def test_buy__fee_rounds_down__seller_gets_remainder(
+    market, sockets, token, create_socket, compute_node, funded_buyer, treasury
+):
     token_id = create_socket()
     sockets.approve(market, token_id, sender=compute_node)
     market.list_socket(token_id, 399, sender=compute_node)
@@ -100,7 +108,9 @@ def test_buy__own_listing__reverts(market, listed, token, fund, compute_node):
         market.buy(listed, PRICE, sender=compute_node)
 
 
-def test_buy__stale_after_transfer__reverts(market, sockets, listed, compute_node, funded_buyer, stranger):
+def test_buy__stale_after_transfer__reverts(
+    market, sockets, listed, compute_node, funded_buyer, stranger
+):
     sockets.transferFrom(compute_node, stranger, listed, sender=compute_node)
     with ape.reverts("market: stale listing"):
         market.buy(listed, PRICE, sender=funded_buyer)
@@ -112,7 +122,9 @@ def test_buy__approval_revoked__stale_reverts(market, sockets, listed, compute_n
         market.buy(listed, PRICE, sender=funded_buyer)
 
 
-def test_buy__transferred_back__listing_live_again(market, sockets, listed, compute_node, funded_buyer, stranger):
+def test_buy__transferred_back__listing_live_again(
+    market, sockets, listed, compute_node, funded_buyer, stranger
+):
     sockets.setApprovalForAll(market, True, sender=compute_node)
     sockets.transferFrom(compute_node, stranger, listed, sender=compute_node)
     sockets.transferFrom(stranger, compute_node, listed, sender=stranger)
@@ -160,7 +172,9 @@ def test_cancel_listing__stranger__reverts(market, listed, stranger):
         market.cancel_listing(listed, sender=stranger)
 
 
-def test_cancel_listing__new_holder_of_stale_listing__removes(market, sockets, listed, compute_node, stranger):
+def test_cancel_listing__new_holder_of_stale_listing__removes(
+    market, sockets, listed, compute_node, stranger
+):
     sockets.transferFrom(compute_node, stranger, listed, sender=compute_node)
     market.cancel_listing(listed, sender=stranger)
     assert market.listings(listed).seller == ape.utils.ZERO_ADDRESS

@@ -43,7 +43,20 @@ amounts = st.integers(min_value=1, max_value=400 * EMC)
 
 
 @pytest.mark.usefixtures("wired_market")
-def test_market_state_machine(chain, deployer, token, staking, sockets, market, accounts, compute_node, consensus, treasury, router_owner, reward_sink):
+def test_market_state_machine(
+    chain,
+    deployer,
+    token,
+    staking,
+    sockets,
+    market,
+    accounts,
+    compute_node,
+    consensus,
+    treasury,
+    router_owner,
+    reward_sink,
+):
     users = [accounts[7], accounts[8], accounts[2]]
     for account in users:
         token.transfer(account, FUNDING, sender=deployer)
@@ -51,7 +64,9 @@ def test_market_state_machine(chain, deployer, token, staking, sockets, market, 
         sockets.setApprovalForAll(market, True, sender=account)
     sockets.setApprovalForAll(market, True, sender=compute_node)
     # Every account that can hold EMC here; the others never receive any.
-    holders = {a.address for a in (deployer, *users, compute_node, treasury, router_owner, reward_sink)}
+    holders = {
+        a.address for a in (deployer, *users, compute_node, treasury, router_owner, reward_sink)
+    }
     holders |= {market.address, staking.address}
 
     class MarketMachine(RuleBasedStateMachine):
@@ -128,7 +143,12 @@ def test_market_state_machine(chain, deployer, token, staking, sockets, market, 
             account, m = users[i], self.model[users[i].address]
             if not (m.in_roots and self.commits >= m.billable_from):
                 return
-            market.prove_spent(account, m.committed, billing_proof(self.spent_tree, account.address), sender=users[0])
+            market.prove_spent(
+                account,
+                m.committed,
+                billing_proof(self.spent_tree, account.address),
+                sender=users[0],
+            )
             self._apply(m)
 
         def _apply(self, m):
@@ -169,7 +189,14 @@ def test_market_state_machine(chain, deployer, token, staking, sockets, market, 
         @rule(price=st.integers(1, 50 * EMC))
         def mint_and_list(self, price):
             receipt = sockets.mint(
-                compute_node, "matmul-f32", 10, 10**12, chain.pending_timestamp + 10**6, 100, "", sender=compute_node
+                compute_node,
+                "matmul-f32",
+                10,
+                10**12,
+                chain.pending_timestamp + 10**6,
+                100,
+                "",
+                sender=compute_node,
             )
             token_id = single_event(receipt, sockets.SocketMinted).token_id
             market.list_socket(token_id, price, sender=compute_node)
@@ -215,7 +242,9 @@ def test_market_state_machine(chain, deployer, token, staking, sockets, market, 
             """The seller's socket leaves it: the listing goes stale."""
             token_id = sorted(self.listed)[pick % len(self.listed)]
             holder = sockets.ownerOf(token_id)
-            holder_account = next(a for a in [compute_node, *users, router_owner] if a.address == holder)
+            holder_account = next(
+                a for a in [compute_node, *users, router_owner] if a.address == holder
+            )
             if holder_account == router_owner:
                 return
             sockets.transferFrom(holder, router_owner, token_id, sender=holder_account)
@@ -227,15 +256,22 @@ def test_market_state_machine(chain, deployer, token, staking, sockets, market, 
             """One invariant (each chain read costs a round trip): conservation, escrow, users."""
             if not hasattr(self, "model"):
                 return
-            assert sum(token.balanceOf(h) for h in holders) == INITIAL_SUPPLY, "tokens are conserved"
+            assert sum(token.balanceOf(h) for h in holders) == INITIAL_SUPPLY, (
+                "tokens are conserved"
+            )
             unbilled = sum(m.escrow - (m.committed - m.settled) for m in self.model.values())
             assert token.balanceOf(market) == market.unbilled_escrow() == unbilled
             for account in users:
                 m = self.model[account.address]
-                assert (market.escrow(account), market.spent_settled(account)) == (m.escrow, m.settled)
+                assert (market.escrow(account), market.spent_settled(account)) == (
+                    m.escrow,
+                    m.settled,
+                )
                 assert market.withdrawal_requested(account) == m.requested
                 unbilled = m.escrow - (m.committed - m.settled) - m.pending
-                assert token.balanceOf(account) + unbilled == m.wallet_expected, "no unbilled escrow is lost"
+                assert token.balanceOf(account) + unbilled == m.wallet_expected, (
+                    "no unbilled escrow is lost"
+                )
 
     MarketMachine.TestCase.settings = settings(
         max_examples=6,

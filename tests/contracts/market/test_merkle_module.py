@@ -34,7 +34,11 @@ def test_verify__tampered_proof_or_leaf__rejected_like_python(harness, records, 
     index = data.draw(st.integers(0, len(records) - 1))
     leaf, proof = tree.levels[0][index], tree.proof(index)
     forged_leaf = merkle.leaf_hash(records[index] + b"\x01")
-    assert harness.verify(tree.root, forged_leaf, proof) is merkle.verify(tree.root, forged_leaf, proof) is False
+    assert (
+        harness.verify(tree.root, forged_leaf, proof)
+        is merkle.verify(tree.root, forged_leaf, proof)
+        is False
+    )
     if proof:
         position = data.draw(st.integers(0, len(proof) - 1))
         bad = list(proof)
@@ -45,8 +49,15 @@ def test_verify__tampered_proof_or_leaf__rejected_like_python(harness, records, 
 def test_verify__inner_node_as_leaf__rejected(harness):
     tree = merkle.build([merkle.leaf_hash(bytes([i])) for i in range(4)])
     inner = tree.levels[1][0]
-    assert harness.verify(tree.root, inner, [tree.levels[1][1]]) is True, "a node verifies at its own level"
-    assert harness.verify(tree.root, merkle.leaf_hash(tree.levels[0][0] + tree.levels[0][1]), [tree.levels[1][1]]) is False
+    assert harness.verify(tree.root, inner, [tree.levels[1][1]]) is True, (
+        "a node verifies at its own level"
+    )
+    assert (
+        harness.verify(
+            tree.root, merkle.leaf_hash(tree.levels[0][0] + tree.levels[0][1]), [tree.levels[1][1]]
+        )
+        is False
+    )
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))

@@ -33,15 +33,24 @@ def test_settle__consensus__moves_batch_total_and_records_root(
     root = billing_root({user.address: 7 * EMC, stranger.address: 3 * EMC})
     receipt = market.settle(10 * EMC, root, sender=consensus)
     log = single_event(receipt, market.Settled)
-    assert (log.commit, log.billing_root, log.billed_total, log.reward_contract) == (1, root, 10 * EMC, reward_sink.address)
+    assert (log.commit, log.billing_root, log.billed_total, log.reward_contract) == (
+        1,
+        root,
+        10 * EMC,
+        reward_sink.address,
+    )
     assert (market.billing_root(), market.commit_count()) == (root, 1)
     assert token.balanceOf(reward_sink) == 10 * EMC
     assert token.balanceOf(market) == market.unbilled_escrow() == 2 * DEPOSIT - 10 * EMC
     assert market.outstanding_billed() == market.total_billed() == 10 * EMC
-    assert market.escrow(user) == DEPOSIT, "billing is lazy: escrow changes when the spent is proven"
+    assert market.escrow(user) == DEPOSIT, (
+        "billing is lazy: escrow changes when the spent is proven"
+    )
 
 
-def test_settle__zero_total__records_root_only(wired_market, token, deposit, user, consensus, reward_sink):
+def test_settle__zero_total__records_root_only(
+    wired_market, token, deposit, user, consensus, reward_sink
+):
     deposit(user)
     root = billing_root({user.address: 0})
     wired_market.settle(0, root, sender=consensus)
@@ -69,7 +78,9 @@ def test_settle__total_beyond_unbilled_escrow__refused(wired_market, deposit, us
     deposit(user)
     wired_market.settle(30 * EMC, billing_root({user.address: 30 * EMC}), sender=consensus)
     with ape.reverts("market: billed total exceeds escrow"):
-        wired_market.settle(DEPOSIT - 30 * EMC + 1, billing_root({user.address: DEPOSIT + 1}), sender=consensus)
+        wired_market.settle(
+            DEPOSIT - 30 * EMC + 1, billing_root({user.address: DEPOSIT + 1}), sender=consensus
+        )
     wired_market.settle(DEPOSIT - 30 * EMC, billing_root({user.address: DEPOSIT}), sender=consensus)
     assert wired_market.unbilled_escrow() == 0
 
@@ -82,7 +93,9 @@ def test_settle__root_bills_user_beyond_escrow__capped_when_proven(
     deposit(stranger)
     spent = {user.address: DEPOSIT + 30 * EMC, stranger.address: 0}
     market.settle(DEPOSIT + 30 * EMC, billing_root(spent), sender=consensus)
-    receipt = market.prove_spent(user, DEPOSIT + 30 * EMC, billing_proof(spent, user.address), sender=stranger)
+    receipt = market.prove_spent(
+        user, DEPOSIT + 30 * EMC, billing_proof(spent, user.address), sender=stranger
+    )
     log = single_event(receipt, market.SpentProven)
     assert (log.applied, log.overbilled, log.escrow) == (DEPOSIT, 30 * EMC, 0)
     assert market.escrow(user) == 0
@@ -93,7 +106,9 @@ def test_settle__root_bills_user_beyond_escrow__capped_when_proven(
 # --- prove_spent ---
 
 
-def test_prove_spent__anyone__applies_spent_to_escrow(wired_market, deposit, user, stranger, consensus):
+def test_prove_spent__anyone__applies_spent_to_escrow(
+    wired_market, deposit, user, stranger, consensus
+):
     market = wired_market
     deposit(user)
     spent = {user.address: 8 * EMC, stranger.address: 0}
@@ -101,14 +116,20 @@ def test_prove_spent__anyone__applies_spent_to_escrow(wired_market, deposit, use
     receipt = market.prove_spent(user, 8 * EMC, billing_proof(spent, user.address), sender=stranger)
     log = single_event(receipt, market.SpentProven)
     assert (log.user, log.cumulative_spent, log.applied, log.overbilled, log.escrow) == (
-        user.address, 8 * EMC, 8 * EMC, 0, DEPOSIT - 8 * EMC
+        user.address,
+        8 * EMC,
+        8 * EMC,
+        0,
+        DEPOSIT - 8 * EMC,
     )
     assert market.escrow(user) == DEPOSIT - 8 * EMC
     assert market.spent_settled(user) == 8 * EMC
     assert market.outstanding_billed() == 0
 
 
-def test_prove_spent__same_proof_twice__applies_once(wired_market, deposit, user, stranger, consensus):
+def test_prove_spent__same_proof_twice__applies_once(
+    wired_market, deposit, user, stranger, consensus
+):
     market = wired_market
     deposit(user)
     spent = {user.address: 8 * EMC, stranger.address: 0}
@@ -120,7 +141,9 @@ def test_prove_spent__same_proof_twice__applies_once(wired_market, deposit, user
     assert market.escrow(user) == DEPOSIT - 8 * EMC
 
 
-def test_prove_spent__cumulative_goes_down__reverts(wired_market, deposit, user, stranger, consensus):
+def test_prove_spent__cumulative_goes_down__reverts(
+    wired_market, deposit, user, stranger, consensus
+):
     market = wired_market
     deposit(user)
     first = {user.address: 8 * EMC, stranger.address: 0}

@@ -11,7 +11,9 @@ def test_can_use__stranger__false(sockets, create_socket, user, stranger):
     assert sockets.can_use(create_socket(to=user), stranger) is False
 
 
-def test_can_use__approved_agent__true_until_transfer(sockets, create_socket, user, stranger, accounts):
+def test_can_use__approved_agent__true_until_transfer(
+    sockets, create_socket, user, stranger, accounts
+):
     agent = accounts[2]
     token_id = create_socket(to=user)
     sockets.approve(agent, token_id, sender=user)
@@ -39,7 +41,9 @@ def test_can_use__after_expiry__false(sockets, create_socket, chain, user):
     assert sockets.can_use(token_id, user) is False
 
 
-def test_can_use__node_blacklisted__false(sockets, create_socket, staking, deployer, compute_node, user):
+def test_can_use__node_blacklisted__false(
+    sockets, create_socket, staking, deployer, compute_node, user
+):
     token_id = create_socket(to=user)
     staking.set_blacklisted(compute_node, True, sender=deployer)
     assert sockets.can_use(token_id, user) is False

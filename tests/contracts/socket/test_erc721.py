@@ -11,13 +11,19 @@ ERC721_METADATA_ID = "0x5b5e139f"
 ERC721_ENUMERABLE_ID = "0x780e9d63"
 
 
-def test_balance_and_owner__after_mints__count_per_holder(sockets, create_socket, user, compute_node):
+def test_balance_and_owner__after_mints__count_per_holder(
+    sockets, create_socket, user, compute_node
+):
     first = create_socket(to=user)
     second = create_socket(to=user)
     third = create_socket()
     assert sockets.balanceOf(user) == 2
     assert sockets.balanceOf(compute_node) == 1
-    assert [sockets.ownerOf(t) for t in (first, second, third)] == [user.address, user.address, compute_node.address]
+    assert [sockets.ownerOf(t) for t in (first, second, third)] == [
+        user.address,
+        user.address,
+        compute_node.address,
+    ]
     assert sockets.name() == "EMC Compute Socket"
     assert sockets.symbol() == "EMCS"
 
@@ -42,7 +48,9 @@ def test_transfer_from__not_holder_nor_approved__reverts(sockets, create_socket,
         sockets.transferFrom(user, stranger, token_id, sender=stranger)
 
 
-def test_safe_transfer_from__accepting_contract__receives(project, deployer, sockets, create_socket, user):
+def test_safe_transfer_from__accepting_contract__receives(
+    project, deployer, sockets, create_socket, user
+):
     receiver = deployer.deploy(project.SocketReceiver, True)
     token_id = create_socket(to=user)
     sockets.safeTransferFrom(user, receiver, token_id, b"", sender=user)
@@ -50,7 +58,9 @@ def test_safe_transfer_from__accepting_contract__receives(project, deployer, soc
     assert receiver.last_token_id() == token_id
 
 
-def test_safe_transfer_from__refusing_contract__reverts(project, deployer, sockets, create_socket, user):
+def test_safe_transfer_from__refusing_contract__reverts(
+    project, deployer, sockets, create_socket, user
+):
     refuser = deployer.deploy(project.SocketReceiver, False)
     token_id = create_socket(to=user)
     with ape.reverts("erc721: transfer to non-IERC721Receiver implementer"):
@@ -65,7 +75,9 @@ def test_safe_transfer_from__contract_without_hook__reverts(sockets, create_sock
     assert sockets.ownerOf(token_id) == user.address
 
 
-def test_approve__approved_account__may_transfer_once(sockets, create_socket, user, stranger, accounts):
+def test_approve__approved_account__may_transfer_once(
+    sockets, create_socket, user, stranger, accounts
+):
     token_id = create_socket(to=user)
     receipt = sockets.approve(stranger, token_id, sender=user)
     log = single_event(receipt, sockets.Approval)
@@ -82,7 +94,9 @@ def test_approve__not_holder__reverts(sockets, create_socket, user, stranger):
         sockets.approve(stranger, token_id, sender=stranger)
 
 
-def test_set_approval_for_all__operator__may_transfer_every_token(sockets, create_socket, user, stranger, accounts):
+def test_set_approval_for_all__operator__may_transfer_every_token(
+    sockets, create_socket, user, stranger, accounts
+):
     first, second = create_socket(to=user), create_socket(to=user)
     receipt = sockets.setApprovalForAll(stranger, True, sender=user)
     log = single_event(receipt, sockets.ApprovalForAll)
@@ -101,7 +115,9 @@ def test_set_approval_for_all__revoked__operator_reverts(sockets, create_socket,
         sockets.transferFrom(user, stranger, token_id, sender=stranger)
 
 
-@pytest.mark.parametrize("interface_id", [ERC165_ID, ERC721_ID, ERC721_METADATA_ID, ERC721_ENUMERABLE_ID])
+@pytest.mark.parametrize(
+    "interface_id", [ERC165_ID, ERC721_ID, ERC721_METADATA_ID, ERC721_ENUMERABLE_ID]
+)
 def test_supports_interface__implemented__true(sockets, interface_id):
     assert sockets.supportsInterface(interface_id) is True
 

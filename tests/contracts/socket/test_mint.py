@@ -17,20 +17,39 @@ def mint_args(chain, to, **overrides):
         "uri": "ipfs://socket",
     }
     args.update(overrides)
-    return [to, args["workload"], args["capacity"], args["price"], args["expiry"], args["invocations_per_epoch"], args["uri"]]
+    return [
+        to,
+        args["workload"],
+        args["capacity"],
+        args["price"],
+        args["expiry"],
+        args["invocations_per_epoch"],
+        args["uri"],
+    ]
 
 
 def test_mint__active_compute_node__records_socket_and_emits(sockets, chain, compute_node, user):
-    args = mint_args(chain, user, workload="mlp-infer", capacity=75, price=3 * 10**15, invocations_per_epoch=500)
+    args = mint_args(
+        chain, user, workload="mlp-infer", capacity=75, price=3 * 10**15, invocations_per_epoch=500
+    )
     receipt = sockets.mint(*args, sender=compute_node)
     log = single_event(receipt, sockets.SocketMinted)
     assert (log.token_id, log.node, log.owner) == (1, compute_node.address, user.address)
     assert (log.workload, log.capacity, log.price) == ("mlp-infer", 75, 3 * 10**15)
     assert (log.expiry, log.invocations_per_epoch) == (args[4], 500)
     transfer = single_event(receipt, sockets.Transfer)
-    assert (transfer.sender, transfer.receiver, transfer.token_id) == (ape.utils.ZERO_ADDRESS, user.address, 1)
+    assert (transfer.sender, transfer.receiver, transfer.token_id) == (
+        ape.utils.ZERO_ADDRESS,
+        user.address,
+        1,
+    )
     socket = sockets.sockets(1)
-    assert (socket.workload, socket.capacity, socket.price, socket.node) == ("mlp-infer", 75, 3 * 10**15, compute_node.address)
+    assert (socket.workload, socket.capacity, socket.price, socket.node) == (
+        "mlp-infer",
+        75,
+        3 * 10**15,
+        compute_node.address,
+    )
     assert (socket.expiry, socket.invocations_per_epoch) == (args[4], 500)
     assert sockets.ownerOf(1) == user.address
     assert sockets.tokenURI(1) == "ipfs://socket"
@@ -49,7 +68,9 @@ def test_mint__unstaked_account__reverts(sockets, chain, staking, stranger):
         sockets.mint(*mint_args(chain, stranger), sender=stranger)
 
 
-def test_mint__router_without_compute_role__reverts(sockets, chain, staking, stake_as, router_owner):
+def test_mint__router_without_compute_role__reverts(
+    sockets, chain, staking, stake_as, router_owner
+):
     stake_as(router_owner, ROLE_ROUTER, MIN_ROUTER_STAKE)
     staking.declare_node("", 0, 0, ["matmul-f32"], sender=router_owner)
     with ape.reverts("socket: not an active compute node"):
@@ -62,7 +83,9 @@ def test_mint__blacklisted_node__reverts(sockets, chain, staking, deployer, comp
         sockets.mint(*mint_args(chain, compute_node), sender=compute_node)
 
 
-def test_mint__slashed_below_minimum__reverts(sockets, chain, staking, deployer, accounts, compute_node):
+def test_mint__slashed_below_minimum__reverts(
+    sockets, chain, staking, deployer, accounts, compute_node
+):
     slasher = accounts[9]
     staking.set_slasher(slasher, sender=deployer)
     staking.slash(compute_node, 1, "test", sender=slasher)
@@ -100,7 +123,9 @@ def test_mint__zero_invocations__reverts(sockets, chain, compute_node):
 
 def test_mint__expiry_in_past__reverts(sockets, chain, compute_node):
     with ape.reverts("socket: expiry in the past"):
-        sockets.mint(*mint_args(chain, compute_node, expiry=chain.pending_timestamp - 1), sender=compute_node)
+        sockets.mint(
+            *mint_args(chain, compute_node, expiry=chain.pending_timestamp - 1), sender=compute_node
+        )
 
 
 def test_mint__to_zero_address__reverts(sockets, chain, compute_node):

@@ -5,7 +5,12 @@ from eth_abi import decode
 from eth_utils import keccak
 
 from offchain.protocol import merkle
-from offchain.protocol.billing import BillingError, billing_leaf, build_billing_tree, encode_billing_entry
+from offchain.protocol.billing import (
+    BillingError,
+    billing_leaf,
+    build_billing_tree,
+    encode_billing_entry,
+)
 
 ALICE = "0x" + "11" * 20
 BOB = "0x" + "ab" * 20
@@ -43,7 +48,9 @@ def test_build_billing_tree__every_user_proves_its_entry():
     assert [u.lower() for u in users] == sorted(u.lower() for u in spent)
     for index, user in enumerate(users):
         assert merkle.verify(tree.root, billing_leaf(user, spent[user.lower()]), tree.proof(index))
-        assert not merkle.verify(tree.root, billing_leaf(user, spent[user.lower()] + 1), tree.proof(index))
+        assert not merkle.verify(
+            tree.root, billing_leaf(user, spent[user.lower()] + 1), tree.proof(index)
+        )
 
 
 def test_build_billing_tree__same_user_twice__raises():

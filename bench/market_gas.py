@@ -1,0 +1,174 @@
+"""Gas of the socket and market operations, measured on a fresh anvil with the real deployment.
+
+    .venv/bin/python -m bench.market_gas
+
+Prints a table and merges the figures into bench/results/gas.json (key `market_gas`). The baseline
+in the same run is one ERC-20 transfer of EMC. Withdrawals with a proof are measured against
+billing trees of 2, 1,024 and 1,048,576 users (proofs of 1, 10 and 20 siblings); a stand-in EOA
+plays ComputeConsensus (the market checks only the caller) and GPUComputeReward.
+"""
+
+import json
+import tempfile
+from pathlib import Path
+
+from eth_account.messages import encode_typed_data
+from eth_utils import keccak
+from rich.console import Console
+from rich.table import Table
+
+from offchain.chain.anvil import rpc, start_anvil
+from offchain.chain.client import ChainClient, devnet_account
+from offchain.chain.deploy import deploy_contracts
+from offchain.protocol import merkle
+from offchain.protocol.billing import billing_leaf
+
+RESULTS = Path(__file__).parent / "results" / "gas.json"
+EMC = 10**18
+TREE_SIZES = (2, 1_024, 1_048_576)
+
+
+def _permit(token, owner, spender: str, value: int, deadline: int, chain_id: int):
+    """Return the owner's EIP-2612 permit signature for EMCToken."""
+    typed = {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Permit": [
+                {"name": "owner", "type": "address"},
+                {"name": "spender", "type": "address"},
+                {"name": "value", "type": "uint256"},
+                {"name": "nonce", "type": "uint256"},
+                {"name": "deadline", "type": "uint256"},
+            ],
+        },
+        "primaryType": "Permit",
+        "domain": {"name": "EMC Protocol Token", "version": "1", "chainId": chain_id,
+                   "verifyingContract": token.address},
+        "message": {"owner": owner.address, "spender": spender, "value": value,
+                    "nonce": token.functions.nonces(owner.address).call(), "deadline": deadline},
+    }  # fmt: skip
+    return owner.sign_message(encode_typed_data(full_message=typed))
+
+
+def _tree_with(user: str, spent: int, size: int) -> tuple[bytes, list[bytes]]:
+    """Return a billing root of ``size`` users, ``user`` first, and ``user``'s proof."""
+    leaves = [billing_leaf(user, spent)]
+    leaves += [keccak(i.to_bytes(32, "big")) for i in range(size - 1)]  # other users' leaves
+    tree = merkle.build(leaves)
+    return tree.root, tree.proof(0)
+
+
+def _wait_out(url: str, market) -> None:
+    """Move the chain's clock past the market's withdraw delay."""
+    rpc(url, "evm_increaseTime", [market.functions.withdraw_delay().call()])
+    rpc(url, "evm_mine")
+
+
+def measure_market_gas() -> dict[str, int]:
+    """Return the gas of each socket and market operation on a fresh chain."""
+    with start_anvil() as anvil, tempfile.TemporaryDirectory() as tmp:
+        deploy_contracts(anvil.url, fresh=True, deployments_dir=Path(tmp))
+        chain = ChainClient(anvil.url, deployments_dir=Path(tmp))
+        token, staking = chain["EMCToken"], chain["Staking"]
+        sockets, market = chain["ComputeSocket"], chain["ComputeMarket"]
+        deployer, node, users = (
+            devnet_account(0),
+            devnet_account(6),
+            [devnet_account(i) for i in (7, 8, 9)],
+        )
+        consensus, sink = devnet_account(4), devnet_account(3)
+        chain_id = chain.w3.eth.chain_id
+        gas = {}
+        gas["erc20_transfer"] = chain.transact(
+            deployer, token.functions.transfer(node.address, 1_000 * EMC)
+        ).gas_used
+        for user in users:
+            chain.transact(deployer, token.functions.transfer(user.address, 1_000 * EMC))
+        chain.transact(deployer, market.functions.set_consensus(consensus.address))
+        chain.transact(deployer, market.functions.set_reward_contract(sink.address))
+        chain.transact(node, token.functions.approve(staking.address, 100 * EMC))
+        chain.transact(node, staking.functions.stake(4, 100 * EMC))
+        chain.transact(
+            node, staking.functions.declare_node("RTX 4090", 24_576, 500, ["matmul-f32"])
+        )
+
+        expiry = chain.w3.eth.get_block("latest")["timestamp"] + 30 * 86_400
+        mint = sockets.functions.mint(
+            node.address, "matmul-f32", 50, 10**15, expiry, 1_000, "ipfs://socket"
+        )
+        gas["socket_mint_first"] = chain.transact(node, mint).gas_used
+        gas["socket_mint"] = chain.transact(node, mint).gas_used
+        chain.transact(node, mint)
+        gas["socket_approve_market"] = chain.transact(
+            node, sockets.functions.approve(market.address, 1)
+        ).gas_used
+        gas["market_list"] = chain.transact(
+            node, market.functions.list_socket(1, 40 * EMC)
+        ).gas_used
+        buyer = users[0]
+        chain.transact(buyer, token.functions.approve(market.address, 2**256 - 1))
+        gas["market_buy"] = chain.transact(buyer, market.functions.buy(1, 40 * EMC)).gas_used
+        gas["socket_transfer_enumerable"] = chain.transact(
+            node, sockets.functions.transferFrom(node.address, buyer.address, 2)
+        ).gas_used
+
+        gas["escrow_deposit_first"] = chain.transact(
+            buyer, market.functions.deposit(100 * EMC)
+        ).gas_used
+        gas["escrow_deposit"] = chain.transact(buyer, market.functions.deposit(10 * EMC)).gas_used
+        for user in users[1:]:
+            deadline = expiry
+            signed = _permit(token, user, market.address, 100 * EMC, deadline, chain_id)
+            call = market.functions.deposit_with_permit(
+                100 * EMC,
+                deadline,
+                signed.v,
+                signed.r.to_bytes(32, "big"),
+                signed.s.to_bytes(32, "big"),
+            )
+            gas["escrow_deposit_with_permit"] = chain.transact(user, call).gas_used
+
+        # Withdraw before any commit (no proof), then with proofs of growing depth.
+        withdrawer = users[1]
+        chain.transact(withdrawer, market.functions.request_withdraw(EMC))
+        _wait_out(anvil.url, market)
+        gas["escrow_withdraw_no_proof"] = chain.transact(
+            withdrawer, market.functions.withdraw(0, [])
+        ).gas_used
+        spent = 0
+        for size in TREE_SIZES:
+            spent += EMC
+            root, proof = _tree_with(withdrawer.address, spent, size)
+            settle = chain.transact(consensus, market.functions.settle(EMC, root))
+            gas[f"settle_{size}_users"] = settle.gas_used
+            chain.transact(withdrawer, market.functions.request_withdraw(EMC))
+            _wait_out(anvil.url, market)
+            gas[f"escrow_withdraw_proof_{len(proof)}_siblings"] = chain.transact(
+                withdrawer, market.functions.withdraw(spent, proof)
+            ).gas_used
+        return gas
+
+
+def main() -> None:
+    """Measure, print the table and merge the figures into bench/results/gas.json."""
+    gas = measure_market_gas()
+    table = Table(title="Socket and market gas (anvil, fresh deployment)")
+    table.add_column("operation")
+    table.add_column("gas", justify="right")
+    table.add_column("x ERC-20 transfer", justify="right")
+    for operation, used in gas.items():
+        table.add_row(operation, f"{used:,}", f"{used / gas['erc20_transfer']:.2f}")
+    Console().print(table)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["market_gas"] = gas
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
