@@ -27,7 +27,13 @@ from eth_utils import keccak
 
 from offchain.protocol import merkle
 from offchain.workers.errors import InvalidInput
-from offchain.workers.kernels.modp import P, matmul_mod, seeded_row_set, seeded_rows
+from offchain.workers.kernels.modp import (
+    DEFAULT_STRATEGY,
+    P,
+    matmul_mod,
+    seeded_row_set,
+    seeded_rows,
+)
 from offchain.workers.verdict import Verdict
 
 DOMAIN = b"emc-poc-v1"
@@ -113,7 +119,7 @@ def row_tree(product: np.ndarray) -> merkle.MerkleTree:
 class HonestProver:
     """A node that computes the whole product and keeps it to open rows."""
 
-    def __init__(self, strategy: str | None = None):
+    def __init__(self, strategy: str = DEFAULT_STRATEGY):
         self._strategy = strategy
         self._product: np.ndarray | None = None
         self._tree: merkle.MerkleTree | None = None
@@ -121,11 +127,7 @@ class HonestProver:
     def commit(self, challenge: Challenge) -> bytes:
         """Return the root of the rows of the product that ``challenge`` names."""
         a, b = challenge_inputs(challenge)
-        self._product = (
-            matmul_mod(a, b)
-            if self._strategy is None
-            else matmul_mod(a, b, strategy=self._strategy)
-        )
+        self._product = matmul_mod(a, b, strategy=self._strategy)
         self._tree = row_tree(self._product)
         return self._tree.root
 
