@@ -43,7 +43,13 @@ amounts = st.integers(min_value=1, max_value=400 * EMC)
 
 
 @pytest.mark.usefixtures("wired_market")
+@pytest.mark.parametrize(
+    "examples, steps",
+    [pytest.param(4, 15, id="quick"), pytest.param(25, 30, id="long", marks=pytest.mark.slow)],
+)
 def test_market_state_machine(
+    examples,
+    steps,
     chain,
     deployer,
     token,
@@ -274,8 +280,8 @@ def test_market_state_machine(
                 )
 
     MarketMachine.TestCase.settings = settings(
-        max_examples=6,
-        stateful_step_count=15,
+        max_examples=examples,
+        stateful_step_count=steps,
         deadline=None,
         derandomize=True,
         suppress_health_check=list(HealthCheck),
