@@ -1,4 +1,4 @@
-"""`python -m bench`: run every benchmark module in bench/ that has a `main()`, one after another."""
+"""`python -m bench`: run every benchmark module in bench/ that has a `main()`, in turn."""
 
 import importlib
 import pkgutil

@@ -31,7 +31,9 @@ def measure_staking_gas() -> dict[str, int]:
         deployer, validator, other = devnet_account(0), devnet_account(1), devnet_account(2)
         amount = staking.functions.min_stake(1).call()
         gas = {}
-        gas["erc20_transfer"] = chain.transact(deployer, token.functions.transfer(validator.address, 2 * amount)).gas_used
+        gas["erc20_transfer"] = chain.transact(
+            deployer, token.functions.transfer(validator.address, 2 * amount)
+        ).gas_used
         chain.transact(deployer, token.functions.transfer(other.address, 1))
         chain.transact(validator, token.functions.approve(staking.address, 2 * amount))
         gas["stake_first"] = chain.transact(validator, staking.functions.stake(1, amount)).gas_used
@@ -42,8 +44,12 @@ def measure_staking_gas() -> dict[str, int]:
             bls.signature_to_eip2537(bls.prove_possession(secret)),
         )
         gas["register_validator_with_pop"] = chain.transact(validator, call).gas_used
-        gas["request_unstake"] = chain.transact(validator, staking.functions.request_unstake(amount)).gas_used
-        chain.w3.provider.make_request("evm_increaseTime", [staking.functions.unbonding_period().call()])
+        gas["request_unstake"] = chain.transact(
+            validator, staking.functions.request_unstake(amount)
+        ).gas_used
+        chain.w3.provider.make_request(
+            "evm_increaseTime", [staking.functions.unbonding_period().call()]
+        )
         chain.w3.provider.make_request("evm_mine", [])
         gas["withdraw"] = chain.transact(validator, staking.functions.withdraw()).gas_used
         return gas

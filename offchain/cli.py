@@ -31,7 +31,9 @@ def devnet(port: int, once: bool) -> None:
     with console.status("Starting anvil, deploying the contracts, staking the actors..."):
         net = start_devnet(port=port)
     try:
-        contracts = Table(title=f"Contracts on {net.anvil.url} (chain {net.chain.record['chain_id']})")
+        contracts = Table(
+            title=f"Contracts on {net.anvil.url} (chain {net.chain.record['chain_id']})"
+        )
         contracts.add_column("contract")
         contracts.add_column("address")
         contracts.add_column("block", justify="right")
@@ -58,3 +60,11 @@ def devnet(port: int, once: bool) -> None:
             pass
     finally:
         net.stop()
+
+
+# The agents' commands live next to their agents (each module owns its flags).
+from offchain.routers.cli import router  # noqa: E402
+from offchain.workers.cli import worker  # noqa: E402
+
+main.add_command(router)
+main.add_command(worker)

@@ -21,7 +21,11 @@ log = logging.getLogger(__name__)
 EMC = 10**18
 ROLE_VALIDATOR, ROLE_ROUTER, ROLE_COMPUTE = 1, 2, 4
 VALIDATORS, ROUTERS, COMPUTE_NODES = 4, 2, 3
-DEMO_WORKLOADS = (["matmul-f32", "matmul-modp"], ["mlp-infer", "cnn-infer"], ["matmul-modp", "nbody"])
+DEMO_WORKLOADS = (
+    ["matmul-f32", "matmul-modp"],
+    ["mlp-infer", "cnn-infer"],
+    ["matmul-modp", "nbody"],
+)
 
 
 @dataclass
@@ -53,7 +57,9 @@ def _fund_and_stake(chain: ChainClient, deployer: LocalAccount, actor: Actor) ->
     token, staking = chain["EMCToken"], chain["Staking"]
     chain.transact(deployer, token.functions.transfer(actor.account.address, actor.stake))
     chain.transact(actor.account, token.functions.approve(staking.address, actor.stake))
-    actor.gas["stake"] = chain.transact(actor.account, staking.functions.stake(actor.role, actor.stake)).gas_used
+    actor.gas["stake"] = chain.transact(
+        actor.account, staking.functions.stake(actor.role, actor.stake)
+    ).gas_used
 
 
 def bring_actors_on_chain(chain: ChainClient) -> list[Actor]:
@@ -61,9 +67,17 @@ def bring_actors_on_chain(chain: ChainClient) -> list[Actor]:
     deployer = devnet_account(0)
     staking = chain["Staking"]
     minimum = {role: staking.functions.min_stake(role).call() for role in (1, 2, 4)}
-    actors = [Actor(f"validator-{i}", ROLE_VALIDATOR, devnet_account(1 + i), minimum[1]) for i in range(VALIDATORS)]
-    actors += [Actor(f"router-{i}", ROLE_ROUTER, devnet_account(5 + i), minimum[2]) for i in range(ROUTERS)]
-    actors += [Actor(f"compute-{i}", ROLE_COMPUTE, devnet_account(7 + i), minimum[4]) for i in range(COMPUTE_NODES)]
+    actors = [
+        Actor(f"validator-{i}", ROLE_VALIDATOR, devnet_account(1 + i), minimum[1])
+        for i in range(VALIDATORS)
+    ]
+    actors += [
+        Actor(f"router-{i}", ROLE_ROUTER, devnet_account(5 + i), minimum[2]) for i in range(ROUTERS)
+    ]
+    actors += [
+        Actor(f"compute-{i}", ROLE_COMPUTE, devnet_account(7 + i), minimum[4])
+        for i in range(COMPUTE_NODES)
+    ]
     for actor in actors:
         _fund_and_stake(chain, deployer, actor)
         if actor.role == ROLE_VALIDATOR:

@@ -111,7 +111,9 @@ def ensure_deployed(
     return instance
 
 
-def export_abis(directory: Path = DEFAULT_ABI_DIR, names: tuple[str, ...] = DEPLOYABLES) -> list[Path]:
+def export_abis(
+    directory: Path = DEFAULT_ABI_DIR, names: tuple[str, ...] = DEPLOYABLES
+) -> list[Path]:
     """Write ``abi/<Contract>.json`` for each deployable and return the paths."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []

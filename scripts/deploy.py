@@ -51,12 +51,31 @@ def _deployer(network, alias: str | None):
 
 @click.command(cls=ConnectedProviderCommand)
 @network_option()
-@click.option("--account", "account_alias", default=None, help="Deployer account alias (local: test account 0).")
+@click.option(
+    "--account",
+    "account_alias",
+    default=None,
+    help="Deployer account alias (local: test account 0).",
+)
 @click.option("--fresh", is_flag=True, help="Deploy every contract anew, ignoring the record.")
-@click.option("--name", "record_name", default=None, help="Deployment record name (default: the network's name).")
-@click.option("--deployments-dir", type=click.Path(path_type=Path), default=DEFAULT_DEPLOYMENTS_DIR, show_default=True)
-@click.option("--abi-dir", type=click.Path(path_type=Path), default=DEFAULT_ABI_DIR, show_default=True)
-@click.option("--unbonding-period", type=int, default=None, help="Seconds (devnet 60, default 7 days).")
+@click.option(
+    "--name",
+    "record_name",
+    default=None,
+    help="Deployment record name (default: the network's name).",
+)
+@click.option(
+    "--deployments-dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_DEPLOYMENTS_DIR,
+    show_default=True,
+)
+@click.option(
+    "--abi-dir", type=click.Path(path_type=Path), default=DEFAULT_ABI_DIR, show_default=True
+)
+@click.option(
+    "--unbonding-period", type=int, default=None, help="Seconds (devnet 60, default 7 days)."
+)
 def cli(network, account_alias, fresh, record_name, deployments_dir, abi_dir, unbonding_period):
     """Deploy and wire the contracts, then write the deployment record and the ABIs."""
     deployer = _deployer(network, account_alias)
@@ -68,9 +87,14 @@ def cli(network, account_alias, fresh, record_name, deployments_dir, abi_dir, un
         raise click.ClickException(str(error)) from error
     record.deployer = deployer.address
     if unbonding_period is None:
-        unbonding_period = DEVNET_UNBONDING_SECONDS if _is_local(network) else DEFAULT_UNBONDING_SECONDS
+        unbonding_period = (
+            DEVNET_UNBONDING_SECONDS if _is_local(network) else DEFAULT_UNBONDING_SECONDS
+        )
 
-    click.echo(f"Deploying to {network.ecosystem.name}:{network.name} (chain {chain.chain_id}) from {deployer.address}")
+    click.echo(
+        f"Deploying to {network.ecosystem.name}:{network.name} (chain {chain.chain_id}) "
+        f"from {deployer.address}"
+    )
     token = ensure_deployed(
         record, "EMCToken", lambda: deployer.deploy(project.EMCToken, INITIAL_SUPPLY), click.echo
     )
@@ -78,7 +102,12 @@ def cli(network, account_alias, fresh, record_name, deployments_dir, abi_dir, un
         record,
         "Staking",
         lambda: deployer.deploy(
-            project.Staking, token, unbonding_period, MIN_VALIDATOR_STAKE, MIN_ROUTER_STAKE, MIN_COMPUTE_STAKE
+            project.Staking,
+            token,
+            unbonding_period,
+            MIN_VALIDATOR_STAKE,
+            MIN_ROUTER_STAKE,
+            MIN_COMPUTE_STAKE,
         ),
         click.echo,
     )

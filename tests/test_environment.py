@@ -38,6 +38,8 @@ def test_pip_check__names_only_the_known_py_cid_conflict():
 
 def test_libp2p_and_ape__import_together():
     code = "import ape, libp2p, multiaddr; from libp2p import new_host; print('ok')"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok")

@@ -42,7 +42,9 @@ def free_port() -> int:
 def rpc(url: str, method: str, params: list | None = None, timeout: float = 5.0):
     """Return the result of one JSON-RPC call, raising on an error response."""
     response = requests.post(
-        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}, timeout=timeout
+        url,
+        json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []},
+        timeout=timeout,
     )
     body = response.json()
     if "error" in body:
@@ -111,7 +113,9 @@ def start_anvil(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AnvilError(f"anvil exited with {process.returncode}: {process.stderr.read().decode()}")
+            raise AnvilError(
+                f"anvil exited with {process.returncode}: {process.stderr.read().decode()}"
+            )
         try:
             rpc(anvil.url, "eth_chainId", timeout=1.0)
             log.info("anvil ready at %s", anvil.url)

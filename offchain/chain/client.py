@@ -1,5 +1,8 @@
-"""The agents' door to the chain: contracts from a deployment record and the exported ABIs,
-transactions signed with local keys, and reverts turned into clear errors."""
+"""The agents' door to the chain.
+
+Contracts come from a deployment record and the exported ABIs, transactions are signed with
+local keys, and reverts are turned into clear errors.
+"""
 
 import json
 import logging
@@ -59,7 +62,8 @@ class ChainClient:
         chain_id = self.w3.eth.chain_id
         if self.record["chain_id"] != chain_id:
             raise ChainError(
-                f"{record_file} is for chain {self.record['chain_id']}, but {url} is chain {chain_id}"
+                f"{record_file} is for chain {self.record['chain_id']}, "
+                f"but {url} is chain {chain_id}"
             )
         self.contracts: dict[str, Contract] = {}
         for name, address in self.record["contracts"].items():

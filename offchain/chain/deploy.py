@@ -32,5 +32,7 @@ def deploy_contracts(
         command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
     )
     if result.returncode != 0:
-        raise ChainError(f"ape run deploy failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise ChainError(
+            f"ape run deploy failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return json.loads((Path(deployments_dir) / f"{name}.json").read_text())

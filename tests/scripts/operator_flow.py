@@ -14,14 +14,18 @@ import time
 from importlib import import_module
 from pathlib import Path
 
+from offchain.chain.client import ChainClient, devnet_account
+from offchain.protocol.billing import build_billing_tree, proof_document
+
 BLS_SEED_HEX = "5e" * 32
+EMC = 10**18
 NETWORK = ["--network", "ethereum:local:foundry"]
 
 
-def steps(node: str, user: str, validator: str, abi_dir: Path) -> list[tuple[str, str, list[str]]]:
+def steps(node: str, user: str, validator: str, workdir: Path) -> list[tuple[str, str, list[str]]]:
     """Return (step name, script, arguments) in the order an operator runs them."""
     return [
-        ("deploy", "deploy", ["--abi-dir", str(abi_dir)]),
+        ("deploy", "deploy", ["--abi-dir", str(workdir / "abi")]),
         ("fund node", "send_emc", ["--account", "TEST::0", "--to", node, "--amount", "500"]),
         ("fund user", "send_emc", ["--account", "TEST::0", "--to", user, "--amount", "200"]),
         (
@@ -103,6 +107,15 @@ def steps(node: str, user: str, validator: str, abi_dir: Path) -> list[tuple[str
         ("withdraw early (refused)", "withdraw", ["--account", "TEST::7"]),
         ("wait out the delay", "@time", ["121"]),
         ("withdraw", "withdraw", ["--account", "TEST::7"]),
+        ("commit bills the user 2 EMC", "@settle", [user, "2"]),
+        ("request the rest", "withdraw", ["--account", "TEST::7", "--request", "13"]),
+        ("wait out the delay again", "@time", ["121"]),
+        ("withdraw without proof (refused)", "withdraw", ["--account", "TEST::7"]),
+        (
+            "withdraw with proof",
+            "withdraw",
+            ["--account", "TEST::7", "--proof-file", str(workdir / "billing-proof.json")],
+        ),
         (
             "stake validator",
             "stake",
@@ -119,6 +132,20 @@ def steps(node: str, user: str, validator: str, abi_dir: Path) -> list[tuple[str
     ]
 
 
+def settle(url: str, workdir: Path, user: str, spent: int) -> str:
+    """Play ComputeConsensus (test account 4) for one commit billing ``user``; write its proof."""
+    client = ChainClient(url, deployments_dir=workdir / "deployments", abi_dir=workdir / "abi")
+    market = client["ComputeMarket"]
+    owner, consensus, sink = devnet_account(0), devnet_account(4), devnet_account(3)
+    client.transact(owner, market.functions.set_consensus(consensus.address))
+    client.transact(owner, market.functions.set_reward_contract(sink.address))
+    ledger = {user: spent}
+    root = build_billing_tree(ledger)[0].root
+    client.transact(consensus, market.functions.settle(spent, root))
+    (workdir / "billing-proof.json").write_text(json.dumps(proof_document(ledger, user)))
+    return f"(settle: {spent} wei billed to {user}, root 0x{root.hex()})\n"
+
+
 def main(url: str, workdir: Path) -> None:
     """Run the flow against the anvil at ``url``, keeping records and ABIs under ``workdir``."""
     os.environ["APE_FOUNDRY_HOST"] = url
@@ -130,9 +157,11 @@ def main(url: str, workdir: Path) -> None:
     node, user, validator = (accounts.test_accounts[i].address for i in (6, 7, 1))
     record = ["--deployments-dir", str(workdir / "deployments")]
     runner = CliRunner()
-    for name, script, args in steps(node, user, validator, workdir / "abi"):
+    for name, script, args in steps(node, user, validator, workdir):
         started = time.monotonic()
-        if script == "@time":
+        if script == "@settle":
+            output, code = settle(url, workdir, args[0], int(args[1]) * EMC), 0
+        elif script == "@time":
             rpc(url, "evm_increaseTime", [int(args[0])])
             rpc(url, "evm_mine")
             output, code = f"(anvil: time +{args[0]} s)\n", 0

@@ -1,4 +1,4 @@
-"""`ape run deploy`: the record, the ABIs, idempotence, forks and wrong chains, read back with web3."""
+"""`ape run deploy`: record, ABIs, idempotence, forks and wrong chains, read back with web3."""
 
 import json
 import os
@@ -110,4 +110,7 @@ def test_deploy__record_for_another_chain__refuses_clearly(tmp_path):
         )
         result = run_deploy(other.url, tmp_path)
         assert result.returncode != 0
-        assert "records chain id 31337, but the connected chain is 4242" in result.stdout + result.stderr
+        assert (
+            "records chain id 31337, but the connected chain is 4242"
+            in result.stdout + result.stderr
+        )

@@ -131,11 +131,21 @@ def test_deposit_withdraw__escrow_follows(flow):
     assert "escrow:         25 EMC" in ok(steps, "deposit with permit")
     assert "Requested 10 EMC" in ok(steps, "request withdrawal")
     assert "Withdrew 10 EMC (requested 10 EMC)" in ok(steps, "withdraw")
-    market, token = contract(w3, workdir, "ComputeMarket"), contract(w3, workdir, "EMCToken")
+    token = contract(w3, workdir, "EMCToken")
     user = w3.eth.accounts[7]
-    assert market.functions.escrow(user).call() == 15 * EMC
-    assert token.functions.balanceOf(user).call() == (200 - 40 - 25 + 10) * EMC
+    assert token.functions.balanceOf(user).call() == (200 - 40 - 25 + 10 + 13) * EMC
     assert token.functions.nonces(user).call() == 1, "the deposit used the permit"
+
+
+def test_withdraw_with_proof__billed_user_leaves_with_the_rest(flow):
+    steps, w3, workdir = flow
+    refused(steps, "withdraw without proof (refused)", "a commit has billed this account")
+    assert "Withdrew 13 EMC (requested 13 EMC)" in ok(steps, "withdraw with proof")
+    market = contract(w3, workdir, "ComputeMarket")
+    user = w3.eth.accounts[7]
+    assert market.functions.escrow(user).call() == 0
+    assert market.functions.spent_settled(user).call() == 2 * EMC
+    assert contract(w3, workdir, "EMCToken").functions.balanceOf(market.address).call() == 0
 
 
 def test_register_validator__key_on_chain(flow):
@@ -148,6 +158,6 @@ def test_register_validator__key_on_chain(flow):
 def test_position_and_unstake__readable_summary(flow):
     steps, _, _ = flow
     position = ok(steps, "position")
-    assert "escrow:            15 EMC" in position
+    assert "escrow:            0 EMC (spent settled 2 EMC)" in position
     assert "#1: matmul-f32, 50 E, 0.001 EMC/invocation" in position
     assert "pending:         100 EMC" in ok(steps, "unstake")

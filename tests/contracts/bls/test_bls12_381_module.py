@@ -12,7 +12,9 @@ RANDOM_MESSAGES = [os.urandom(random.Random(i).randint(0, 64)) for i in range(24
 
 @pytest.mark.parametrize("message", [b"", b"abc", b"\x00" * 64] + RANDOM_MESSAGES)
 def test_hash_to_g2__signature_domain__matches_py_ecc(bls_harness, message):
-    assert bls_harness.hash_to_g2(message, False) == bls.hash_to_g2_eip2537(message, bls.SIGNATURE_DST)
+    assert bls_harness.hash_to_g2(message, False) == bls.hash_to_g2_eip2537(
+        message, bls.SIGNATURE_DST
+    )
 
 
 @pytest.mark.parametrize("message", [b"", b"abc"] + RANDOM_MESSAGES)
@@ -84,7 +86,9 @@ def test_verify_signature__signature_not_on_curve__false(bls_harness, signer):
 def test_verify_possession__own_proof__true(bls_harness, signer):
     secret, pubkey = signer
     proof = bls.prove_possession(secret)
-    assert bls_harness.verify_possession(bls.pubkey_to_eip2537(pubkey), bls.signature_to_eip2537(proof))
+    assert bls_harness.verify_possession(
+        bls.pubkey_to_eip2537(pubkey), bls.signature_to_eip2537(proof)
+    )
 
 
 def test_verify_possession__proof_by_other_key__false(bls_harness, signer):

@@ -48,7 +48,9 @@ def test_register_validator__proof_by_another_key__reverts(staking, staked_valid
 def test_register_validator__key_not_on_curve__reverts(staking, staked_validator):
     _, proof = _key_and_proof(b"v0")
     with ape.reverts("staking: invalid public key"):
-        staking.register_validator(bls.encode_fp(1) + bls.encode_fp(1), proof, sender=staked_validator)
+        staking.register_validator(
+            bls.encode_fp(1) + bls.encode_fp(1), proof, sender=staked_validator
+        )
 
 
 def test_register_validator__key_not_in_subgroup__reverts(staking, staked_validator):

@@ -12,7 +12,9 @@ from tests.contracts.helpers import (
 )
 
 
-def test_request_unstake__everything__clears_roles_and_starts_clock(staking, chain, stake_as, node_owner):
+def test_request_unstake__everything__clears_roles_and_starts_clock(
+    staking, chain, stake_as, node_owner
+):
     stake_as(node_owner, ROLE_COMPUTE, MIN_COMPUTE_STAKE)
     receipt = staking.request_unstake(MIN_COMPUTE_STAKE, sender=node_owner)
     unlock = chain.blocks[receipt.block_number].timestamp + UNBONDING_PERIOD
@@ -23,7 +25,11 @@ def test_request_unstake__everything__clears_roles_and_starts_clock(staking, cha
     assert (staking.total_staked(), staking.total_pending()) == (0, MIN_COMPUTE_STAKE)
     log = single_event(receipt, staking.UnstakeRequested)
     assert (log.account, log.amount, log.remaining, log.roles, log.withdrawable_at) == (
-        node_owner.address, MIN_COMPUTE_STAKE, 0, 0, unlock
+        node_owner.address,
+        MIN_COMPUTE_STAKE,
+        0,
+        0,
+        unlock,
     )
 
 
@@ -51,7 +57,9 @@ def test_request_unstake__zero__reverts(staking, node_owner):
         staking.request_unstake(0, sender=node_owner)
 
 
-def test_request_unstake__second_request__adds_and_restarts_clock(staking, chain, stake_as, router_owner):
+def test_request_unstake__second_request__adds_and_restarts_clock(
+    staking, chain, stake_as, router_owner
+):
     stake_as(router_owner, ROLE_ROUTER, MIN_ROUTER_STAKE + 20)
     staking.request_unstake(10, sender=router_owner)
     chain.pending_timestamp += 30

@@ -21,7 +21,10 @@ def test_slash__by_slasher__takes_and_pays_slasher(staking, token, stake_as, sla
     assert not staking.is_active(router_owner, ROLE_ROUTER)
     log = single_event(receipt, staking.Slashed)
     assert (log.account, log.amount, log.requested, log.reason) == (
-        router_owner.address, 300, 300, "double sign"
+        router_owner.address,
+        300,
+        300,
+        "double sign",
     )
 
 
@@ -48,7 +51,9 @@ def test_slash__not_slasher__reverts(staking, stake_as, slasher, deployer, route
         staking.slash(router_owner, 1, "x", sender=deployer)
 
 
-def test_slash__before_slasher_wired__reverts_for_everyone(staking, stake_as, deployer, router_owner):
+def test_slash__before_slasher_wired__reverts_for_everyone(
+    staking, stake_as, deployer, router_owner
+):
     stake_as(router_owner, ROLE_ROUTER, MIN_ROUTER_STAKE)
     with ape.reverts("staking: caller is not the slasher"):
         staking.slash(router_owner, 1, "x", sender=deployer)

@@ -5,7 +5,6 @@ import ape
 from tests.contracts.helpers import (
     MIN_COMPUTE_STAKE,
     MIN_ROUTER_STAKE,
-    MIN_VALIDATOR_STAKE,
     ROLE_COMPUTE,
     ROLE_ROUTER,
     ROLE_VALIDATOR,
@@ -22,7 +21,10 @@ def test_stake__at_minimum__records_stake_role_and_event(staking, token, stake_a
     assert staking.is_active(node_owner, ROLE_COMPUTE)
     log = single_event(receipt, staking.Staked)
     assert (log.account, log.roles, log.amount, log.total) == (
-        node_owner.address, ROLE_COMPUTE, MIN_COMPUTE_STAKE, MIN_COMPUTE_STAKE
+        node_owner.address,
+        ROLE_COMPUTE,
+        MIN_COMPUTE_STAKE,
+        MIN_COMPUTE_STAKE,
     )
 
 

@@ -74,7 +74,14 @@ def permit_owner():
 def test_permit__valid_signature__sets_allowance(token, chain, user, permit_owner):
     deadline = chain.pending_timestamp + 3600
     signed = _permit_signature(
-        token, permit_owner.key, permit_owner.address, user.address, 7 * EMC, 0, deadline, chain.chain_id
+        token,
+        permit_owner.key,
+        permit_owner.address,
+        user.address,
+        7 * EMC,
+        0,
+        deadline,
+        chain.chain_id,
     )
     receipt = token.permit(
         permit_owner.address, user, 7 * EMC, deadline, signed.v, signed.r, signed.s, sender=user
@@ -88,7 +95,14 @@ def test_permit__valid_signature__sets_allowance(token, chain, user, permit_owne
 def test_permit__replayed_signature__reverts(token, chain, user, permit_owner):
     deadline = chain.pending_timestamp + 3600
     signed = _permit_signature(
-        token, permit_owner.key, permit_owner.address, user.address, EMC, 0, deadline, chain.chain_id
+        token,
+        permit_owner.key,
+        permit_owner.address,
+        user.address,
+        EMC,
+        0,
+        deadline,
+        chain.chain_id,
     )
     args = (permit_owner.address, user, EMC, deadline, signed.v, signed.r, signed.s)
     token.permit(*args, sender=user)
@@ -99,16 +113,34 @@ def test_permit__replayed_signature__reverts(token, chain, user, permit_owner):
 def test_permit__expired_deadline__reverts(token, chain, user, permit_owner):
     deadline = chain.pending_timestamp - 1
     signed = _permit_signature(
-        token, permit_owner.key, permit_owner.address, user.address, EMC, 0, deadline, chain.chain_id
+        token,
+        permit_owner.key,
+        permit_owner.address,
+        user.address,
+        EMC,
+        0,
+        deadline,
+        chain.chain_id,
     )
     with ape.reverts("erc20: expired deadline"):
-        token.permit(permit_owner.address, user, EMC, deadline, signed.v, signed.r, signed.s, sender=user)
+        token.permit(
+            permit_owner.address, user, EMC, deadline, signed.v, signed.r, signed.s, sender=user
+        )
 
 
 def test_permit__wrong_chain_id__reverts(token, chain, user, permit_owner):
     deadline = chain.pending_timestamp + 3600
     signed = _permit_signature(
-        token, permit_owner.key, permit_owner.address, user.address, EMC, 0, deadline, chain.chain_id + 1
+        token,
+        permit_owner.key,
+        permit_owner.address,
+        user.address,
+        EMC,
+        0,
+        deadline,
+        chain.chain_id + 1,
     )
     with ape.reverts("erc20: invalid signature"):
-        token.permit(permit_owner.address, user, EMC, deadline, signed.v, signed.r, signed.s, sender=user)
+        token.permit(
+            permit_owner.address, user, EMC, deadline, signed.v, signed.r, signed.s, sender=user
+        )
