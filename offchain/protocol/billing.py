@@ -42,3 +42,20 @@ def build_billing_tree(spent: Mapping[str, int]) -> tuple[merkle.MerkleTree, lis
     by_user = {to_checksum_address(user): amount for user, amount in spent.items()}
     leaves = [billing_leaf(user, by_user[user]) for user in users]
     return merkle.build(leaves), users
+
+
+def billing_proof(spent: Mapping[str, int], user: str) -> tuple[int, list[bytes]]:
+    """Return ``user``'s cumulative spent and its proof in the billing tree over ``spent``."""
+    tree, users = build_billing_tree(spent)
+    wanted = to_checksum_address(user) if is_address(user) else None
+    if wanted not in users:
+        raise BillingError(f"{user!r} has no leaf in this billing tree")
+    index = users.index(wanted)
+    by_user = {to_checksum_address(u): amount for u, amount in spent.items()}
+    return by_user[wanted], tree.proof(index)
+
+
+def proof_document(spent: Mapping[str, int], user: str) -> dict:
+    """Return the JSON document `ape run withdraw --proof-file` reads for ``user``."""
+    cumulative, proof = billing_proof(spent, user)
+    return {"cumulative_spent": cumulative, "proof": ["0x" + node.hex() for node in proof]}

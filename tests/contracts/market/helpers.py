@@ -3,6 +3,7 @@
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
+from offchain.protocol.billing import billing_proof as proof_of
 from offchain.protocol.billing import build_billing_tree
 
 MARKET_FEE_BPS = 250
@@ -22,8 +23,7 @@ def billing_root(spent: dict[str, int]) -> bytes:
 
 def billing_proof(spent: dict[str, int], user: str) -> list[bytes]:
     """Return ``user``'s proof in the billing tree over ``spent``."""
-    tree, users = build_billing_tree(spent)
-    return tree.proof([u.lower() for u in users].index(user.lower()))
+    return proof_of(spent, user)[1]
 
 
 def permit_signature(

@@ -8,8 +8,10 @@ from offchain.protocol import merkle
 from offchain.protocol.billing import (
     BillingError,
     billing_leaf,
+    billing_proof,
     build_billing_tree,
     encode_billing_entry,
+    proof_document,
 )
 
 ALICE = "0x" + "11" * 20
@@ -61,3 +63,25 @@ def test_build_billing_tree__same_user_twice__raises():
 def test_build_billing_tree__empty__empty_root():
     tree, users = build_billing_tree({})
     assert (tree.root, users) == (merkle.EMPTY_ROOT, [])
+
+
+def test_billing_proof__member__verifies_against_root():
+    spent = {ALICE: 4, BOB: 6}
+    tree, _ = build_billing_tree(spent)
+    cumulative, proof = billing_proof(spent, BOB.upper().replace("0X", "0x"))
+    assert cumulative == 6
+    assert merkle.verify(tree.root, billing_leaf(BOB, 6), proof)
+
+
+def test_billing_proof__not_in_tree__raises():
+    with pytest.raises(BillingError):
+        billing_proof({ALICE: 1}, BOB)
+    with pytest.raises(BillingError):
+        billing_proof({ALICE: 1}, "nobody")
+
+
+def test_proof_document__hex_siblings_and_amount():
+    spent = {ALICE: 4, BOB: 6, "0x" + "33" * 20: 0}
+    document = proof_document(spent, ALICE)
+    _, proof = billing_proof(spent, ALICE)
+    assert document == {"cumulative_spent": 4, "proof": ["0x" + p.hex() for p in proof]}
