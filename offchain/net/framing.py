@@ -29,6 +29,7 @@ class MsgType(enum.IntEnum):
     REQUEST = 5
     RESPONSE = 6
     SUMMARY = 7
+    RECORD = 8
 
 
 KIB = 1_024
@@ -43,6 +44,7 @@ MAX_BODY: dict[MsgType, int] = {
     MsgType.REQUEST: 1 * MIB + 16 * KIB,
     MsgType.RESPONSE: 4 * MIB + 16 * KIB,
     MsgType.SUMMARY: 256 * KIB,
+    MsgType.RECORD: 4 * KIB,
 }
 
 

@@ -284,12 +284,54 @@ def _uint_map(value: dict[str, Any], key: str) -> dict[str, int]:
     return out
 
 
+@dataclass(frozen=True)
+class RouteRecord:
+    """What a router gossips on the records topic for each request a node answered."""
+
+    request_id: bytes
+    workload: str
+    node: str
+    router: str
+    output_hash: bytes
+    hops: int
+
+    TYPE = MsgType.RECORD
+    KEYS = frozenset({"request_id", "workload", "node", "router", "output_hash", "hops"})
+
+    def to_map(self) -> dict[str, Any]:
+        """Return the map form."""
+        return {
+            "request_id": self.request_id,
+            "workload": self.workload,
+            "node": self.node,
+            "router": self.router,
+            "output_hash": self.output_hash,
+            "hops": self.hops,
+        }
+
+    @classmethod
+    def from_map(cls, value: dict[str, Any]) -> "RouteRecord":
+        """Return the message in ``value`` or raise ``FrameError``."""
+        _check_keys(value, cls.KEYS)
+        output_hash = _get(value, "output_hash", bytes)
+        if len(output_hash) != 32:
+            raise FrameError("output_hash must be 32 bytes")
+        return cls(
+            request_id=_get(value, "request_id", bytes)[:16],
+            workload=_name(value, "workload"),
+            node=_get(value, "node", str)[:128],
+            router=_get(value, "router", str)[:128],
+            output_hash=output_hash,
+            hops=_uint(value, "hops", MAX_PATH + 1),
+        )
+
+
 MESSAGE_CLASSES: dict[MsgType, Any] = {
-    cls.TYPE: cls for cls in (Hello, Load, Ping, Pong, Request, Response, Summary)
+    cls.TYPE: cls for cls in (Hello, Load, Ping, Pong, Request, Response, Summary, RouteRecord)
 }
 
 
-Message = Hello | Load | Ping | Pong | Request | Response | Summary
+Message = Hello | Load | Ping | Pong | Request | Response | Summary | RouteRecord
 
 
 def encode(message: Message) -> bytes:

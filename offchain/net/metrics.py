@@ -21,6 +21,7 @@ class AgentMetrics:
     errors: Counter
     latency: Histogram
     in_flight: Gauge
+    gossip: Counter
 
 
 def make_metrics(role: str) -> AgentMetrics:
@@ -47,6 +48,12 @@ def make_metrics(role: str) -> AgentMetrics:
             registry=registry,
         ),
         in_flight=Gauge(f"{prefix}_in_flight", "Requests in flight", registry=registry),
+        gossip=Counter(
+            f"{prefix}_gossip",
+            "Gossip messages, by topic and outcome (published, received, dropped)",
+            ["topic", "outcome"],
+            registry=registry,
+        ),
     )
 
 

@@ -49,7 +49,7 @@ class AgentProcess:
         """Return whether the process is still running."""
         return self.proc is not None and self.proc.poll() is None
 
-    def wait_ready(self, timeout_s: float = 30.0) -> dict[str, Any]:
+    def wait_ready(self, timeout_s: float = 90.0) -> dict[str, Any]:
         """Return the agent's ready-file contents once written; raise if it dies or times out."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import multiaddr
 import trio
+from eth_utils import keccak
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
@@ -27,7 +28,18 @@ from offchain.net.framing import FrameError, FrameReader
 from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
 from offchain.net.identity import classify_peer, static_stake_check
 from offchain.net.limits import router_limits
-from offchain.net.messages import Hello, Load, Ping, Pong, Request, Response, Summary, receive
+from offchain.net.messages import (
+    Hello,
+    Load,
+    Ping,
+    Pong,
+    Request,
+    Response,
+    RouteRecord,
+    Summary,
+    encode,
+    receive,
+)
 from offchain.net.metrics import AgentMetrics, make_metrics, serve_metrics
 from offchain.net.pool import SERVER_IDLE_S, RequestIterator, StreamPool
 from offchain.net.wire import (
@@ -41,6 +53,7 @@ from offchain.net.wire import (
 from offchain.routers import mesh as meshlib
 from offchain.routers import table as tablelib
 from offchain.routers.config import RouterConfig
+from offchain.routers.gossip import Broadcast
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +132,8 @@ class RouterAgent:
         self._mesh_outboxes: dict[int, tuple[str, trio.MemorySendChannel[Summary]]] = {}
         self._session_ids = itertools.count(1)
         self._nonces = itertools.count(1)
+        self.broadcast = Broadcast(self.host, self.metrics) if config.gossip else None
+        self._records_in, self._records_out = trio.open_memory_channel[RouteRecord](1_024)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -134,6 +149,9 @@ class RouterAgent:
                 async with trio.open_nursery() as nursery:
                     for addr in self.config.peers:
                         nursery.start_soon(self._keep_mesh_link, addr)
+                    if self.broadcast is not None:
+                        nursery.start_soon(self.broadcast.run)
+                        nursery.start_soon(self._publish_records)
                     if self.config.metrics_port is not None:
                         self.metrics_port = serve_metrics(
                             self.metrics, self.config.metrics_port, self.config.metrics_host
@@ -346,6 +364,8 @@ class RouterAgent:
             tried.append(node)
             response, reason = await self._call_node(node, request)
             if response is not None and (response.ok or response.error not in RETRYABLE):
+                if response.ok:
+                    self._record(request, response)
                 return response
             reasons.append(f"{node[-8:]}:{reason}")
             if _attempt == 0:
@@ -418,6 +438,32 @@ class RouterAgent:
             return _error(request, "forward-failed", f"router {route.next_hop} did not answer")
         assert isinstance(response, Response)
         return replace(response, hops=min(response.hops + 1, 9))
+
+    def _record(self, request: Request, response: Response) -> None:
+        """Queue the gossip record of an answered request (dropped, and counted, when full)."""
+        if self.broadcast is None:
+            return
+        record = RouteRecord(
+            request.request_id,
+            request.workload,
+            response.node,
+            self.me,
+            keccak(response.output),
+            len(request.path),
+        )
+        try:
+            self._records_in.send_nowait(record)
+        except trio.WouldBlock:
+            self.metrics.gossip.labels(topic=protocols.TOPIC_RECORDS, outcome="dropped").inc()
+
+    async def _publish_records(self) -> None:
+        assert self.broadcast is not None
+        await self.broadcast.ready.wait()
+        async for record in self._records_out:
+            try:
+                await self.broadcast.publish(protocols.TOPIC_RECORDS, encode(record))
+            except NET_ERRORS as exc:
+                logger.warning("record %s not gossiped: %s", record.request_id.hex(), exc)
 
     # ------------------------------------------------------------------ mesh
 

@@ -25,6 +25,8 @@ class RouterConfig:
     max_pings_per_s: float = 50.0
     max_ping_interval_s: float = 20.0
     summary_interval_s: float = 1.0
+    # Run gossipsub (records and other network-wide topics) with the mesh routers.
+    gossip: bool = False
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     ready_file: str | None = None

@@ -22,6 +22,9 @@ def metric(process: AgentProcess, name: str, labels: str = "") -> float:
     port = process.info["metrics_port"]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
         text = reply.read().decode()
+    name, labels = (
+        (name.split("{", 1)[0], "{" + name.split("{", 1)[1]) if "{" in name else (name, labels)
+    )
     pattern = rf"^{re.escape(name)}{re.escape(labels)} ([0-9.e+-]+)$"
     match = re.search(pattern, text, re.MULTILINE)
     return float(match.group(1)) if match else 0.0
