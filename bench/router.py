@@ -75,6 +75,8 @@ def dialer_main(args: argparse.Namespace) -> None:
                     workloads=["echo"],
                     backoff_initial_s=0.5,
                     backoff_max_s=8.0,
+                    # Shared, loaded cores: give a dial and its first stream time to finish.
+                    dial_timeout_s=30.0,
                     log_level="ERROR",
                 )
             )

@@ -120,6 +120,7 @@ class NodeConfig:
     identity_seed: str | None = None
     eth_key_seed: str | None = None
     read_timeout_s: float = 5.0
+    dial_timeout_s: float = 10.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     # Longer than three of the router's longest ping periods (see RouterConfig).
@@ -168,6 +169,7 @@ class NodeAgent:
                 backoff_initial_s=config.backoff_initial_s,
                 backoff_max_s=config.backoff_max_s,
                 silence_s=config.silence_s,
+                dial_timeout_s=config.dial_timeout_s,
             ),
             random.Random(),
         )
