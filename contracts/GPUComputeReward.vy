@@ -1,0 +1,354 @@
+# pragma version ~=0.4.3
+"""
+@title GPU Compute Reward: Cumulative Earnings Claimed by Merkle Proof
+@custom:contract-name GPUComputeReward
+@license GNU Affero General Public License v3.0 only
+@notice Compute node owners and routers are paid from a Merkle root of
+        (account, total earned so far) that ComputeConsensus installs after
+        every quorum-signed commit. Because each leaf is cumulative, one
+        claim collects everything earned since the account's last claim,
+        however many commits ago that was.
+
+        Two sources fund the rewards:
+          - billed totals: ComputeMarket.settle transfers each batch's
+            billed EMC here (a plain token transfer) before consensus calls
+            `update_root`, so the balance already holds them;
+          - the emission pool: EMC reserved for proof-of-compute rewards
+            (anyone may add to it with `fund_emission`), of which each
+            commit releases `emission_per_commit` to back the rewards.
+        Validators build the tree off-chain: a router earns
+        `router_share_bps` of each invocation's price, the compute node's
+        owner the rest, plus the emission released by the commit.
+
+        Solvency: a root is accepted only when the rewards still unclaimed
+        under it (`rewards_total - total_claimed`) are covered by the EMC
+        held outside the emission pool, and claims never pay out more than
+        `rewards_total` in all.
+"""
+
+
+from ethereum.ercs import IERC20
+
+from .interfaces import IGPUComputeReward
+implements: IGPUComputeReward
+
+
+from snekmate.auth import ownable as ow
+initializes: ow
+
+from .modules import merkle
+
+
+# @dev Governance (the owner) sets the emission rate and the router share
+# and wires consensus once; giving up ownership is left out on purpose,
+# since parameters must stay settable.
+exports: (ow.owner, ow.transfer_ownership)
+
+
+# @dev Shares are in basis points.
+BPS: constant(uint256) = 10_000
+
+
+# @dev The default router share: 10% of each invocation's price.
+DEFAULT_ROUTER_SHARE_BPS: public(constant(uint256)) = 1_000
+
+
+# @dev The most claims one `claim_many` call carries.
+MAX_CLAIMS: public(constant(uint256)) = 32
+
+
+# @dev The reward token (EMC).
+token: public(immutable(IERC20))
+
+
+# @dev The only caller of `update_root`: the ComputeConsensus contract.
+consensus: public(address)
+
+
+# @dev EMC reserved for proof-of-compute emission, not yet backing rewards.
+emission_pool: public(uint256)
+
+
+# @dev The EMC each commit releases from the emission pool.
+emission_per_commit: public(uint256)
+
+
+# @dev The router's share of each invocation's price, in basis points; a
+# parameter of the validators' tree building, published here.
+router_share_bps: public(uint256)
+
+
+# @dev The latest rewards root of (account, cumulative earned).
+rewards_root: public(bytes32)
+
+
+# @dev The sum of all leaves under `rewards_root`: every reward ever earned.
+rewards_total: public(uint256)
+
+
+# @dev How many roots consensus has installed.
+root_count: public(uint256)
+
+
+# @dev Every reward paid out so far, over all accounts.
+total_claimed: public(uint256)
+
+
+# @dev Each account's cumulative earnings already paid.
+claimed: public(HashMap[address, uint256])
+
+
+event ConsensusSet:
+    consensus: indexed(address)
+
+
+event EmissionFunded:
+    funder: indexed(address)
+    amount: uint256
+    emission_pool: uint256
+
+
+event RootUpdated:
+    root_count: uint256
+    rewards_root: bytes32
+    rewards_total: uint256
+    emission_released: uint256
+    emission_pool: uint256
+
+
+event Claimed:
+    account: indexed(address)
+    caller: indexed(address)
+    amount: uint256
+    cumulative: uint256
+
+
+event EmissionPerCommitChanged:
+    amount: uint256
+
+
+event RouterShareChanged:
+    bps: uint256
+
+
+@deploy
+def __init__(token_: IERC20, emission_per_commit_: uint256):
+    """
+    @notice Deploys the reward contract; the deployer becomes the owner.
+    @param token_ The reward token (EMC).
+    @param emission_per_commit_ The EMC each commit releases from the
+           emission pool.
+    """
+    ow.__init__()
+    token = token_
+    self.emission_per_commit = emission_per_commit_
+    self.router_share_bps = DEFAULT_ROUTER_SHARE_BPS
+
+
+# ============================================================================
+# Funding and roots
+# ============================================================================
+
+
+@external
+def fund_emission(amount: uint256):
+    """
+    @notice Adds `amount` EMC to the emission pool, from the caller.
+    @dev The caller approves this contract first.
+    @param amount The EMC to add.
+    """
+    assert amount != 0, "reward: zero amount"
+    assert extcall token.transferFrom(msg.sender, self, amount, default_return_value=True), "reward: transfer failed"
+    pool: uint256 = self.emission_pool + amount
+    self.emission_pool = pool
+    log EmissionFunded(funder=msg.sender, amount=amount, emission_pool=pool)
+
+
+@external
+def update_root(rewards_root: bytes32, rewards_total: uint256):
+    """
+    @notice Installs the rewards root of (account, cumulative earned) after
+            a commit, and releases this commit's share of the emission pool.
+    @dev Only ComputeConsensus. The billed total of the batch has already
+         arrived (ComputeMarket.settle transfers it first), so the balance
+         held outside the emission pool must cover every reward earned and
+         not yet claimed.
+    @param rewards_root The new root.
+    @param rewards_total The sum of its leaves (cumulative, never lower).
+    """
+    assert msg.sender == self.consensus, "reward: caller is not consensus"
+    assert rewards_total >= self.rewards_total, "reward: total decreased"
+
+    pool: uint256 = self.emission_pool
+    released: uint256 = min(self.emission_per_commit, pool)
+    pool -= released
+    self.emission_pool = pool
+
+    backing: uint256 = staticcall token.balanceOf(self) - pool
+    # Safe: total_claimed never exceeds the previous rewards_total (see
+    # `_claim`), which the check above keeps at or below rewards_total.
+    assert unsafe_sub(rewards_total, self.total_claimed) <= backing, "reward: root exceeds funding"
+
+    count: uint256 = self.root_count + 1
+    self.root_count = count
+    self.rewards_root = rewards_root
+    self.rewards_total = rewards_total
+    log RootUpdated(
+        root_count=count,
+        rewards_root=rewards_root,
+        rewards_total=rewards_total,
+        emission_released=released,
+        emission_pool=pool,
+    )
+
+
+# ============================================================================
+# Claims
+# ============================================================================
+
+
+@external
+def claim(account: address, cumulative: uint256, proof: DynArray[bytes32, merkle.MAX_PROOF_DEPTH]) -> uint256:
+    """
+    @notice Pays `account` its earnings not yet claimed, proven by its leaf
+            (account, cumulative) under the current root.
+    @dev Anyone may submit; the EMC always goes to `account`. A leaf that
+         holds nothing new pays 0, without a transfer or an event.
+    @param account The earner.
+    @param cumulative Its total earned so far, as the leaf says.
+    @param proof The leaf's Merkle proof.
+    @return uint256 The EMC paid.
+    """
+    return self._claim(account, cumulative, proof)
+
+
+@external
+def claim_many(
+    accounts: DynArray[address, MAX_CLAIMS],
+    cumulatives: DynArray[uint256, MAX_CLAIMS],
+    proofs: DynArray[DynArray[bytes32, merkle.MAX_PROOF_DEPTH], MAX_CLAIMS],
+) -> uint256:
+    """
+    @notice Claims for several accounts at once, each as `claim` does.
+    @dev One invalid proof reverts the whole call.
+    @param accounts The earners.
+    @param cumulatives Their totals earned so far.
+    @param proofs Their Merkle proofs.
+    @return uint256 The EMC paid, over all accounts.
+    """
+    assert len(accounts) == len(cumulatives) and len(accounts) == len(proofs), "reward: length mismatch"
+    paid: uint256 = 0
+    for i: uint256 in range(len(accounts), bound=MAX_CLAIMS):
+        paid += self._claim(accounts[i], cumulatives[i], proofs[i])
+    return paid
+
+
+# ============================================================================
+# Views
+# ============================================================================
+
+
+@external
+@pure
+def rewards_leaf(account: address, cumulative: uint256) -> bytes32:
+    """
+    @notice The rewards tree leaf of (`account`, `cumulative`).
+    @param account The earner.
+    @param cumulative Its total earned so far.
+    @return bytes32 keccak256(keccak256(abi_encode(account, cumulative))).
+    """
+    return self._rewards_leaf(account, cumulative)
+
+
+@external
+@view
+def backing() -> uint256:
+    """
+    @notice The EMC held outside the emission pool, backing rewards.
+    @return uint256 Balance less the emission pool.
+    """
+    return staticcall token.balanceOf(self) - self.emission_pool
+
+
+# ============================================================================
+# Governance
+# ============================================================================
+
+
+@external
+def set_consensus(consensus: address):
+    """
+    @notice Wires the one caller of `update_root` (ComputeConsensus), once.
+    @param consensus The consensus contract.
+    """
+    ow._check_owner()
+    assert self.consensus == empty(address), "reward: consensus already set"
+    assert consensus != empty(address), "reward: zero address"
+    self.consensus = consensus
+    log ConsensusSet(consensus=consensus)
+
+
+@external
+def set_emission_per_commit(amount: uint256):
+    """
+    @notice Sets the EMC each commit releases from the emission pool.
+    @param amount The new emission per commit.
+    """
+    ow._check_owner()
+    self.emission_per_commit = amount
+    log EmissionPerCommitChanged(amount=amount)
+
+
+@external
+def set_router_share_bps(bps: uint256):
+    """
+    @notice Sets the routers' share of each invocation's price.
+    @param bps The share in basis points, at most 10_000.
+    """
+    ow._check_owner()
+    assert bps <= BPS, "reward: share above 100%"
+    self.router_share_bps = bps
+    log RouterShareChanged(bps=bps)
+
+
+# ============================================================================
+# Internal
+# ============================================================================
+
+
+@internal
+@pure
+def _rewards_leaf(account: address, cumulative: uint256) -> bytes32:
+    """
+    @dev The leaf of one (account, cumulative earned) record.
+    @param account The earner.
+    @param cumulative Its total earned so far.
+    @return bytes32 The tree leaf.
+    """
+    return merkle._leaf(keccak256(abi_encode(account, cumulative)))
+
+
+@internal
+def _claim(account: address, cumulative: uint256, proof: DynArray[bytes32, merkle.MAX_PROOF_DEPTH]) -> uint256:
+    """
+    @dev Verifies the leaf and pays what it holds beyond past claims.
+    @param account The earner.
+    @param cumulative Its total earned so far.
+    @param proof The leaf's Merkle proof.
+    @return uint256 The EMC paid.
+    """
+    assert merkle._verify(self.rewards_root, self._rewards_leaf(account, cumulative), proof), "reward: invalid proof"
+    already: uint256 = self.claimed[account]
+    if cumulative <= already:
+        return 0
+    # Safe: cumulative > already was just checked.
+    amount: uint256 = unsafe_sub(cumulative, already)
+    total: uint256 = self.total_claimed + amount
+    # Honest roots never trip this: it caps all payouts at the declared
+    # total even if a root ever lowered some account's leaf.
+    assert total <= self.rewards_total, "reward: claims exceed total"
+    self.claimed[account] = cumulative
+    self.total_claimed = total
+    assert extcall token.transfer(account, amount, default_return_value=True), "reward: transfer failed"
+    log Claimed(account=account, caller=msg.sender, amount=amount, cumulative=cumulative)
+    return amount
