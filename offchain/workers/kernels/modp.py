@@ -140,19 +140,25 @@ def matmul_mod(a: np.ndarray, b: np.ndarray, p: int = P, strategy: str = DEFAULT
 # Reassociation is safe: every partial sum is a nonnegative integer below 2**53, so exact.
 @njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
 def _matvecs_mod(mat, vecs, p, block):  # pragma: no cover - compiled
-    """Return ``vecs @ mat.T mod p`` and the largest entry of ``mat``, in one pass."""
+    """Return ``vecs @ mat.T mod p`` and, per row, the count of entries not below ``p``."""
     r, c = mat.shape
     t = vecs.shape[0]
     out = np.empty((t, r), dtype=np.int64)
-    tops = np.zeros(r, dtype=np.int64)
+    over = np.zeros(r, dtype=np.int64)
     for i in prange(r):
         row = mat[i]
-        top = np.int64(0)
+        count = 0
         for j in range(c):
-            top = max(top, np.int64(row[j]))
-        tops[i] = top
+            count += row[j] >= p
+        over[i] = count
         for s in range(t):
             v = vecs[s]
+            if c <= block:  # the common case, kept as one loop so that it vectorizes
+                acc = 0.0
+                for j in range(c):
+                    acc += np.float64(np.int32(row[j])) * v[j]
+                out[s, i] = np.int64(acc) % p
+                continue
             total = np.int64(0)
             for j0 in range(0, c, block):
                 j1 = min(c, j0 + block)
@@ -161,15 +167,18 @@ def _matvecs_mod(mat, vecs, p, block):  # pragma: no cover - compiled
                     acc += np.float64(np.int32(row[j])) * v[j]
                 total = (total + np.int64(acc)) % p
             out[s, i] = total
-    return out, tops
+    return out, over
 
 
 def matvecs_mod_checked(mat: np.ndarray, vecs: np.ndarray, p: int = P) -> tuple[np.ndarray, int]:
-    """Return ``vecs @ mat.T mod p`` and the largest entry of ``mat`` (valid only if below p)."""
+    """Return ``vecs @ mat.T mod p`` and how many entries of ``mat`` are not below ``p``.
+
+    The products are exact only when that count is zero.
+    """
     if vecs.ndim != 2 or vecs.shape[1] != mat.shape[1]:
         raise ValueError(f"vectors of shape {vecs.shape} do not fit a matrix of {mat.shape}")
-    out, tops = _matvecs_mod(mat, np.ascontiguousarray(vecs, dtype=np.float64), p, exact_block(p))
-    return out, int(tops.max(initial=0))
+    out, over = _matvecs_mod(mat, np.ascontiguousarray(vecs, dtype=np.float64), p, exact_block(p))
+    return out, int(over.sum())
 
 
 def matvecs_mod(mat: np.ndarray, vecs: np.ndarray, p: int = P) -> np.ndarray:
