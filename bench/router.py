@@ -427,23 +427,24 @@ def run_all(args: argparse.Namespace) -> None:
     global LEVELS
     if args.levels:
         LEVELS = tuple(int(x) for x in args.levels.split(","))
-    phases = args.only.split(",") if args.only else ["connections", "throughput", "storm"]
-    if "connections" in phases:
-        print("connections held by one router:", flush=True)
-        bench_connections(work, results)
-    if "throughput" in phases:
-        print("throughput and latency (tiny echo workload):", flush=True)
-        bench_throughput(work, results)
-    if "storm" in phases:
-        print("reconnect storm:", flush=True)
-        bench_storm(work, results)
-    if args.only:
-        print(json.dumps(results, indent=2))
-        return
-    results["bench_seconds"] = round(time.monotonic() - started, 1)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    print_table(results)
+    phases = args.only.split(",") if args.only else ["throughput", "storm", "connections"]
+    runners = {
+        "connections": ("connections held by one router:", bench_connections),
+        "throughput": ("throughput and latency (tiny echo workload):", bench_throughput),
+        "storm": ("reconnect storm:", bench_storm),
+    }
+    out = Path(args.out)
+    for phase in phases:
+        title, bench = runners[phase]
+        print(title, flush=True)
+        bench(work, results)
+        results["bench_seconds"] = round(time.monotonic() - started, 1)
+        results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        # Written after every phase, so a later failure keeps what was measured.
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    if not args.only:
+        print_table(results)
 
 
 def print_table(r: dict) -> None:
@@ -475,7 +476,8 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run")
     run.add_argument("--workdir", default="/tmp/emc-bench-router")
-    run.add_argument("--only", help="comma-separated phases, for debugging (writes no JSON)")
+    run.add_argument("--only", help="comma-separated phases: throughput, storm, connections")
+    run.add_argument("--out", default=str(RESULTS), help="where to write the JSON results")
     run.add_argument("--levels", help="comma-separated connection levels, for debugging")
     dialer = sub.add_parser("dialer")
     dialer.add_argument("--router", required=True)

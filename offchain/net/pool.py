@@ -104,7 +104,7 @@ class RequestIterator:
         stream: INetStream,
         first_timeout_s: float,
         frame_timeout_s: float,
-        idle_timeout_s: float,
+        idle_timeout_s: float = SERVER_IDLE_S,
     ) -> None:
         self.stream = stream
         self.reader = FrameReader(stream)
