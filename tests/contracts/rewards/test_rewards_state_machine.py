@@ -6,13 +6,22 @@ consensus commits, funding and signer claims. After every step: EMC is conserved
 contracts and every account involved hold what was put in), the chain agrees with the model,
 no account is ever paid more than its leaf, and each commit's consensus reward, split among its
 signers, sums to what was booked up to rounding dust smaller than its number of signers.
+
+Reads and expected reverts go through raw (batched) eth_calls: the invariants read ~25 values
+after every step, and Ape's per-call overhead would otherwise dominate the run.
 """
 
-import ape
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+from web3.exceptions import ContractLogicError
 
 from tests.contracts.rewards.helpers import (
     EMC,
@@ -24,31 +33,67 @@ from tests.contracts.rewards.helpers import (
 )
 
 FUNDING = 10_000 * EMC
+INITIAL_EMISSION = 25 * EMC
+INITIAL_CONSENSUS_FUNDS = 10 * REWARD_PER_COMMIT
 EPOCH_POWERS = {0: [10, 20, 30, 41], 1: [5, 7, 11]}
 amounts = st.one_of(st.integers(0, 5 * EMC), st.sampled_from([0, 1, EMC]))
 
 
-@pytest.mark.usefixtures("gpu_reward", "consensus_reward")
+class RawCalls:
+    """Batched eth_calls that decode uint256 results, and revert checks without a transaction."""
+
+    def __init__(self, web3):
+        self.web3 = web3
+
+    def uints(self, calls) -> list[int]:
+        """Return the uint256 results of (contract method, args) view calls, in one batch."""
+        with self.web3.batch_requests() as batch:
+            for method, args in calls:
+                data = method.encode_input(*args)
+                batch.add(self.web3.eth.call({"to": method.contract.address, "data": data}))
+            return [int.from_bytes(result, "big") for result in batch.execute()]
+
+    def reverts(self, method, args, sender, message: str) -> None:
+        """Check that calling ``method(*args)`` from ``sender`` reverts with ``message``."""
+        data = method.encode_input(*args)
+        tx = {"from": sender.address, "to": method.contract.address, "data": data}
+        try:
+            self.web3.eth.call(tx)
+        except ContractLogicError as error:
+            assert error.message == f"execution reverted: {message}"
+            return
+        raise AssertionError(f"expected a revert: {message}")
+
+
+@pytest.mark.parametrize(
+    ("examples", "steps"),
+    [pytest.param(8, 20, id="quick"), pytest.param(25, 30, id="long", marks=pytest.mark.slow)],
+)
 def test_rewards_state_machine(
-    chain, deployer, token, gpu_reward, consensus_reward, vset_harness, accounts
+    chain, deployer, token, gpu_reward, consensus_reward, vset_harness, accounts, examples, steps
 ):
     validators = list(accounts[1:5])
     earners = list(accounts[5:9])
     market = accounts[9]  # bills totals in and, standing in for consensus, posts roots
     members = {0: validators, 1: [validators[3], validators[2], validators[1]]}
     for epoch, powers in EPOCH_POWERS.items():
-        data = set_data(
-            vset_harness,
-            [(str(a), p) for a, p in zip(members[epoch], powers, strict=True)],
-            10 * epoch + 1,
-        )
-        vset_harness.store(epoch, data, sender=deployer)
+        entries = [(str(a), p) for a, p in zip(members[epoch], powers, strict=True)]
+        vset_harness.store(epoch, set_data(vset_harness, entries, 10 * epoch + 1), sender=deployer)
     gpu_reward.set_consensus(market, sender=deployer)
     consensus_reward.set_consensus(vset_harness, sender=deployer)
     token.transfer(market, FUNDING, sender=deployer)
     token.approve(gpu_reward, 2**256 - 1, sender=deployer)
+    # Both contracts start funded, so the first commits already book and release rewards.
+    gpu_reward.fund_emission(INITIAL_EMISSION, sender=deployer)
+    token.transfer(consensus_reward, INITIAL_CONSENSUS_FUNDS, sender=deployer)
     holders = [deployer, market, gpu_reward, consensus_reward, *validators, *earners]
-    supply_held = sum(token.balanceOf(h) for h in holders)
+    raw = RawCalls(chain.provider.web3)
+
+    def balances(*who) -> list[int]:
+        return raw.uints([(token.balanceOf, [h.address]) for h in who])
+
+    supply_held = sum(balances(*holders))
+    assert balances(market) == [token.balanceOf(market)] == [FUNDING]
 
     class RewardsMachine(RuleBasedStateMachine):
         @initialize()
@@ -58,19 +103,22 @@ def test_rewards_state_machine(
             self.earned = {str(a): 0 for a in earners}  # leaves of the current root
             self.tree = None
             self.paid = {str(a): 0 for a in earners}
-            self.pool = 0
+            self.pool = INITIAL_EMISSION
             self.rate = EMISSION_PER_COMMIT
-            self.gpu_in = 0  # billed + emission funded
+            self.gpu_in = INITIAL_EMISSION  # billed + emission funded
             # ConsensusReward model.
             self.height = 0
             self.commits = {}  # height -> (reward, epoch, signer indices, signer power)
             self.claimed_heights = {str(v): set() for v in validators}
-            self.cr_in = 0
+            self.cr_in = INITIAL_CONSENSUS_FUNDS
             self.booked = 0
             self.cr_paid = 0
 
         def teardown(self):
             chain.restore(self.snapshot)
+
+        def has_root(self) -> bool:
+            return self.tree is not None
 
         # --- GPUComputeReward ------------------------------------------------------------
 
@@ -79,65 +127,61 @@ def test_rewards_state_machine(
             new = {a: self.earned[a] + inc for a, inc in zip(self.earned, increments, strict=True)}
             total = sum(new.values())
             released = min(self.rate, self.pool)
-            need = total - sum(self.paid.values())
+            unclaimed = total - sum(self.paid.values())
             backing = self.gpu_in - sum(self.paid.values()) - self.pool
-            bill = max(0, need - backing - released)
+            bill = max(0, unclaimed - backing - released)
             tree = tree_of(new)
             if short and bill > 0:
                 # One wei short of funding: the root must be refused.
                 token.transfer(gpu_reward, bill - 1, sender=market)
                 self.gpu_in += bill - 1
-                with ape.reverts("reward: root exceeds funding"):
-                    gpu_reward.update_root(tree.root, total, sender=market)
+                raw.reverts(
+                    gpu_reward.update_root,
+                    [tree.root, total],
+                    market,
+                    "reward: root exceeds funding",
+                )
                 return
             if bill:
                 token.transfer(gpu_reward, bill, sender=market)
                 self.gpu_in += bill
             receipt = gpu_reward.update_root(tree.root, total, sender=market)
             log = next(iter(gpu_reward.RootUpdated.from_receipt(receipt)))
-            assert log.emission_released == released
+            assert (log.emission_released, log.rewards_total) == (released, total)
             self.pool -= released
             self.earned, self.tree = new, tree
 
+        @precondition(has_root)
         @rule(i=st.integers(0, 3))
         def claim(self, i):
-            account = earners[i]
-            key = str(account)
-            if self.tree is None:
-                with ape.reverts("reward: invalid proof"):
-                    gpu_reward.claim(account, 0, [], sender=account)
-                return
-            before = token.balanceOf(account)
+            account, key = earners[i], str(earners[i])
+            (before,) = balances(account)
             gpu_reward.claim(account, self.earned[key], self.tree.proofs[key], sender=earners[0])
-            assert token.balanceOf(account) - before == self.earned[key] - self.paid[key]
+            assert balances(account)[0] - before == self.earned[key] - self.paid[key]
             self.paid[key] = self.earned[key]
 
+        @precondition(has_root)
         @rule(subset=st.lists(st.integers(0, 3), min_size=1, max_size=4, unique=True))
         def claim_many(self, subset):
-            if self.tree is None:
-                return
             chosen = [earners[i] for i in subset]
             keys = [str(a) for a in chosen]
-            befores = [token.balanceOf(a) for a in chosen]
+            befores = balances(*chosen)
             gpu_reward.claim_many(
                 chosen,
                 [self.earned[k] for k in keys],
                 [self.tree.proofs[k] for k in keys],
                 sender=market,
             )
-            for account, key, before in zip(chosen, keys, befores, strict=True):
-                assert token.balanceOf(account) - before == self.earned[key] - self.paid[key]
+            for key, before, after in zip(keys, befores, balances(*chosen), strict=True):
+                assert after - before == self.earned[key] - self.paid[key]
                 self.paid[key] = self.earned[key]
 
+        @precondition(has_root)
         @rule(i=st.integers(0, 3), delta=st.integers(1, EMC))
         def claim_too_much(self, i, delta):
-            if self.tree is None:
-                return
             key = str(earners[i])
-            with ape.reverts("reward: invalid proof"):
-                gpu_reward.claim(
-                    earners[i], self.earned[key] + delta, self.tree.proofs[key], sender=earners[i]
-                )
+            args = [earners[i].address, self.earned[key] + delta, self.tree.proofs[key]]
+            raw.reverts(gpu_reward.claim, args, earners[i], "reward: invalid proof")
 
         @rule(amount=st.integers(1, 30 * EMC))
         def fund_emission(self, amount):
@@ -158,7 +202,7 @@ def test_rewards_state_machine(
             indices = [i for i in range(len(powers)) if mask >> i & 1] or [0]
             signer_power = sum(powers[i] for i in indices)
             self.height += 1
-            available = self.cr_in - self.cr_paid - (self.booked - self.cr_paid)
+            available = self.cr_in - self.booked
             reward = min(REWARD_PER_COMMIT, available)
             vset_harness.record_commit(
                 consensus_reward,
@@ -176,10 +220,10 @@ def test_rewards_state_machine(
             token.transfer(consensus_reward, amount, sender=deployer)
             self.cr_in += amount
 
+        @precondition(lambda self: self.commits)
         @rule(v=st.integers(0, 3), count=st.integers(1, 5))
         def consensus_claim(self, v, count):
-            account = validators[v]
-            key = str(account)
+            account, key = validators[v], str(validators[v])
             heights, indices, expected = [], [], 0
             for height, (reward, epoch, signers, signer_power) in self.commits.items():
                 if account not in members[epoch] or height in self.claimed_heights[key]:
@@ -193,71 +237,88 @@ def test_rewards_state_machine(
                     break
             if not heights:
                 return
-            assert consensus_reward.claimable(account, heights, indices) == expected
-            before = token.balanceOf(account)
+            claimable = raw.uints(
+                [(consensus_reward.claimable, [account.address, heights, indices])]
+            )
+            assert claimable == [expected]
+            (before,) = balances(account)
             consensus_reward.claim(heights, indices, sender=account)
-            assert token.balanceOf(account) - before == expected
+            assert balances(account)[0] - before == expected
             self.cr_paid += expected
             self.claimed_heights[key].update(heights)
-            with ape.reverts("reward: already claimed"):
-                consensus_reward.claim(heights[:1], indices[:1], sender=account)
+            raw.reverts(
+                consensus_reward.claim,
+                [heights[:1], indices[:1]],
+                account,
+                "reward: already claimed",
+            )
 
+        @precondition(lambda self: self.commits)
         @rule(v=st.integers(0, 3))
         def consensus_claim_unsigned(self, v):
             account = validators[v]
             for height, (_, epoch, signers, _) in self.commits.items():
                 if account in members[epoch] and members[epoch].index(account) not in signers:
-                    with ape.reverts("reward: not a signer"):
-                        consensus_reward.claim(
-                            [height], [members[epoch].index(account)], sender=account
-                        )
+                    index = members[epoch].index(account)
+                    raw.reverts(
+                        consensus_reward.claim, [[height], [index]], account, "reward: not a signer"
+                    )
                     return
 
         # --- Invariants ------------------------------------------------------------------
 
         @invariant()
-        def tokens_conserved(self):
+        def chain_matches_model_and_conserves_tokens(self):
             if not hasattr(self, "earned"):
                 return
-            assert sum(token.balanceOf(h) for h in holders) == supply_held
-            gpu_balance = self.gpu_in - sum(self.paid.values())
-            assert token.balanceOf(gpu_reward) == gpu_balance
-            assert token.balanceOf(consensus_reward) == self.cr_in - self.cr_paid
+            held = balances(*holders)
+            gpu_balance, cr_balance = held[2], held[3]
+            views = raw.uints(
+                [
+                    (gpu_reward.emission_pool, []),
+                    (gpu_reward.total_claimed, []),
+                    (gpu_reward.rewards_total, []),
+                    (consensus_reward.total_booked, []),
+                    (consensus_reward.owed, []),
+                    (consensus_reward.total_claimed, []),
+                    *[(gpu_reward.claimed, [a.address]) for a in earners],
+                ]
+            )
+            pool, gpu_claimed, rewards_total, booked, owed, cr_claimed = views[:6]
+            claimed = dict(zip(self.paid, views[6:], strict=True))
 
-        @invariant()
-        def nobody_paid_beyond_leaves(self):
-            if not hasattr(self, "earned"):
-                return
-            assert gpu_reward.emission_pool() == self.pool
+            # Tokens are conserved: nothing created, nothing lost.
+            assert sum(held) == supply_held
+            assert gpu_balance == self.gpu_in - sum(self.paid.values())
+            assert cr_balance == self.cr_in - self.cr_paid
+
+            # No account is paid more than its leaf; unclaimed rewards stay backed.
+            assert pool == self.pool
             for key, paid in self.paid.items():
-                assert gpu_reward.claimed(key) == paid <= self.earned[key]
-            assert gpu_reward.total_claimed() == sum(self.paid.values())
-            assert gpu_reward.total_claimed() <= gpu_reward.rewards_total()
-            # Every reward still unclaimed is backed outside the emission pool.
-            backing = token.balanceOf(gpu_reward) - gpu_reward.emission_pool()
-            assert gpu_reward.rewards_total() - gpu_reward.total_claimed() <= backing
+                assert claimed[key] == paid <= self.earned[key]
+            assert gpu_claimed == sum(self.paid.values()) <= rewards_total
+            assert rewards_total == sum(self.earned.values())
+            assert rewards_total - gpu_claimed <= gpu_balance - pool
 
-        @invariant()
-        def consensus_rewards_sum_to_booked(self):
-            if not hasattr(self, "earned"):
-                return
-            assert consensus_reward.total_booked() == self.booked
-            assert consensus_reward.owed() == self.booked - self.cr_paid
-            assert consensus_reward.total_claimed() == self.cr_paid
-            assert token.balanceOf(consensus_reward) >= consensus_reward.owed()
+            # Signers' shares sum to what was booked, less under one wei per signer.
+            assert (booked, owed, cr_claimed) == (
+                self.booked,
+                self.booked - self.cr_paid,
+                self.cr_paid,
+            )
+            assert cr_balance >= owed
             shares_total, dust_bound = 0, 0
             for reward, epoch, signers, signer_power in self.commits.values():
                 shares = sum(reward * EPOCH_POWERS[epoch][i] // signer_power for i in signers)
                 assert reward - len(signers) < shares <= reward or reward == shares == 0
                 shares_total += shares
                 dust_bound += len(signers)
-            # Paid plus still claimable is what was booked, less dust under one wei a signer.
             assert self.booked - dust_bound <= shares_total <= self.booked
             assert self.cr_paid <= shares_total
 
     RewardsMachine.TestCase.settings = settings(
-        max_examples=10,
-        stateful_step_count=20,
+        max_examples=examples,
+        stateful_step_count=steps,
         deadline=None,
         derandomize=True,
         suppress_health_check=list(HealthCheck),
