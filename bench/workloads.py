@@ -256,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             "numpy": np.__version__,
             "torch_threads": torch.get_num_threads(),
             "numba_threads": numba.get_num_threads(),
+            "load_average_at_start": os.getloadavg(),
         },
         "quick": args.quick,
         "matmul_f32_gflops": {},
