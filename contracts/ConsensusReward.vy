@@ -200,6 +200,7 @@ def claim(
         epoch: uint256 = meta & LOW_MASK
         if epoch != cached_epoch:
             data = staticcall IComputeConsensus(source).validator_set(epoch)
+            assert data != empty(address), "reward: unknown validator set"
             cached_epoch = epoch
         power: uint256 = 0
         member: address = empty(address)
@@ -256,6 +257,8 @@ def claimable(
         if self.claimed_heights[account][height >> 8] & (1 << (height & 255)) != 0:
             continue
         data: address = staticcall IComputeConsensus(source).validator_set(meta & LOW_MASK)
+        if data == empty(address):
+            continue
         power: uint256 = 0
         member: address = empty(address)
         power, member = validator_set._member_power(data, index)

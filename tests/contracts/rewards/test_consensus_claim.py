@@ -114,3 +114,10 @@ def test_claim__unfunded_commit__pays_zero_and_marks_claimed(
     assert receipt.return_value == 0
     assert list(token.Transfer.from_receipt(receipt)) == []
     assert consensus_reward.has_claimed(a, 1)
+
+
+def test_claim__epoch_without_a_set__reverts(wired_consensus_reward, record, validators):
+    record(1, 9, [0], 1)
+    with ape.reverts("reward: unknown validator set"):
+        wired_consensus_reward.claim([1], [0], sender=validators[0])
+    assert wired_consensus_reward.claimable(validators[0], [1], [0]) == 0
