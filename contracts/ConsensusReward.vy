@@ -65,8 +65,8 @@ reward_per_commit: public(uint256)
 owed: public(uint256)
 
 
-# @dev Sums over all commits and claims.
-total_booked: public(uint256)
+# @dev Every reward ever paid; what was ever booked is `owed + total_claimed`
+# (a view, so that booking a commit writes one counter less).
 total_claimed: public(uint256)
 
 
@@ -147,7 +147,6 @@ def record_commit(height: uint256, epoch: uint256, signers_bitmap: uint256, sign
     reward: uint256 = min(self.reward_per_commit, available)
     owed += reward
     self.owed = owed
-    self.total_booked += reward
     # Safe: reward <= reward_per_commit < 2**128, and the bitmap, power and
     # epoch were checked to fit 128 bits.
     self.commit_reward[height] = (reward << 128) | signers_bitmap
@@ -294,6 +293,16 @@ def has_claimed(account: address, height: uint256) -> bool:
     @return bool True once claimed.
     """
     return self.claimed_heights[account][height >> 8] & (1 << (height & 255)) != 0
+
+
+@external
+@view
+def total_booked() -> uint256:
+    """
+    @notice Every reward ever booked, claimed or not.
+    @return uint256 Owed plus claimed.
+    """
+    return self.owed + self.total_claimed
 
 
 @external

@@ -181,8 +181,9 @@ def update_root(rewards_root: bytes32, rewards_total: uint256):
 
     pool: uint256 = self.emission_pool
     released: uint256 = min(self.emission_per_commit, pool)
-    pool -= released
-    self.emission_pool = pool
+    if released != 0:
+        pool -= released
+        self.emission_pool = pool
 
     backing: uint256 = staticcall token.balanceOf(self) - pool
     # Safe: total_claimed never exceeds the previous rewards_total (see
