@@ -48,6 +48,27 @@ def devnet(port: int, once: bool) -> None:
             gas = ", ".join(f"{op} {used:,}" for op, used in actor.gas.items())
             actors.add_row(actor.name, actor.account.address, f"{actor.stake // 10**18:,}", gas)
         console.print(actors)
+        if net.settlement is not None:
+            batches = Table(
+                title="Demo traffic settled on-chain (4 validators' aggregate BLS seal)"
+            )
+            for column in ("height", "invocations", "billed (EMC)", "commit gas"):
+                batches.add_column(column, justify="right")
+            for batch in net.settlement.batches:
+                batches.add_row(
+                    str(batch["height"]),
+                    str(batch["invocations"]),
+                    f"{batch['billed'] / 10**18:.4f}",
+                    f"{batch['gas']:,}",
+                )
+            console.print(batches)
+            paid = Table(title="Rewards claimed")
+            paid.add_column("account")
+            paid.add_column("claimed (EMC)", justify="right")
+            earned = {**net.settlement.claimed, **net.settlement.validator_rewards}
+            for name, amount in earned.items():
+                paid.add_row(name, f"{amount / 10**18:.4f}")
+            console.print(paid)
         console.print("Deployment record: deployments/local.json, ABIs: abi/")
         if once:
             return

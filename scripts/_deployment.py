@@ -18,7 +18,15 @@ DEFAULT_DEPLOYMENTS_DIR = REPO_ROOT / "deployments"
 DEFAULT_ABI_DIR = REPO_ROOT / "abi"
 
 # Every deployable, in deployment order. Later issues append their contracts here.
-DEPLOYABLES = ("EMCToken", "Staking", "ComputeSocket", "ComputeMarket")
+DEPLOYABLES = (
+    "EMCToken",
+    "Staking",
+    "ComputeSocket",
+    "ComputeMarket",
+    "GPUComputeReward",
+    "ConsensusReward",
+    "ComputeConsensus",
+)
 
 
 class DeploymentError(RuntimeError):

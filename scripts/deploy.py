@@ -35,6 +35,13 @@ DEFAULT_UNBONDING_SECONDS = 7 * 24 * 3600
 MARKET_FEE_BPS = 250  # the protocol fee on socket sales, 2.5 %
 DEVNET_WITHDRAW_DELAY_SECONDS = 120  # longer than a devnet settlement round
 DEFAULT_WITHDRAW_DELAY_SECONDS = 2 * 24 * 3600
+EMISSION_PER_COMMIT = 5 * EMC  # proof-of-compute emission released by each commit
+CONSENSUS_REWARD_PER_COMMIT = 10 * EMC  # split among each commit's signers by stake
+DEVNET_EPOCH_LENGTH = 10  # heights per epoch: validator-set changes wait for a boundary
+DEFAULT_EPOCH_LENGTH = 1_000
+DOUBLE_SIGN_PENALTY = 5_000 * EMC
+REPORTER_SHARE_BPS = 1_000  # the reporter of a double-sign gets 10 % of the slash
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
 def _is_local(network) -> bool:
@@ -119,7 +126,7 @@ def cli(network, account_alias, fresh, record_name, deployments_dir, abi_dir, un
     withdraw_delay = (
         DEVNET_WITHDRAW_DELAY_SECONDS if _is_local(network) else DEFAULT_WITHDRAW_DELAY_SECONDS
     )
-    ensure_deployed(
+    market = ensure_deployed(
         record,
         "ComputeMarket",
         lambda: deployer.deploy(
@@ -127,7 +134,58 @@ def cli(network, account_alias, fresh, record_name, deployments_dir, abi_dir, un
         ),
         click.echo,
     )
+    gpu_reward = ensure_deployed(
+        record,
+        "GPUComputeReward",
+        lambda: deployer.deploy(project.GPUComputeReward, token, EMISSION_PER_COMMIT),
+        click.echo,
+    )
+    consensus_reward = ensure_deployed(
+        record,
+        "ConsensusReward",
+        lambda: deployer.deploy(project.ConsensusReward, token, CONSENSUS_REWARD_PER_COMMIT),
+        click.echo,
+    )
+    epoch_length = DEVNET_EPOCH_LENGTH if _is_local(network) else DEFAULT_EPOCH_LENGTH
+    consensus = ensure_deployed(
+        record,
+        "ComputeConsensus",
+        lambda: deployer.deploy(
+            project.ComputeConsensus,
+            staking,
+            token,
+            market,
+            gpu_reward,
+            consensus_reward,
+            epoch_length,
+            DOUBLE_SIGN_PENALTY,
+            REPORTER_SHARE_BPS,
+        ),
+        click.echo,
+    )
+    _wire(deployer, staking, market, gpu_reward, consensus_reward, consensus)
     save_record(record, path)
     abi_paths = export_abis(abi_dir)
     click.echo(f"Deployment record: {path}")
     click.echo(f"ABIs: {', '.join(str(p) for p in abi_paths)}")
+
+
+def _wire(deployer, staking, market, gpu_reward, consensus_reward, consensus) -> None:
+    """Point every settlement hook at ComputeConsensus, skipping what is already wired."""
+    steps = (
+        (staking.slasher, staking.set_slasher, consensus),
+        (market.consensus, market.set_consensus, consensus),
+        (market.reward_contract, market.set_reward_contract, gpu_reward),
+        (gpu_reward.consensus, gpu_reward.set_consensus, consensus),
+        (consensus_reward.consensus, consensus_reward.set_consensus, consensus),
+    )
+    for current, setter, target in steps:
+        wired = current()
+        if wired == ZERO_ADDRESS:
+            setter(target, sender=deployer)
+            name = f"{setter.contract.contract_type.name}.{setter.abis[0].name}"
+            click.echo(f"wired {name} -> {target.address}")
+        elif wired != target.address:
+            click.echo(
+                f"warning: {setter.abis[0].name} already points at {wired}, not {target.address}"
+            )

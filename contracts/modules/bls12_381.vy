@@ -149,17 +149,23 @@ def _hash_to_g2(message: Bytes[MAX_MESSAGE_LENGTH], dst: Bytes[43]) -> Bytes[256
     return raw_call(G2ADD_PRECOMPILE, concat(q0, q1), max_outsize=256, is_static_call=True)
 
 
+# @dev Outcomes of a pairing check: verified, the precompile call failed (a
+# point off its curve or outside its subgroup), or the pairing was not 1.
+PAIRING_OK: constant(uint256) = 0
+PAIRING_CALL_FAILED: constant(uint256) = 1
+PAIRING_MISMATCH: constant(uint256) = 2
+
+
 @internal
 @view
-def _pairing_check(public_key: Bytes[128], message_point: Bytes[256], signature: Bytes[256]) -> bool:
+def _pairing_status(public_key: Bytes[128], message_point: Bytes[256], signature: Bytes[256]) -> uint256:
     """
-    @dev Checks e(-g1, signature) * e(public_key, message_point) == 1. A
-         failing precompile call (a point off the curve or outside its
-         subgroup) counts as a failed check, not a revert.
+    @dev Checks e(-g1, signature) * e(public_key, message_point) == 1 and
+         says how it went, without reverting.
     @param public_key The (aggregate) G1 key.
     @param message_point The message hashed to G2.
     @param signature The (aggregate) G2 signature.
-    @return bool True when the signature verifies.
+    @return uint256 PAIRING_OK, PAIRING_CALL_FAILED or PAIRING_MISMATCH.
     """
     success: bool = False
     response: Bytes[32] = b""
@@ -172,8 +178,37 @@ def _pairing_check(public_key: Bytes[128], message_point: Bytes[256], signature:
         revert_on_failure=False,
     )
     if not success or len(response) != 32:
-        return False
-    return convert(response, uint256) == 1
+        return PAIRING_CALL_FAILED
+    if convert(response, uint256) != 1:
+        return PAIRING_MISMATCH
+    return PAIRING_OK
+
+
+@internal
+@view
+def _pairing_check(public_key: Bytes[128], message_point: Bytes[256], signature: Bytes[256]) -> bool:
+    """
+    @dev Whether the pairing check passes (a failed call counts as a fail).
+    @param public_key The (aggregate) G1 key.
+    @param message_point The message hashed to G2.
+    @param signature The (aggregate) G2 signature.
+    @return bool True when the signature verifies.
+    """
+    return self._pairing_status(public_key, message_point, signature) == PAIRING_OK
+
+
+@internal
+@view
+def _signature_status(public_key: Bytes[128], message: Bytes[MAX_MESSAGE_LENGTH], signature: Bytes[256]) -> uint256:
+    """
+    @dev `_pairing_status` of a signature over `message` under the
+         signature domain tag.
+    @param public_key The (aggregate) G1 key.
+    @param message The signed message.
+    @param signature The G2 signature.
+    @return uint256 PAIRING_OK, PAIRING_CALL_FAILED or PAIRING_MISMATCH.
+    """
+    return self._pairing_status(public_key, self._hash_to_g2(message, SIGNATURE_DST), signature)
 
 
 @internal

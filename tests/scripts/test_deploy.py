@@ -50,7 +50,7 @@ def test_deploy__foundry_network__writes_local_record_and_abis(tmp_path):
     assert result.returncode == 0, result.stderr + result.stdout
     record = read_record(tmp_path, "local")
     assert record["chain_id"] == 31337
-    assert set(record["contracts"]) == {"EMCToken", "Staking"}
+    assert {"EMCToken", "Staking"} <= set(record["contracts"])
     assert record["block"] >= max(record["blocks"].values())
     for name in ("EMCToken", "Staking"):
         abi = json.loads((tmp_path / "abi" / f"{name}.json").read_text())

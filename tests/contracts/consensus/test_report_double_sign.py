@@ -1,0 +1,96 @@
+"""ComputeConsensus.report_double_sign: two digests at one height by one key is slashed once."""
+
+import ape
+
+from offchain.crypto import bls
+from tests.contracts.consensus.system import (
+    DOUBLE_SIGN_PENALTY,
+    EMC,
+    REPORTER_SHARE_BPS,
+    fields_tuple,
+    make_commit,
+    seal,
+)
+from tests.contracts.helpers import single_event
+
+
+def _evidence(system, index, first, second):
+    secret = system.validators[index][1]
+    return (
+        system.validators[index][0],
+        fields_tuple(first),
+        seal(system, first, [secret]),
+        fields_tuple(second),
+        seal(system, second, [secret]),
+    )
+
+
+def test_report_double_sign__two_digests__slashes_and_pays_reporter(
+    four_validator_system, accounts
+):
+    system, reporter = four_validator_system, accounts[17]
+    offender = system.validators[1][0]
+    pool_before = system.token.balanceOf(system.consensus_reward)
+    evidence = _evidence(system, 1, make_commit(5), make_commit(5, billed_total=1))
+    receipt = system.consensus.report_double_sign(*evidence, sender=reporter)
+    reward = DOUBLE_SIGN_PENALTY * REPORTER_SHARE_BPS // 10_000
+    assert system.staking.staked(offender) == 10_000 * EMC - DOUBLE_SIGN_PENALTY
+    assert system.token.balanceOf(reporter) == reward
+    assert (
+        system.token.balanceOf(system.consensus_reward)
+        == pool_before + DOUBLE_SIGN_PENALTY - reward
+    )
+    log = single_event(receipt, system.consensus.DoubleSignSlashed)
+    assert (log.validator, log.reporter, log.height, log.slashed, log.reporter_reward) == (
+        offender.address,
+        reporter.address,
+        5,
+        DOUBLE_SIGN_PENALTY,
+        reward,
+    )
+    assert log.digest_a != log.digest_b
+
+
+def test_report_double_sign__same_evidence_twice__reverts(four_validator_system, accounts):
+    system = four_validator_system
+    evidence = _evidence(system, 0, make_commit(3), make_commit(3, billed_total=9))
+    system.consensus.report_double_sign(*evidence, sender=accounts[17])
+    with ape.reverts("consensus: evidence already used"):
+        system.consensus.report_double_sign(*evidence, sender=accounts[17])
+
+
+def test_report_double_sign__same_digest__reverts(four_validator_system, accounts):
+    system = four_validator_system
+    evidence = _evidence(system, 0, make_commit(3), make_commit(3))
+    with ape.reverts("consensus: evidence digests equal"):
+        system.consensus.report_double_sign(*evidence, sender=accounts[17])
+
+
+def test_report_double_sign__different_heights__reverts(four_validator_system, accounts):
+    system = four_validator_system
+    evidence = _evidence(system, 0, make_commit(3), make_commit(4))
+    with ape.reverts("consensus: evidence heights differ"):
+        system.consensus.report_double_sign(*evidence, sender=accounts[17])
+
+
+def test_report_double_sign__signature_by_another_key__reverts(four_validator_system, accounts):
+    system = four_validator_system
+    validator, first, sig_a, second, _ = _evidence(
+        system, 0, make_commit(3), make_commit(3, billed_total=2)
+    )
+    forged = seal(system, make_commit(3, billed_total=2), [bls.keygen(b"framer")])
+    with ape.reverts("consensus: invalid evidence signature"):
+        system.consensus.report_double_sign(
+            validator, first, sig_a, second, forged, sender=accounts[17]
+        )
+
+
+def test_report_double_sign__account_without_key__reverts(four_validator_system, accounts):
+    system = four_validator_system
+    _, first, sig_a, second, sig_b = _evidence(
+        system, 0, make_commit(3), make_commit(3, billed_total=2)
+    )
+    with ape.reverts("consensus: no key for validator"):
+        system.consensus.report_double_sign(
+            accounts[18], first, sig_a, second, sig_b, sender=accounts[17]
+        )
