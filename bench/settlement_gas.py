@@ -1,0 +1,296 @@
+"""Settlement gas: commits at 4 to 128 validators against an ecrecover quorum, claims, and the
+amortized cost per invocation, all measured on anvil in one run.
+
+    .venv/bin/python -m bench.settlement_gas [--sizes 4,16,64,128]
+
+Prints a table and merges these keys into bench/results/gas.json: `commit_gas` and
+`ecrecover_baseline_gas` (keyed by validator count), `claim_gas` (keyed by leaves, "1000" and
+"100000"), `erc20_transfer_gas`, `amortized_gas_per_invocation` and the figures behind it.
+"""
+
+import argparse
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_account import Account
+from rich.console import Console
+from rich.table import Table
+
+from offchain.chain.anvil import REPO_ROOT, Anvil, start_anvil
+from offchain.chain.client import ChainClient, devnet_account
+from offchain.chain.deploy import deploy_contracts
+from offchain.chain.settlement import submit_commit
+from offchain.crypto import bls
+from offchain.crypto.keys import generate_keypair
+from offchain.protocol.commit import Commit, commit_digest
+from offchain.protocol.ledger import Invocation, Ledger, batch_root, record_hash
+
+RESULTS = Path(__file__).parent / "results" / "gas.json"
+EMC = 10**18
+STAKE = 10_000 * EMC
+INVOCATIONS_PER_BATCH = 1_000
+WORKERS = 50
+ROUTERS = 2
+CLAIM_EVERY_BATCHES = 100
+VALIDATOR_CLAIM_EVERY_BATCHES = 64
+PRICE = EMC // 100
+
+
+@dataclass
+class System:
+    anvil: Anvil
+    chain: ChainClient
+    validators: list  # (LocalAccount, bls secret) in set order
+    ledger: Ledger
+    height: int = 0
+
+
+def _artifact(name: str) -> tuple[list, str]:
+    build = json.loads((REPO_ROOT / ".build" / "__local__.json").read_text())
+    contract = build["contractTypes"][name]
+    return contract["abi"], contract["deploymentBytecode"]["bytecode"]
+
+
+def _funded_account(chain: ChainClient, seed: bytes):
+    account = Account.from_key(generate_keypair(seed).private_key)
+    chain.w3.provider.make_request("anvil_setBalance", [account.address, hex(100 * EMC)])
+    return account
+
+
+def start_system(validators: int, tmp: Path) -> System:
+    """Deploy everything on a fresh anvil with ``validators`` staked, registered validators."""
+    anvil = start_anvil()
+    deploy_contracts(anvil.url, fresh=True, deployments_dir=tmp, abi_dir=tmp)
+    chain = ChainClient(anvil.url, deployments_dir=tmp, abi_dir=tmp)
+    token, staking = chain["EMCToken"], chain["Staking"]
+    deployer = devnet_account(0)
+    members = []
+    for i in range(validators):
+        account = _funded_account(chain, f"bench-validator-{i}".encode())
+        secret = bls.keygen(f"bench-validator-{i}".encode())
+        chain.transact(deployer, token.functions.transfer(account.address, STAKE))
+        chain.transact(account, token.functions.approve(staking.address, STAKE))
+        chain.transact(account, staking.functions.stake(1, STAKE))
+        call = staking.functions.register_validator(
+            bls.pubkey_to_eip2537(bls.public_key(secret)),
+            bls.signature_to_eip2537(bls.prove_possession(secret)),
+        )
+        chain.transact(account, call)
+        members.append((account, secret))
+    gpu_reward = chain["GPUComputeReward"]
+    chain.transact(deployer, token.functions.approve(gpu_reward.address, 10**6 * EMC))
+    chain.transact(deployer, gpu_reward.functions.fund_emission(10**6 * EMC))
+    chain.transact(
+        deployer, token.functions.transfer(chain["ConsensusReward"].address, 10**5 * EMC)
+    )
+    chain.transact(deployer, chain["ComputeConsensus"].functions.bootstrap())
+    user = devnet_account(11)
+    market = chain["ComputeMarket"]
+    chain.transact(deployer, token.functions.transfer(user.address, 10**5 * EMC))
+    chain.transact(user, token.functions.approve(market.address, 10**5 * EMC))
+    chain.transact(user, market.functions.deposit(10**5 * EMC))
+    return System(anvil, chain, members, Ledger())
+
+
+def _workers() -> tuple[list[str], list[str]]:
+    workers = [
+        Account.from_key(generate_keypair(b"w%d" % i).private_key).address for i in range(WORKERS)
+    ]
+    routers = [devnet_account(5 + i).address for i in range(ROUTERS)]
+    return workers, routers
+
+
+def next_commit(system: System, extra_leaves: dict[str, int] | None = None) -> Commit:
+    """Bill a batch of INVOCATIONS_PER_BATCH spread over WORKERS and return its commit."""
+    workers, routers = _workers()
+    user = devnet_account(11).address
+    height = system.height + 1
+    invocations = [
+        Invocation(user, workers[n % WORKERS], routers[n % ROUTERS], PRICE, record_hash(height, n))
+        for n in range(INVOCATIONS_PER_BATCH)
+    ]
+    billed = system.ledger.apply(invocations)
+    earned = dict(system.ledger.earned)
+    earned.update(extra_leaves or {})
+    from offchain.protocol.rewards import rewards_tree
+
+    tree = rewards_tree(earned)
+    system.last_tree = tree
+    return Commit(
+        height=height,
+        batch_root=batch_root(invocations),
+        billing_root=system.ledger.billing_root(),
+        rewards_root=tree.root,
+        rewards_total=tree.total,
+        billed_total=billed,
+    )
+
+
+def commit(system: System, commit_: Commit, signer_count: int) -> int:
+    """Submit ``commit_`` sealed by the first ``signer_count`` members; return its gas."""
+    signers = {i: system.validators[i][1] for i in range(signer_count)}
+    receipt = submit_commit(system.chain, commit_, signers, system.validators[0][0])
+    system.height = commit_.height
+    return receipt.gas_used
+
+
+def quorum_count(validators: int) -> int:
+    """Return how many equal-stake validators meet floor(2P/3)+1."""
+    return 2 * validators // 3 + 1
+
+
+def ecrecover_baseline(system: System, signer_count: int) -> int:
+    """Return the gas of checking the same quorum with one ecrecover per signer."""
+    abi, bytecode = _artifact("EcrecoverQuorum")
+    chain, deployer = system.chain, devnet_account(0)
+    factory = chain.w3.eth.contract(abi=abi, bytecode=bytecode)
+    tx = factory.constructor().build_transaction(
+        {"from": deployer.address, "nonce": chain.w3.eth.get_transaction_count(deployer.address)}
+    )
+    tx_hash = chain.w3.eth.send_raw_transaction(deployer.sign_transaction(tx).raw_transaction)
+    address = chain.w3.eth.wait_for_transaction_receipt(tx_hash)["contractAddress"]
+    baseline = chain.w3.eth.contract(address=address, abi=abi)
+    keys = [
+        generate_keypair(f"bench-validator-{i}".encode()) for i in range(len(system.validators))
+    ]
+    chain.transact(
+        deployer,
+        baseline.functions.add_members([k.address for k in keys], [STAKE] * len(keys)),
+    )
+    digest = commit_digest(next_commit_probe(system), chain.w3.eth.chain_id, address)
+    signing = sorted(keys[:signer_count], key=lambda k: int(k.address, 16))
+    signatures = [k.sign_hash(digest) for k in signing]
+    return chain.transact(deployer, baseline.functions.verify_quorum(digest, signatures)).gas_used
+
+
+def next_commit_probe(system: System) -> Commit:
+    return Commit(height=system.height + 1, batch_root=b"\x01" * 32, billing_root=b"\x02" * 32,
+                  rewards_root=b"\x03" * 32, rewards_total=0)  # fmt: skip
+
+
+def measure(sizes: list[int]) -> dict:
+    """Run every measurement and return the results."""
+    results: dict = {"commit_gas": {}, "ecrecover_baseline_gas": {}, "signers": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            system = start_system(size, Path(tmp) / str(size))
+            try:
+                k = quorum_count(size)
+                commit(system, next_commit(system), k)  # the first commit warms storage
+                results["commit_gas"][str(size)] = commit(system, next_commit(system), k)
+                results["signers"][str(size)] = k
+                results["ecrecover_baseline_gas"][str(size)] = ecrecover_baseline(system, k)
+                if size == min(sizes):
+                    results.update(claims_and_amortization(system, k))
+            finally:
+                system.anvil.stop()
+    return results
+
+
+def claims_and_amortization(system: System, signers: int) -> dict:
+    """Measure claim gas at 1,000 and 100,000 leaves, and the amortized cost per invocation."""
+    chain, token = system.chain, system.chain["EMCToken"]
+    gpu_reward, consensus_reward = chain["GPUComputeReward"], chain["ConsensusReward"]
+    out = {"claim_gas": {}, "claim_gas_first": {}}
+    workers, _ = _workers()
+    for leaves in (1_000, 100_000):
+        filler = {
+            "0x" + (i + 1).to_bytes(20, "big").hex(): 1
+            for i in range(leaves - len(system.ledger.earned))
+        }
+        commit(system, next_commit(system, filler), signers)
+        tree = system.last_tree
+        first = workers[leaves % 7]
+        second = workers[leaves % 7 + 1]
+        claim = gpu_reward.functions.claim
+        out["claim_gas_first"][str(leaves)] = chain.transact(
+            devnet_account(0), claim(first, tree.cumulative[first], tree.proofs[first])
+        ).gas_used
+        # Steady state: an account that claimed before claims again (what a worker does every
+        # CLAIM_EVERY_BATCHES batches).
+        chain.transact(
+            devnet_account(0), claim(second, tree.cumulative[second], tree.proofs[second])
+        )
+        commit(system, next_commit(system, filler), signers)
+        tree = system.last_tree
+        out["claim_gas"][str(leaves)] = chain.transact(
+            devnet_account(0), claim(second, tree.cumulative[second], tree.proofs[second])
+        ).gas_used
+    steady_commit = commit(system, next_commit(system), signers)
+    heights = list(range(1, system.height + 1))[-VALIDATOR_CLAIM_EVERY_BATCHES:]
+    validator_claim = chain.transact(
+        system.validators[0][0], consensus_reward.functions.claim(heights, [0] * len(heights))
+    ).gas_used
+    deployer = devnet_account(0)
+    erc20 = chain.transact(deployer, token.functions.transfer(workers[0], 1)).gas_used
+    worker_claim = out["claim_gas"]["1000"]
+    per_batch = (
+        steady_commit
+        + WORKERS * worker_claim / CLAIM_EVERY_BATCHES
+        + len(system.validators) * validator_claim / len(heights)
+    )
+    out.update(
+        erc20_transfer_gas=erc20,
+        amortized_gas_per_invocation=round(per_batch / INVOCATIONS_PER_BATCH, 1),
+        amortization={
+            "validators": len(system.validators),
+            "commit_gas": steady_commit,
+            "worker_claim_gas": worker_claim,
+            "workers": WORKERS,
+            "worker_claims_every_batches": CLAIM_EVERY_BATCHES,
+            "validator_claim_gas": validator_claim,
+            "validator_claim_heights": len(heights),
+            "invocations_per_batch": INVOCATIONS_PER_BATCH,
+        },
+    )
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Measure, print the tables and merge the figures into bench/results/gas.json."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="4,16,64,128")
+    args = parser.parse_args(argv if argv is not None else [])
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = measure(sizes)
+    console = Console()
+    table = Table(
+        title="Commit gas: BLS aggregate (2/3 quorum signing) vs one ecrecover per signer"
+    )
+    for column in ("validators", "signers", "BLS commit", "x smallest", "ecrecover quorum only"):
+        table.add_column(column, justify="right")
+    base = results["commit_gas"][str(sizes[0])]
+    for size in sizes:
+        key = str(size)
+        table.add_row(
+            key,
+            str(results["signers"][key]),
+            f"{results['commit_gas'][key]:,}",
+            f"{results['commit_gas'][key] / base:.2f}",
+            f"{results['ecrecover_baseline_gas'][key]:,}",
+        )
+    console.print(table)
+    claims = Table(title="Reward claim gas (GPUComputeReward)")
+    for column in ("leaves", "repeat claim", "first claim"):
+        claims.add_column(column, justify="right")
+    for leaves in ("1000", "100000"):
+        claims.add_row(
+            leaves, f"{results['claim_gas'][leaves]:,}", f"{results['claim_gas_first'][leaves]:,}"
+        )
+    console.print(claims)
+    console.print(
+        f"Amortized settlement gas per invocation: {results['amortized_gas_per_invocation']:,} "
+        f"(one ERC-20 transfer: {results['erc20_transfer_gas']:,}) {results['amortization']}"
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    stored.update(results)
+    RESULTS.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
