@@ -12,7 +12,6 @@ import json
 import tempfile
 from pathlib import Path
 
-from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 from rich.console import Console
 from rich.table import Table
@@ -22,6 +21,7 @@ from offchain.chain.client import ChainClient, devnet_account
 from offchain.chain.deploy import deploy_contracts
 from offchain.protocol import merkle
 from offchain.protocol.billing import billing_leaf
+from offchain.protocol.permit import sign_permit
 
 RESULTS = Path(__file__).parent / "results" / "gas.json"
 EMC = 10**18
@@ -30,29 +30,8 @@ TREE_SIZES = (2, 1_024, 1_048_576)
 
 def _permit(token, owner, spender: str, value: int, deadline: int, chain_id: int):
     """Return the owner's EIP-2612 permit signature for EMCToken."""
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": "EMC Protocol Token", "version": "1", "chainId": chain_id,
-                   "verifyingContract": token.address},
-        "message": {"owner": owner.address, "spender": spender, "value": value,
-                    "nonce": token.functions.nonces(owner.address).call(), "deadline": deadline},
-    }  # fmt: skip
-    return owner.sign_message(encode_typed_data(full_message=typed))
+    nonce = token.functions.nonces(owner.address).call()
+    return sign_permit(owner.key, token.address, chain_id, spender, value, nonce, deadline)
 
 
 def _tree_with(user: str, spent: int, size: int) -> tuple[bytes, list[bytes]]:

@@ -17,6 +17,7 @@ from ape.cli import account_option
 from ape.exceptions import ContractLogicError, TransactionError
 from eth_account.messages import encode_typed_data
 
+from offchain.protocol.permit import permit_typed_data
 from scripts._deployment import DEFAULT_DEPLOYMENTS_DIR, is_deployed, record_path
 
 EMC = 10**18
@@ -117,37 +118,15 @@ def ensure_allowance(token, owner, spender, amount: int) -> None:
 
 def sign_permit(account, token, spender: str, value: int, deadline: int):
     """Return ``account``'s EIP-2612 permit signature (v, r, s) for EMCToken."""
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {
-            "name": token.name(),
-            "version": "1",
-            "chainId": chain.chain_id,
-            "verifyingContract": token.address,
-        },
-        "message": {
-            "owner": account.address,
-            "spender": spender,
-            "value": value,
-            "nonce": token.nonces(account.address),
-            "deadline": deadline,
-        },
-    }
+    typed = permit_typed_data(
+        token.address,
+        chain.chain_id,
+        account.address,
+        spender,
+        value,
+        token.nonces(account.address),
+        deadline,
+    )
     signature = account.sign_message(encode_typed_data(full_message=typed))
     if signature is None:
         raise click.ClickException("the account declined to sign the permit")

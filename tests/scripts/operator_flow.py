@@ -15,7 +15,10 @@ from importlib import import_module
 from pathlib import Path
 
 from offchain.chain.client import ChainClient, devnet_account
+from offchain.chain.settlement import submit_commit
+from offchain.crypto import bls
 from offchain.protocol.billing import build_billing_tree, proof_document
+from offchain.protocol.commit import Commit
 
 BLS_SEED_HEX = "5e" * 32
 EMC = 10**18
@@ -133,17 +136,39 @@ def steps(node: str, user: str, validator: str, workdir: Path) -> list[tuple[str
 
 
 def settle(url: str, workdir: Path, user: str, spent: int) -> str:
-    """Play ComputeConsensus (test account 4) for one commit billing ``user``; write its proof."""
+    """Settle one batch billing ``user`` through a real quorum-signed commit; write its proof.
+
+    A one-validator set (anvil account 12, staked and registered here) seals height 1.
+    """
     client = ChainClient(url, deployments_dir=workdir / "deployments", abi_dir=workdir / "abi")
-    market = client["ComputeMarket"]
-    owner, consensus, sink = devnet_account(0), devnet_account(4), devnet_account(3)
-    client.transact(owner, market.functions.set_consensus(consensus.address))
-    client.transact(owner, market.functions.set_reward_contract(sink.address))
+    token, staking = client["EMCToken"], client["Staking"]
+    owner, validator = devnet_account(0), devnet_account(12)
+    stake = staking.functions.min_stake(1).call()
+    client.transact(owner, token.functions.transfer(validator.address, stake))
+    client.transact(validator, token.functions.approve(staking.address, stake))
+    client.transact(validator, staking.functions.stake(1, stake))
+    secret = bls.keygen(b"operator-flow-validator")
+    client.transact(
+        validator,
+        staking.functions.register_validator(
+            bls.pubkey_to_eip2537(bls.public_key(secret)),
+            bls.signature_to_eip2537(bls.prove_possession(secret)),
+        ),
+    )
+    client.transact(owner, client["ComputeConsensus"].functions.bootstrap())
     ledger = {user: spent}
     root = build_billing_tree(ledger)[0].root
-    client.transact(consensus, market.functions.settle(spent, root))
+    commit = Commit(
+        height=1,
+        batch_root=b"\x01" * 32,
+        billing_root=root,
+        rewards_root=b"\x00" * 32,
+        rewards_total=0,
+        billed_total=spent,
+    )
+    submit_commit(client, commit, {0: secret}, validator)
     (workdir / "billing-proof.json").write_text(json.dumps(proof_document(ledger, user)))
-    return f"(settle: {spent} wei billed to {user}, root 0x{root.hex()})\n"
+    return f"(commit 1: {spent} wei billed to {user}, billing root 0x{root.hex()})\n"
 
 
 def main(url: str, workdir: Path) -> None:

@@ -1,10 +1,8 @@
 """Constants and helpers shared by the socket and market tests."""
 
-from eth_account import Account
-from eth_account.messages import encode_typed_data
-
 from offchain.protocol.billing import billing_proof as proof_of
 from offchain.protocol.billing import build_billing_tree
+from offchain.protocol.permit import sign_permit
 
 MARKET_FEE_BPS = 250
 WITHDRAW_DELAY = 120
@@ -30,35 +28,4 @@ def permit_signature(
     token, owner_key, owner: str, spender: str, value: int, nonce: int, deadline: int, chain_id: int
 ):
     """Return the EIP-2612 permit signature of ``owner`` for EMCToken (v, r, s attributes)."""
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {
-            "name": "EMC Protocol Token",
-            "version": "1",
-            "chainId": chain_id,
-            "verifyingContract": token.address,
-        },
-        "message": {
-            "owner": owner,
-            "spender": spender,
-            "value": value,
-            "nonce": nonce,
-            "deadline": deadline,
-        },
-    }
-    return Account.sign_message(encode_typed_data(full_message=typed), owner_key)
+    return sign_permit(owner_key, token.address, chain_id, spender, value, nonce, deadline, owner)

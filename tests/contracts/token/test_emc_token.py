@@ -3,8 +3,8 @@
 import ape
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 
+from offchain.protocol.permit import sign_permit
 from tests.contracts.helpers import EMC, INITIAL_SUPPLY, single_event
 
 
@@ -32,38 +32,7 @@ def test_transfer__more_than_balance__reverts(token, user, stranger):
 
 
 def _permit_signature(token, owner_key, owner, spender, value, nonce, deadline, chain_id):
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {
-            "name": "EMC Protocol Token",
-            "version": "1",
-            "chainId": chain_id,
-            "verifyingContract": token.address,
-        },
-        "message": {
-            "owner": owner,
-            "spender": spender,
-            "value": value,
-            "nonce": nonce,
-            "deadline": deadline,
-        },
-    }
-    return Account.sign_message(encode_typed_data(full_message=typed), owner_key)
+    return sign_permit(owner_key, token.address, chain_id, spender, value, nonce, deadline, owner)
 
 
 @pytest.fixture
