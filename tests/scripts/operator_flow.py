@@ -14,11 +14,14 @@ import time
 from importlib import import_module
 from pathlib import Path
 
+from eth_utils import to_checksum_address
+
 from offchain.chain.client import ChainClient, devnet_account
 from offchain.chain.settlement import submit_commit
 from offchain.crypto import bls
 from offchain.protocol.billing import build_billing_tree, proof_document
 from offchain.protocol.commit import Commit
+from offchain.protocol.rewards import rewards_tree, split_invocation
 
 BLS_SEED_HEX = "5e" * 32
 EMC = 10**18
@@ -110,7 +113,17 @@ def steps(node: str, user: str, validator: str, workdir: Path) -> list[tuple[str
         ("withdraw early (refused)", "withdraw", ["--account", "TEST::7"]),
         ("wait out the delay", "@time", ["121"]),
         ("withdraw", "withdraw", ["--account", "TEST::7"]),
-        ("commit bills the user 2 EMC", "@settle", [user, "2"]),
+        ("commit bills the user 2 EMC", "@settle", [user, node, "2"]),
+        (
+            "claim an inflated amount (refused)",
+            "claim_rewards",
+            ["--account", "TEST::6", "--proof-file", str(workdir / "inflated-proof.json")],
+        ),
+        (
+            "claim rewards",
+            "claim_rewards",
+            ["--account", "TEST::6", "--proof-file", str(workdir / "earned-proof.json")],
+        ),
         ("request the rest", "withdraw", ["--account", "TEST::7", "--request", "13"]),
         ("wait out the delay again", "@time", ["121"]),
         ("withdraw without proof (refused)", "withdraw", ["--account", "TEST::7"]),
@@ -135,7 +148,7 @@ def steps(node: str, user: str, validator: str, workdir: Path) -> list[tuple[str
     ]
 
 
-def settle(url: str, workdir: Path, user: str, spent: int) -> str:
+def settle(url: str, workdir: Path, user: str, node: str, spent: int) -> str:
     """Settle one batch billing ``user`` through a real quorum-signed commit; write its proof.
 
     A one-validator set (anvil account 12, staked and registered here) seals height 1.
@@ -158,16 +171,26 @@ def settle(url: str, workdir: Path, user: str, spent: int) -> str:
     client.transact(owner, client["ComputeConsensus"].functions.bootstrap())
     ledger = {user: spent}
     root = build_billing_tree(ledger)[0].root
+    # The billed EMC pays the compute node 90 % and the router (the deployer here) 10 %.
+    router_cut, node_cut = split_invocation(spent)
+    earned = rewards_tree({node: node_cut, owner.address: router_cut})
     commit = Commit(
         height=1,
         batch_root=b"\x01" * 32,
         billing_root=root,
-        rewards_root=b"\x00" * 32,
-        rewards_total=0,
+        rewards_root=earned.root,
+        rewards_total=earned.total,
         billed_total=spent,
     )
     submit_commit(client, commit, {0: secret}, validator)
     (workdir / "billing-proof.json").write_text(json.dumps(proof_document(ledger, user)))
+    for name, cumulative in (("earned-proof.json", node_cut), ("inflated-proof.json", spent)):
+        document = {
+            "account": node,
+            "cumulative": cumulative,
+            "proof": ["0x" + p.hex() for p in earned.proofs[to_checksum_address(node)]],
+        }
+        (workdir / name).write_text(json.dumps(document))
     return f"(commit 1: {spent} wei billed to {user}, billing root 0x{root.hex()})\n"
 
 
@@ -185,7 +208,7 @@ def main(url: str, workdir: Path) -> None:
     for name, script, args in steps(node, user, validator, workdir):
         started = time.monotonic()
         if script == "@settle":
-            output, code = settle(url, workdir, args[0], int(args[1]) * EMC), 0
+            output, code = settle(url, workdir, args[0], args[1], int(args[2]) * EMC), 0
         elif script == "@time":
             rpc(url, "evm_increaseTime", [int(args[0])])
             rpc(url, "evm_mine")

@@ -122,7 +122,8 @@ def test_mint_list_buy__socket_changes_hands_with_fee(flow):
     assert sockets.functions.ownerOf(1).call() == user
     assert tuple(sockets.functions.sockets(1).call())[:4] == ("matmul-f32", 50, 10**15, node)
     # node: 500 funded - 100 staked (pending unbonding at the end) + 39 from the sale
-    assert token.functions.balanceOf(node).call() == 439 * EMC
+    # + its 90 % of the 2 EMC commit 1 billed, claimed
+    assert token.functions.balanceOf(node).call() == 439 * EMC + 2 * EMC * 9 // 10
     # deployer: funded the flow's accounts (10,700) and the settling validator's stake (10,000),
     # and earned the 1 EMC protocol fee as treasury
     assert token.functions.balanceOf(deployer).call() == 10**9 * EMC - 20_700 * EMC + 1 * EMC
@@ -164,3 +165,17 @@ def test_position_and_unstake__readable_summary(flow):
     assert "escrow:            0 EMC (spent settled 2 EMC)" in position
     assert "#1: matmul-f32, 50 E, 0.001 EMC/invocation" in position
     assert "pending:         100 EMC" in ok(steps, "unstake")
+
+
+def test_claim_rewards__node_paid_its_share_of_the_commit(flow):
+    steps, w3, workdir = flow
+    refused(
+        steps,
+        "claim an inflated amount (refused)",
+        "claim refused by the chain: reward: invalid proof",
+    )
+    assert "Claimed for" in ok(steps, "claim rewards")
+    gpu_reward = contract(w3, workdir, "GPUComputeReward")
+    node = w3.eth.accounts[6]
+    # 90 % of the 2 EMC billed by commit 1; the router keeps 10 %
+    assert gpu_reward.functions.claimed(node).call() == 2 * EMC * 9 // 10
