@@ -48,13 +48,15 @@ def cli(network, account, deployment_name, deployments_dir, address):
             click.echo(
                 f"  withdrawal:        {format_emc(requested)} from {market.withdrawable_at(who)}"
             )
-    for name in REWARD_CONTRACTS:
-        status = (
-            "deployed (claim with a proof from the rewards root)"
-            if name in contracts
-            else "not deployed"
+    if "GPUComputeReward" in contracts:
+        claimed = contracts["GPUComputeReward"].claimed(who)
+        click.echo(
+            f"  earnings claimed:  {format_emc(claimed)} "
+            "(claim the rest with `claim_rewards --proof-file`)"
         )
-        click.echo(f"  {name + ':':<19}{status}")
+    for name in REWARD_CONTRACTS:
+        if name not in contracts:
+            click.echo(f"  {name + ':':<19}not deployed")
     if "ComputeSocket" in contracts:
         sockets = contracts["ComputeSocket"]
         held = sockets.balanceOf(who)

@@ -163,6 +163,7 @@ def test_position_and_unstake__readable_summary(flow):
     steps, _, _ = flow
     position = ok(steps, "position")
     assert "escrow:            0 EMC (spent settled 2 EMC)" in position
+    assert "earnings claimed:  0 EMC" in position
     assert "#1: matmul-f32, 50 E, 0.001 EMC/invocation" in position
     assert "pending:         100 EMC" in ok(steps, "unstake")
 
