@@ -107,8 +107,8 @@ def measure_market_gas() -> dict[str, int]:
                 100 * EMC,
                 deadline,
                 signed.v,
-                signed.r.to_bytes(32, "big"),
-                signed.s.to_bytes(32, "big"),
+                signed.r,
+                signed.s,
             )
             gas["escrow_deposit_with_permit"] = chain.transact(user, call).gas_used
 

@@ -1,7 +1,8 @@
 """EIP-2612 permits for EMCToken: the typed data a holder signs to approve without a transaction."""
 
+from dataclasses import dataclass
+
 from eth_account import Account
-from eth_account.datastructures import SignedMessage
 from eth_account.messages import encode_typed_data
 
 TOKEN_NAME = "EMC Protocol Token"
@@ -22,6 +23,19 @@ _TYPES = {
         {"name": "deadline", "type": "uint256"},
     ],
 }
+
+
+@dataclass(frozen=True)
+class PermitSignature:
+    """A permit's (v, r, s), with r and s as 32-byte words.
+
+    Passing r and s as integers lets some encoders shorten a value with a leading zero byte and
+    then pad it on the right as bytes32, which corrupts one signature in about 128.
+    """
+
+    v: int
+    r: bytes
+    s: bytes
 
 
 def permit_typed_data(
@@ -56,11 +70,12 @@ def sign_permit(
     nonce: int,
     deadline: int,
     owner: str | None = None,
-) -> SignedMessage:
+) -> PermitSignature:
     """Return the permit signed by ``private_key`` (its ``v``, ``r``, ``s`` go to ``permit``).
 
     ``owner`` defaults to the key's address; naming another one forges a permit (for tests).
     """
     owner = owner or Account.from_key(private_key).address
     typed = permit_typed_data(token, chain_id, owner, spender, value, nonce, deadline)
-    return Account.sign_message(encode_typed_data(full_message=typed), private_key)
+    signed = Account.sign_message(encode_typed_data(full_message=typed), private_key)
+    return PermitSignature(signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big"))

@@ -113,3 +113,19 @@ def test_permit__wrong_chain_id__reverts(token, chain, user, permit_owner):
         token.permit(
             permit_owner.address, user, EMC, deadline, signed.v, signed.r, signed.s, sender=user
         )
+
+
+def test_permit__r_or_s_with_leading_zero_byte__accepted(token, chain, user):
+    # One signature in ~128 has r or s below 2**248; encoded carelessly, such a word shifts.
+    owner = Account.from_key(b"\x07" * 32)
+    deadline = chain.pending_timestamp + 3600
+    for value in range(1, 2_000):
+        signed = _permit_signature(
+            token, owner.key, owner.address, user.address, value, 0, deadline, chain.chain_id
+        )
+        if signed.r[0] == 0 or signed.s[0] == 0:
+            break
+    else:
+        pytest.fail("no signature with a leading zero byte in 2,000 tries")
+    token.permit(owner.address, user, value, deadline, signed.v, signed.r, signed.s, sender=user)
+    assert token.allowance(owner.address, user) == value
