@@ -13,6 +13,7 @@ from offchain.workers.node import NodeAgent, NodeConfig
 
 logger = logging.getLogger(__name__)
 
+
 @click.command("worker")
 @click.option(
     "--config",

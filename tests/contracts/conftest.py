@@ -12,7 +12,6 @@ from tests.contracts.helpers import (
     UNBONDING_PERIOD,
 )
 
-
 # A reverted transaction makes Ape replay it step by step (debug_traceTransaction) to build a
 # Vyper source traceback for the error: 20+ s per revert on this machine, for a report the tests
 # never read. The revert reason, which `ape.reverts` checks, does not depend on it.
