@@ -49,3 +49,26 @@ def test_client__record_for_another_chain__refused(devnet, tmp_path):
 def test_client__no_record__tells_how_to_deploy(tmp_path):
     with start_anvil() as anvil, pytest.raises(ChainError, match="run `ape run deploy` first"):
         ChainClient(anvil.url, deployments_dir=tmp_path)
+
+
+def test_devnet__demo_traffic_settled_and_every_earner_paid(devnet):
+    from offchain.devnet import DEMO_BATCHES, ESCROW, INVOCATIONS_PER_BATCH, PRICE_PER_UNIT, USER_INDEX
+
+    report = devnet.settlement
+    assert [b["height"] for b in report.batches] == list(range(1, DEMO_BATCHES + 1))
+    billed = sum(b["billed"] for b in report.batches)
+    assert billed == DEMO_BATCHES * INVOCATIONS_PER_BATCH * PRICE_PER_UNIT
+    consensus, market = devnet.chain["ComputeConsensus"], devnet.chain["ComputeMarket"]
+    assert consensus.functions.last_height().call() == DEMO_BATCHES
+    # the user's escrow still holds everything not billed
+    assert market.functions.unbilled_escrow().call() == ESCROW - billed
+    assert market.functions.escrow(devnet_account(USER_INDEX).address).call() == ESCROW
+    # nodes and routers claimed the whole billed total plus the released emission, less the
+    # rounding dust of splitting each commit's emission evenly over the compute nodes
+    emission = devnet.chain["GPUComputeReward"].functions.emission_per_commit().call()
+    dust = DEMO_BATCHES * (emission % COMPUTE_NODES)
+    assert sum(report.claimed.values()) == billed + DEMO_BATCHES * emission - dust
+    assert all(amount > 0 for amount in report.claimed.values())
+    # every validator signed every commit with equal stake: equal shares of the booked rewards
+    per_commit = devnet.chain["ConsensusReward"].functions.reward_per_commit().call()
+    assert set(report.validator_rewards.values()) == {DEMO_BATCHES * per_commit // VALIDATORS}
