@@ -6,7 +6,17 @@ import pytest
 
 from offchain.chain.anvil import start_anvil
 from offchain.chain.client import ChainClient, ChainError, devnet_account
-from offchain.devnet import COMPUTE_NODES, ROUTERS, VALIDATORS, start_devnet
+from offchain.devnet import (
+    COMPUTE_NODES,
+    DEMO_BATCHES,
+    ESCROW,
+    INVOCATIONS_PER_BATCH,
+    PRICE_PER_UNIT,
+    ROUTERS,
+    USER_INDEX,
+    VALIDATORS,
+    start_devnet,
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +62,6 @@ def test_client__no_record__tells_how_to_deploy(tmp_path):
 
 
 def test_devnet__demo_traffic_settled_and_every_earner_paid(devnet):
-    from offchain.devnet import DEMO_BATCHES, ESCROW, INVOCATIONS_PER_BATCH, PRICE_PER_UNIT, USER_INDEX
-
     report = devnet.settlement
     assert [b["height"] for b in report.batches] == list(range(1, DEMO_BATCHES + 1))
     billed = sum(b["billed"] for b in report.batches)
