@@ -14,6 +14,7 @@
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
@@ -43,6 +44,51 @@ def stated_catch_mod(p: int = P, trials: int = MOD_TRIALS) -> float:
     return 1.0 - float(p) ** -trials
 
 
+def _check_trials(trials: int) -> None:
+    if trials < 1:
+        raise ValueError("at least one trial")
+
+
+@dataclass(frozen=True)
+class ModCheck:
+    """The issuer's secret for one product modulo ``p``: the vectors ``r`` and ``A(Br) mod p``.
+
+    Made by ``prepare_mod`` when the task is issued (two passes, over B and A) and used once by
+    ``check_mod`` when the result arrives (one pass, over C). ``r`` must stay secret until then.
+    """
+
+    r: np.ndarray  # (t, n) float64, entries in [0, p)
+    abr: np.ndarray  # (t, m) int64
+    p: int
+
+
+def prepare_mod(
+    a: np.ndarray, b: np.ndarray, rng: np.random.Generator, p: int = P, trials: int = MOD_TRIALS
+) -> ModCheck:
+    """Draw ``trials`` secret vectors and compute ``A(Br) mod p``; inputs not reduced raise."""
+    _check_trials(trials)
+    r = rng.integers(0, p, size=(trials, b.shape[1])).astype(np.float64)
+    br, b_over = matvecs_mod_checked(b, r, p)
+    abr, a_over = matvecs_mod_checked(a, br, p)
+    if a_over or b_over:
+        raise InvalidInput(f"inputs must lie in [0, {p})")
+    return ModCheck(r, abr, p)
+
+
+def check_mod(prepared: ModCheck, c: np.ndarray) -> Verdict:
+    """Compare ``C r mod p`` with the prepared ``A(Br)``: one pass over ``c``."""
+    t, n = prepared.r.shape
+    if c.ndim != 2 or c.shape != (prepared.abr.shape[1], n):
+        return Verdict(False, f"output of shape {c.shape} does not fit the prepared check")
+    cr, c_over = matvecs_mod_checked(c, prepared.r, prepared.p)
+    if c_over:
+        return Verdict(False, f"{c_over} rows hold entries not reduced modulo {prepared.p}")
+    bad = np.nonzero((prepared.abr != cr).any(axis=0))[0]
+    if bad.size:
+        return Verdict(False, f"Freivalds mismatch in {bad.size} rows, first row {int(bad[0])}")
+    return Verdict(True, f"Freivalds: {t} trials over GF({prepared.p}) agree")
+
+
 def freivalds_mod(
     a: np.ndarray,
     b: np.ndarray,
@@ -53,78 +99,119 @@ def freivalds_mod(
 ) -> Verdict:
     """Check ``c == a @ b mod p`` with ``trials`` random vectors: one pass over each matrix.
 
-    The passes also count entries not below ``p``: inputs not reduced modulo ``p`` raise
+    The passes also look for entries not below ``p``: inputs not reduced modulo ``p`` raise
     ``InvalidInput`` (the request was invalid), an output not reduced is rejected.
     """
-    r = rng.integers(0, p, size=(trials, b.shape[1]), dtype=np.int64)
-    br, b_over = matvecs_mod_checked(b, r, p)
-    abr, a_over = matvecs_mod_checked(a, br, p)
-    if a_over or b_over:
-        raise InvalidInput(f"inputs must lie in [0, {p})")
-    cr, c_over = matvecs_mod_checked(c, r, p)
-    if c_over:
-        return Verdict(False, f"{c_over} entries are not reduced modulo {p}")
-    bad = np.nonzero((abr != cr).any(axis=0))[0]
-    if bad.size:
-        return Verdict(False, f"Freivalds mismatch in {bad.size} rows, first row {int(bad[0])}")
-    return Verdict(True, f"Freivalds: {trials} trials over GF({p}) agree")
+    return check_mod(prepare_mod(a, b, rng, p, trials), c)
 
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
 def _pass_rows(mat, vecs, weights):  # pragma: no cover - compiled
-    """Return ``vecs @ mat.T`` (t, m) and ``|mat| weights`` (m,), in one pass over ``mat``."""
+    """Return ``vecs @ mat.T`` (t, m) and ``|mat| weights`` (m,), in one pass over ``mat``.
+
+    An empty ``weights`` means all ones (``|mat| 1``, the row sums of magnitudes). Each row is
+    read once per pair of vectors, with the magnitude sum fused into the first pair's loop.
+    """
     m, k = mat.shape
     t = vecs.shape[0]
+    weighted = weights.shape[0] > 0
     out = np.empty((t, m))
     outa = np.empty(m)
     for i in prange(m):
         row = mat[i]
-        total = 0.0
-        for l in range(k):  # noqa: E741
-            total += abs(np.float64(row[l])) * weights[l]
-        outa[i] = total
-        for s in range(t):
-            vec = vecs[s]
-            acc = 0.0
-            for l in range(k):  # noqa: E741
-                acc += np.float64(row[l]) * vec[l]
-            out[s, i] = acc
+        for s in range(0, t, 2):
+            v0 = vecs[s]
+            v1 = vecs[min(s + 1, t - 1)]
+            total = 0.0
+            acc0 = 0.0
+            acc1 = 0.0
+            if weighted:
+                for l in range(k):  # noqa: E741
+                    x = np.float64(row[l])
+                    total += abs(x) * weights[l]
+                    acc0 += x * v0[l]
+                    acc1 += x * v1[l]
+            else:
+                for l in range(k):  # noqa: E741
+                    x = np.float64(row[l])
+                    total += abs(x)
+                    acc0 += x * v0[l]
+                    acc1 += x * v1[l]
+            if s == 0:
+                outa[i] = total
+            out[s, i] = acc0
+            if s + 1 < t:
+                out[s + 1, i] = acc1
     return out, outa
+
+
+_ONES = np.empty(0)
+R_MAX = 2.0  # |r_j| < 2
+
+
+@dataclass(frozen=True)
+class F32Check:
+    """The issuer's secret for one float32 product: ``r``, ``A(Br)`` and ``|A|(2|B|1)``.
+
+    Made by ``prepare_f32`` when the task is issued (two passes, over B and A) and used once by
+    ``check_f32`` when the result arrives (one pass, over C). ``r`` must stay secret until then.
+    """
+
+    r: np.ndarray  # (t, n) float64, r_j = +-U[1, 2)
+    z: np.ndarray  # (t, m) float64, A(Br)
+    za: np.ndarray  # (m,) float64, |A|(2|B|1)
+    k: int
+
+
+def _prepare_f32_with(a: np.ndarray, b: np.ndarray, r: np.ndarray) -> F32Check:
+    """Return the prepared check for given vectors ``r`` (shape (t, n), |r_j| <= 2)."""
+    r = np.ascontiguousarray(r, dtype=np.float64)
+    y, ya = _pass_rows(b, r, _ONES)
+    ya *= R_MAX  # |B| 2, exact scaling
+    z, za = _pass_rows(a, y, ya)
+    if not (np.isfinite(ya).all() and np.isfinite(za).all()):
+        raise InvalidInput("a, b: values must be finite")
+    return F32Check(r, z, za, a.shape[1])
+
+
+def prepare_f32(
+    a: np.ndarray, b: np.ndarray, rng: np.random.Generator, trials: int = F32_TRIALS
+) -> F32Check:
+    """Draw ``trials`` secret vectors ``r_j = +-U[1, 2)`` and compute ``A(Br)`` in float64.
+
+    Raises ``InvalidInput`` when ``a`` or ``b`` holds a NaN or an infinity: the weighted sums of
+    the passes are then not finite, so the verifier needs no separate validation pass.
+    """
+    _check_trials(trials)
+    signs = rng.integers(0, 2, size=(trials, b.shape[1])) * 2 - 1
+    return _prepare_f32_with(a, b, signs * rng.uniform(1.0, 2.0, size=(trials, b.shape[1])))
+
+
+def f32_check_residuals(prepared: F32Check, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the residuals ``|c r - a (b r)|`` (t, m) and the row bounds ``tau`` (m,)."""
+    n, k = prepared.r.shape[1], prepared.k
+    w, wa = _pass_rows(c, prepared.r, _ONES)
+    wa *= R_MAX  # |C| 2, exact scaling
+    za = prepared.za
+    g64 = gamma(n + k + 2, U64)
+    tau = gamma(k + 1, U32) * za * (1 + 4 * g64) + 2 * g64 * (za + wa)
+    tau += 2.0 * n * (k + 1) * 2.0**-149  # float32 underflow, absolute
+    return np.abs(w - prepared.z), tau
 
 
 def f32_residuals(
     a: np.ndarray, b: np.ndarray, c: np.ndarray, r: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return the residuals ``|c r - a (b r)|`` (t, m) and the row bounds ``tau`` (m,).
-
-    Raises ``InvalidInput`` when ``a`` or ``b`` holds a NaN or an infinity: the weighted sums of
-    the passes are then not finite, so the verifier needs no separate validation pass.
-    """
-    m, k = a.shape
-    n = b.shape[1]
-    twos = np.full(n, 2.0)
-    y, ya = _pass_rows(b, r, twos)
-    z, za = _pass_rows(a, y, ya)
-    if not (np.isfinite(ya).all() and np.isfinite(za).all()):
-        raise InvalidInput("a, b: values must be finite")
-    w, wa = _pass_rows(c, r, twos)
-    g64 = gamma(n + k + 2, U64)
-    tau = gamma(k + 1, U32) * za * (1 + 4 * g64) + 2 * g64 * (za + wa)
-    tau += 2.0 * n * (k + 1) * 2.0**-149  # float32 underflow, absolute
-    return np.abs(w - z), tau
+    """Return the residuals ``|c r - a (b r)|`` (t, m) and the row bounds ``tau`` (m,)."""
+    return f32_check_residuals(_prepare_f32_with(a, b, r), c)
 
 
-def freivalds_f32(
-    a: np.ndarray,
-    b: np.ndarray,
-    c: np.ndarray,
-    rng: np.random.Generator,
-    trials: int = F32_TRIALS,
-) -> Verdict:
-    """Check a float32 product against its rounding bound with ``trials`` random vectors."""
-    signs = rng.integers(0, 2, size=(trials, b.shape[1])) * 2 - 1
-    r = signs * rng.uniform(1.0, 2.0, size=(trials, b.shape[1]))
-    residual, tau = f32_residuals(a, b, c, r)
+def check_f32(prepared: F32Check, c: np.ndarray) -> Verdict:
+    """Check a float32 result against the prepared ``A(Br)`` and its rounding bound."""
+    t, n = prepared.r.shape
+    if c.ndim != 2 or c.shape != (prepared.z.shape[1], n):
+        return Verdict(False, f"output of shape {c.shape} does not fit the prepared check")
+    residual, tau = f32_check_residuals(prepared, c)
     if not np.isfinite(residual).all():
         return Verdict(False, "output has a NaN or an infinity")
     over = residual > tau[None, :]
@@ -135,7 +222,18 @@ def freivalds_f32(
             f"Freivalds residual {residual[s, i]:.3e} exceeds the float32 bound "
             f"{tau[i]:.3e} in row {int(i)}",
         )
-    return Verdict(True, f"Freivalds: {trials} trials within the float32 rounding bound")
+    return Verdict(True, f"Freivalds: {t} trials within the float32 rounding bound")
+
+
+def freivalds_f32(
+    a: np.ndarray,
+    b: np.ndarray,
+    c: np.ndarray,
+    rng: np.random.Generator,
+    trials: int = F32_TRIALS,
+) -> Verdict:
+    """Check a float32 product against its rounding bound with ``trials`` random vectors."""
+    return check_f32(prepare_f32(a, b, rng, trials), c)
 
 
 def stated_catch_f32(tau: float, error: float, trials: int = F32_TRIALS) -> float:

@@ -140,45 +140,67 @@ def matmul_mod(a: np.ndarray, b: np.ndarray, p: int = P, strategy: str = DEFAULT
 # Reassociation is safe: every partial sum is a nonnegative integer below 2**53, so exact.
 @njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
 def _matvecs_mod(mat, vecs, p, block):  # pragma: no cover - compiled
-    """Return ``vecs @ mat.T mod p`` and, per row, the count of entries not below ``p``."""
+    """Return ``vecs @ mat.T mod p`` and, per row, its largest entry.
+
+    Each row is read once per pair of vectors; the largest entry is taken in the same loop, so
+    the range check costs no extra pass. A row whose largest entry is ``p`` or more gives no
+    exact product (its entries are read as int32 so that the conversion vectorizes).
+    """
     r, c = mat.shape
     t = vecs.shape[0]
     out = np.empty((t, r), dtype=np.int64)
-    over = np.zeros(r, dtype=np.int64)
+    top = np.zeros(r, dtype=np.int64)
     for i in prange(r):
         row = mat[i]
-        count = 0
-        for j in range(c):
-            count += row[j] >= p
-        over[i] = count
-        for s in range(t):
-            v = vecs[s]
+        for s in range(0, t, 2):
+            v0 = vecs[s]
+            v1 = vecs[min(s + 1, t - 1)]
             if c <= block:  # the common case, kept as one loop so that it vectorizes
-                acc = 0.0
+                acc0 = 0.0
+                acc1 = 0.0
+                big = np.uint32(0)
                 for j in range(c):
-                    acc += np.float64(np.int32(row[j])) * v[j]
-                out[s, i] = np.int64(acc) % p
-                continue
-            total = np.int64(0)
-            for j0 in range(0, c, block):
-                j1 = min(c, j0 + block)
-                acc = 0.0
-                for j in range(j0, j1):
-                    acc += np.float64(np.int32(row[j])) * v[j]
-                total = (total + np.int64(acc)) % p
-            out[s, i] = total
-    return out, over
+                    e = row[j]
+                    big = max(big, e)
+                    x = np.float64(np.int32(e))
+                    acc0 += x * v0[j]
+                    acc1 += x * v1[j]
+                largest = np.int64(big)
+                total0 = np.int64(acc0) % p
+                total1 = np.int64(acc1) % p
+            else:
+                total0 = np.int64(0)
+                total1 = np.int64(0)
+                largest = np.int64(0)
+                for j0 in range(0, c, block):
+                    acc0 = 0.0
+                    acc1 = 0.0
+                    for j in range(j0, min(c, j0 + block)):
+                        largest = max(largest, np.int64(row[j]))
+                        x = np.float64(np.int32(row[j]))
+                        acc0 += x * v0[j]
+                        acc1 += x * v1[j]
+                    total0 = (total0 + np.int64(acc0)) % p
+                    total1 = (total1 + np.int64(acc1)) % p
+            if s == 0:
+                top[i] = largest
+            out[s, i] = total0
+            if s + 1 < t:
+                out[s + 1, i] = total1
+    return out, top
 
 
 def matvecs_mod_checked(mat: np.ndarray, vecs: np.ndarray, p: int = P) -> tuple[np.ndarray, int]:
-    """Return ``vecs @ mat.T mod p`` and how many entries of ``mat`` are not below ``p``.
+    """Return ``vecs @ mat.T mod p`` and how many rows of ``mat`` hold an entry not below ``p``.
 
     The products are exact only when that count is zero.
     """
     if vecs.ndim != 2 or vecs.shape[1] != mat.shape[1]:
         raise ValueError(f"vectors of shape {vecs.shape} do not fit a matrix of {mat.shape}")
-    out, over = _matvecs_mod(mat, np.ascontiguousarray(vecs, dtype=np.float64), p, exact_block(p))
-    return out, int(over.sum())
+    if vecs.shape[0] == 0 or mat.shape[1] == 0:
+        return np.zeros((vecs.shape[0], mat.shape[0]), dtype=np.int64), 0
+    out, top = _matvecs_mod(mat, np.ascontiguousarray(vecs, dtype=np.float64), p, exact_block(p))
+    return out, int((top >= p).sum())
 
 
 def matvecs_mod(mat: np.ndarray, vecs: np.ndarray, p: int = P) -> np.ndarray:

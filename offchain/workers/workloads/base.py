@@ -3,12 +3,15 @@
 A workload is refused before any work starts when its inputs do not match its schema or its
 value rules (``validate``). ``run`` picks CUDA when the machine has it (or when asked),
 ``units`` meters the work in compute units, ``verify`` checks someone else's output cheaply
-and says why it accepts or rejects.
+and says why it accepts or rejects. An issuer that holds the inputs before the result arrives
+can split ``verify`` in two: ``prepare`` when the task is issued (the matrix products do two of
+their three passes there) and ``check`` when the result arrives.
 """
 
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -22,6 +25,20 @@ Tensors = Mapping[str, np.ndarray]
 # One compute unit is 10**6 basic operations (a float multiply or add, or a modular one).
 OPS_PER_UNIT = 10**6
 DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What ``Workload.prepare`` keeps for ``check``: whose it is, the input sizes, its secret.
+
+    The state holds the verifier's random choices, so it stays with the issuer, and is used for
+    one result only (a node that saw several verdicts on one state could learn about it).
+    """
+
+    workload: str
+    version: int
+    sizes: dict[str, int]
+    state: object
 
 
 class Workload(ABC):
@@ -68,6 +85,31 @@ class Workload(ABC):
             return Verdict(False, f"malformed output: {exc}")
         return self._verify(inputs, outputs, sizes, rng)
 
+    def prepare(self, inputs: Tensors, rng: np.random.Generator) -> Prepared:
+        """Return what ``check`` needs, computed from the inputs alone (when the task is issued).
+
+        Raises ``InvalidInput`` for inputs that ``verify`` would refuse.
+        """
+        sizes = self._validate_for_verify(inputs)
+        return Prepared(self.id, self.version, sizes, self._prepare(inputs, sizes, rng))
+
+    def check(self, prepared: Prepared, outputs: Tensors) -> Verdict:
+        """Return whether ``outputs`` is accepted, given ``prepare``'s state for their inputs.
+
+        ``check(prepare(inputs, rng), outputs)`` has the same verdicts, and the same stated
+        catch probability, as ``verify(inputs, outputs, rng)``.
+        """
+        if (prepared.workload, prepared.version) != (self.id, self.version):
+            raise ValueError(
+                f"prepared for {prepared.workload} v{prepared.version}, "
+                f"not {self.id} v{self.version}"
+            )
+        try:
+            self.output_schema.check(outputs, bound=prepared.sizes)
+        except InvalidInput as exc:
+            return Verdict(False, f"malformed output: {exc}")
+        return self._check(prepared.state, outputs, prepared.sizes)
+
     def select_device(self, device: str | None) -> str:
         """Return the device to run on: ``device``, or CUDA when available, else CPU."""
         if device is None:
@@ -85,6 +127,15 @@ class Workload(ABC):
     def _check_values(self, inputs: Tensors, sizes: dict[str, int]) -> None:
         """Raise ``InvalidInput`` when values (not shapes) are out of range; none by default."""
         return None
+
+    def _prepare(self, inputs: Tensors, sizes: dict[str, int], rng: np.random.Generator) -> object:
+        """Return the state for ``_check``; by default the inputs, for a one-shot ``_verify``."""
+        return (inputs, rng)
+
+    def _check(self, state: object, outputs: Tensors, sizes: dict[str, int]) -> Verdict:
+        """Return the verdict on well-formed ``outputs`` from ``_prepare``'s state."""
+        inputs, rng = state
+        return self._verify(inputs, outputs, sizes, rng)
 
     @abstractmethod
     def ops(self, sizes: Mapping[str, int]) -> int:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from offchain.workers.errors import InvalidInput
-from offchain.workers.verifiers import F32_TRIALS, freivalds_f32
+from offchain.workers.verifiers import F32_TRIALS, check_f32, freivalds_f32, prepare_f32
 from offchain.workers.workloads.base import Tensors, Verdict, Workload, check_finite
 from offchain.workers.workloads.schema import Dim, Schema, TensorSpec
 
@@ -74,3 +74,11 @@ class MatmulF32(Workload):
     ) -> Verdict:
         """Return Freivalds' verdict against the float32 rounding bound."""
         return freivalds_f32(inputs["a"], inputs["b"], outputs["c"], rng)
+
+    def _prepare(self, inputs: Tensors, sizes: dict[str, int], rng: np.random.Generator) -> object:
+        """Draw the secret vectors and compute ``A(Br)``: the passes over A and B."""
+        return prepare_f32(inputs["a"], inputs["b"], rng)
+
+    def _check(self, state: object, outputs: Tensors, sizes: dict[str, int]) -> Verdict:
+        """Compare ``C r`` with the prepared ``A(Br)``: one pass over C."""
+        return check_f32(state, outputs["c"])

@@ -7,7 +7,7 @@ from numba import cuda
 
 from offchain.workers.errors import InvalidInput
 from offchain.workers.kernels.modp import P, matmul_mod, matmul_mod_cuda
-from offchain.workers.verifiers import MOD_TRIALS, freivalds_mod
+from offchain.workers.verifiers import MOD_TRIALS, check_mod, freivalds_mod, prepare_mod
 from offchain.workers.workloads.base import Tensors, Verdict, Workload
 from offchain.workers.workloads.schema import Dim, Schema, TensorSpec
 
@@ -66,3 +66,11 @@ class MatmulModP(Workload):
     ) -> Verdict:
         """Return Freivalds' exact verdict modulo P."""
         return freivalds_mod(inputs["a"], inputs["b"], outputs["c"], rng)
+
+    def _prepare(self, inputs: Tensors, sizes: dict[str, int], rng: np.random.Generator) -> object:
+        """Draw the secret vectors and compute ``A(Br)``: the passes over A and B."""
+        return prepare_mod(inputs["a"], inputs["b"], rng)
+
+    def _check(self, state: object, outputs: Tensors, sizes: dict[str, int]) -> Verdict:
+        """Compare ``C r`` with the prepared ``A(Br)``: one pass over C."""
+        return check_mod(state, outputs["c"])

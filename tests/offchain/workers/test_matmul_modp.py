@@ -61,6 +61,19 @@ def test_matvecs_mod__equals_pure_python():
         modp.matvecs_mod(mat, vecs[:, :20])
 
 
+@pytest.mark.parametrize("trials", [1, 2, 3])
+@pytest.mark.parametrize("p", [modp.P, 2**26 - 5])  # the second gives blocks of 2 terms
+def test_matvecs_mod__any_trial_count_and_blocking__equals_pure_python(trials, p):
+    rng = np.random.default_rng(trials)
+    mat = rng.integers(0, p, (9, 11), dtype=np.uint32)
+    vecs = rng.integers(0, p, (trials, 11))
+    got, over = modp.matvecs_mod_checked(mat, vecs, p)
+    assert over == 0
+    assert np.array_equal(got, reference(vecs, mat.T, p))
+    mat[[2, 7], [0, 10]] = p
+    assert modp.matvecs_mod_checked(mat, vecs, p)[1] == 2
+
+
 def test_seeded_rows__match_the_pure_python_stream():
     key = 0xDEADBEEF12345678
     rows = modp.seeded_rows(key, 3, 2, 7)

@@ -8,13 +8,19 @@ import pytest
 from offchain.workers.errors import InvalidInput
 from offchain.workers.kernels.modp import P, matmul_mod
 from offchain.workers.verifiers import (
+    _pass_rows,
+    check_f32,
+    check_mod,
     f32_residuals,
     freivalds_mod,
+    prepare_f32,
+    prepare_mod,
     stated_catch_f32,
     stated_catch_mod,
     stated_catch_sampled,
 )
 from offchain.workers.workloads import get_workload
+from offchain.workers.workloads.base import Prepared
 from offchain.workers.workloads.mlp import MlpInfer
 from offchain.workers.workloads.nbody import NBodyStep
 
@@ -85,6 +91,83 @@ def test_modp__small_field__one_wrong_element_caught_at_rate_1_minus_1_over_p():
         caught += not freivalds_mod(a, b, bad, rng, p=p, trials=1).accepted
     assert within(caught / trials, stated_catch_mod(p, 1), trials)
     assert freivalds_mod(a, b, c, rng, p=p, trials=1).accepted
+
+
+# ------------------------------------------------------------- prepare on issue, check on receipt
+
+
+@pytest.mark.parametrize("wid", ["matmul-f32", "matmul-modp"])
+def test_prepare_then_check__same_verdicts_as_verify(wid):
+    rng = np.random.default_rng(20)
+    w = get_workload(wid)
+    a, b, c = f32_inputs(rng) if wid == "matmul-f32" else modp_inputs(rng)
+    inputs = {"a": a, "b": b}
+    assert w.check(w.prepare(inputs, rng), {"c": c}).accepted
+    bad = c.copy()
+    bad[3, 5] = bad[3, 5] * 3 + 7 if wid == "matmul-f32" else (bad[3, 5] + 1) % P
+    verdict = w.check(w.prepare(inputs, rng), {"c": bad})
+    assert not verdict.accepted and "Freivalds" in verdict.reason
+    for outputs in ({"c": bad}, {"c": c * 2}):
+        assert not w.check(w.prepare(inputs, rng), outputs).accepted
+        assert not w.verify(inputs, outputs, rng).accepted
+    verdict = w.check(w.prepare(inputs, rng), {"c": c[:-1]})
+    assert not verdict.accepted and "malformed output" in verdict.reason
+
+
+def test_prepare_then_check__low_level_functions_refuse_a_wrong_shape():
+    rng = np.random.default_rng(21)
+    a, b, c = f32_inputs(rng)
+    assert check_f32(prepare_f32(a, b, rng), c).accepted
+    assert not check_f32(prepare_f32(a, b, rng), c.T).accepted
+    a, b, c = modp_inputs(rng)
+    assert check_mod(prepare_mod(a, b, rng), c).accepted
+    assert not check_mod(prepare_mod(a, b, rng), c[:, :-1]).accepted
+    with pytest.raises(ValueError):
+        prepare_mod(a, b, rng, trials=0)
+
+
+def test_prepare__invalid_inputs__refused_when_the_task_is_issued():
+    rng = np.random.default_rng(22)
+    a, b, _ = f32_inputs(rng)
+    a[1, 2] = np.nan
+    with pytest.raises(InvalidInput):
+        get_workload("matmul-f32").prepare({"a": a, "b": b}, rng)
+    a, b, _ = modp_inputs(rng)
+    b[0, 0] = P
+    with pytest.raises(InvalidInput):
+        get_workload("matmul-modp").prepare({"a": a, "b": b}, rng)
+
+
+def test_check__state_prepared_for_another_workload__refused():
+    rng = np.random.default_rng(23)
+    a, b, c = f32_inputs(rng)
+    prepared = get_workload("matmul-f32").prepare({"a": a, "b": b}, rng)
+    assert isinstance(prepared, Prepared) and prepared.sizes == {"m": 40, "k": 64, "n": 48}
+    with pytest.raises(ValueError, match="prepared for matmul-f32"):
+        get_workload("matmul-modp").check(prepared, {"c": c})
+
+
+def test_prepare_then_check__one_shot_workloads_too():
+    rng = np.random.default_rng(24)
+    w = get_workload("mlp-infer")
+    inputs = {"x": rng.standard_normal((32, 64)).astype(np.float32)}
+    outputs = w.run(inputs, device="cpu")
+    assert w.check(w.prepare(inputs, rng), outputs).accepted
+    assert not w.check(w.prepare(inputs, rng), {"y": outputs["y"] * 2}).accepted
+
+
+@pytest.mark.parametrize("trials", [1, 2, 3])
+def test_pass_rows__any_trial_count__equals_numpy(trials):
+    rng = np.random.default_rng(trials)
+    mat = rng.standard_normal((7, 13)).astype(np.float32)
+    vecs = rng.standard_normal((trials, 13))
+    weights = rng.uniform(0, 3, 13)
+    out, sums = _pass_rows(mat, vecs, weights)
+    m64 = mat.astype(np.float64)
+    assert np.allclose(out, vecs @ m64.T, rtol=1e-12)
+    assert np.allclose(sums, np.abs(m64) @ weights, rtol=1e-12)
+    _, plain = _pass_rows(mat, vecs, np.empty(0))
+    assert np.allclose(plain, np.abs(m64).sum(axis=1), rtol=1e-12)
 
 
 # ---------------------------------------------------------------- matmul-f32 (Freivalds + bound)
