@@ -36,6 +36,12 @@ from offchain.net.host import (  # noqa: E402
 from offchain.net.limits import router_limits  # noqa: E402
 from offchain.net.messages import Request, Response  # noqa: E402
 from offchain.net.pool import RequestIterator, StreamPool  # noqa: E402
+from offchain.net.session import (  # noqa: E402
+    ServeLimits,
+    SessionPool,
+    SessionRefused,
+    serve_session,
+)
 from offchain.net.spawn import (  # noqa: E402
     AgentProcess,
     router_process,
@@ -48,12 +54,17 @@ from offchain.routers.client import caller, new_request_id  # noqa: E402
 from offchain.workers.node import NodeAgent, NodeConfig  # noqa: E402
 
 RAW = TProtocol("/emc-bench/raw/1.0.0")
+RAW_SESSION = TProtocol("/emc-bench/raw-session/1.0.0")
 RESULTS = ROOT / "bench" / "results" / "router.json"
 LEVELS = (500, 1_000, 2_000)
 PER_DIALER = 125
 CONCURRENCY = (1, 10, 100)
 PHASE_S = 6.0
 STORM_NODES = 1_000
+# Raw: plain request/response on reused streams between two hosts (the issue's baseline).
+# Raw session: the pipelined session protocol routed traffic uses, one hop, no router.
+KINDS = ("raw", "raw_session", "routed")
+CPU_BY_KIND = {"raw": ("raw_server",), "raw_session": ("raw_server",), "routed": ("router", "node")}
 
 
 # ---------------------------------------------------------------- helper processes
@@ -96,7 +107,8 @@ def dialer_main(args: argparse.Namespace) -> None:
 
 
 def raw_server_main(args: argparse.Namespace) -> None:
-    """Serve the raw request/response baseline: same framing, no routing, one hop."""
+    """Serve the raw baselines, same framing, no routing, one hop: plain request/response on
+    reused streams (RAW), and the pipelined session protocol that routed traffic uses."""
 
     async def handle(stream) -> None:  # type: ignore[no-untyped-def]
         try:
@@ -105,9 +117,22 @@ def raw_server_main(args: argparse.Namespace) -> None:
         finally:
             await close_quietly(stream)
 
+    async def echo(request: Request) -> Response:
+        return Response(request.request_id, True, output=request.payload)
+
+    def busy(request: Request) -> Response:
+        return Response(request.request_id, False, error="busy")
+
+    async def handle_session(stream) -> None:  # type: ignore[no-untyped-def]
+        try:
+            await serve_session(stream, echo, ServeLimits(max_in_flight=4_096), busy)
+        except SessionRefused as exc:
+            print(f"raw session refused: {exc}", flush=True)
+
     async def run() -> None:
         host = make_host(identity_from_seed(), router_limits())
         host.set_stream_handler(RAW, handle)
+        host.set_stream_handler(RAW_SESSION, handle_session)
         async with host.run([loopback_listen_addr()]):
             Path(args.ready_file).write_text(
                 json.dumps(
@@ -237,10 +262,9 @@ def bench_connections(work: Path, results: dict) -> None:
 
 
 async def _load(
-    host, target: ID, protocol: TProtocol, concurrency: int, seconds: float
+    pool: StreamPool | SessionPool, target: ID, concurrency: int, seconds: float
 ) -> tuple[int, list[float], int]:
-    """Run ``concurrency`` callers in a loop for ``seconds``; streams are reused, as clients do."""
-    pool = StreamPool(host, protocol)
+    """Run ``concurrency`` callers in a loop for ``seconds``, each request after the last."""
     latencies: list[float] = []
     errors = 0
     deadline = trio.current_time() + seconds
@@ -308,50 +332,86 @@ def bench_throughput(work: Path, results: dict) -> None:
         raw.wait_ready()
         wait_for_nodes(router, 2, 60)
 
+        cpu_of = {
+            "router": [psutil.Process(router.pid)],
+            "node": [psutil.Process(p.pid) for p in processes if p.name.startswith("tp-node")],
+            "raw_server": [psutil.Process(raw.pid)],
+        }
+
+        def cpu_seconds() -> dict[str, float]:
+            return {
+                name: sum(sum(p.cpu_times()[:2]) for p in group) for name, group in cpu_of.items()
+            }
+
         async def run() -> dict:
-            out: dict = {"routed": {}, "raw": {}}
-            async with caller([router.info["addrs"][0], raw.info["addrs"][0]]) as host:
+            out: dict = {kind: {} for kind in KINDS}
+            cpu: dict = {kind: {} for kind in KINDS}
+            async with (
+                caller([router.info["addrs"][0], raw.info["addrs"][0]]) as host,
+                SessionPool(host, protocols.INVOKE) as routed_pool,
+                SessionPool(host, RAW_SESSION) as session_pool,
+            ):
                 router_id = ID.from_base58(router.info["peer_id"])
                 raw_id = ID.from_base58(raw.info["peer_id"])
-                await _load(host, router_id, protocols.INVOKE, 4, 1.0)  # warm up
-                await _load(host, raw_id, RAW, 4, 1.0)
+                targets = {
+                    "raw": (StreamPool(host, RAW), raw_id),
+                    "raw_session": (session_pool, raw_id),
+                    "routed": (routed_pool, router_id),
+                }
+                for pool, target in targets.values():  # warm up
+                    await _load(pool, target, 4, 1.0)
                 for concurrency in CONCURRENCY:
-                    for kind, target, proto in (
-                        ("raw", raw_id, RAW),
-                        ("routed", router_id, protocols.INVOKE),
-                    ):
-                        count, lat, errors = await _load(host, target, proto, concurrency, PHASE_S)
+                    for kind in KINDS:
+                        pool, target = targets[kind]
+                        before = cpu_seconds()
+                        count, lat, errors = await _load(pool, target, concurrency, PHASE_S)
+                        after = cpu_seconds()
                         out[kind][str(concurrency)] = {
                             "rps": round(count / PHASE_S, 1),
                             "p50_ms": round(_pct(lat, 0.50), 2),
                             "p99_ms": round(_pct(lat, 0.99), 2),
                             "errors": errors,
                         }
+                        # CPU per answered request in each serving process (the caller's is
+                        # the same code for every kind).
+                        cpu[kind][str(concurrency)] = {
+                            name: round(1_000 * (after[name] - before[name]) / max(count, 1), 3)
+                            for name in CPU_BY_KIND[kind]
+                        }
                         print(
-                            f"  {kind:>6} c={concurrency:<3} {count / PHASE_S:8.1f} req/s  "
+                            f"  {kind:>11} c={concurrency:<3} {count / PHASE_S:8.1f} req/s  "
                             f"p50 {_pct(lat, 0.5):6.2f} ms  p99 {_pct(lat, 0.99):7.2f} ms  "
-                            f"errors {errors}",
+                            f"errors {errors}  cpu ms/req {cpu[kind][str(concurrency)]}",
                             flush=True,
                         )
-            return out
+            return {"latency": out, "cpu": cpu}
 
         measured = trio.run(run)
-        results["routed_rps"] = {c: v["rps"] for c, v in measured["routed"].items()}
-        results["raw_rps"] = {c: v["rps"] for c, v in measured["raw"].items()}
-        results["routed_p50_ms"] = {c: v["p50_ms"] for c, v in measured["routed"].items()}
-        results["raw_p50_ms"] = {c: v["p50_ms"] for c, v in measured["raw"].items()}
-        results["p99_ms"] = {c: v["p99_ms"] for c, v in measured["routed"].items()}
-        results["raw_p99_ms"] = {c: v["p99_ms"] for c, v in measured["raw"].items()}
+        latency, cpu = measured["latency"], measured["cpu"]
+        for kind, prefix in (("routed", "routed"), ("raw", "raw"), ("raw_session", "raw_session")):
+            results[f"{prefix}_rps"] = {c: v["rps"] for c, v in latency[kind].items()}
+            results[f"{prefix}_p50_ms"] = {c: v["p50_ms"] for c, v in latency[kind].items()}
+        results["p99_ms"] = {c: v["p99_ms"] for c, v in latency["routed"].items()}
+        results["raw_p99_ms"] = {c: v["p99_ms"] for c, v in latency["raw"].items()}
+        results["raw_session_p99_ms"] = {c: v["p99_ms"] for c, v in latency["raw_session"].items()}
         results["errors"] = {
-            kind: {c: v["errors"] for c, v in measured[kind].items()} for kind in measured
+            kind: {c: v["errors"] for c, v in latency[kind].items()} for kind in latency
         }
+        results["cpu_ms_per_request"] = cpu
         results["added_p50_ms"] = round(
-            measured["routed"]["1"]["p50_ms"] - measured["raw"]["1"]["p50_ms"], 2
+            latency["routed"]["1"]["p50_ms"] - latency["raw"]["1"]["p50_ms"], 2
         )
-        results["routing_cost_fraction"] = {
-            c: round(1 - measured["routed"][c]["rps"] / measured["raw"][c]["rps"], 3)
-            for c in measured["raw"]
-        }
+        results["added_p50_vs_session_ms"] = round(
+            latency["routed"]["1"]["p50_ms"] - latency["raw_session"]["1"]["p50_ms"], 2
+        )
+        for baseline, key in (
+            ("raw", "routing_cost_fraction"),
+            ("raw_session", "routing_cost_vs_session_fraction"),
+        ):
+            results[key] = {
+                c: round(1 - latency["routed"][c]["rps"] / latency[baseline][c]["rps"], 3)
+                for c in latency[baseline]
+            }
     finally:
         stop_all(processes)
 

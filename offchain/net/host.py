@@ -1,6 +1,7 @@
 """The libp2p host factory: TCP, Noise and Yamux only, with limits set for the agent's role."""
 
 import logging
+import os
 from collections.abc import Sequence
 
 import multiaddr
@@ -24,6 +25,12 @@ from libp2p.transport.tcp.tcp import TCP
 from offchain.net.limits import HostLimits
 
 logger = logging.getLogger(__name__)
+
+# py-libp2p's yamux sends a window update after every read by default (its knob
+# PY_YAMUX_RELEASE_ON_READ, read on each read); with small messages that is one extra frame,
+# Noise message and syscall per message. Off, updates follow go-yamux's batching. An operator
+# who sets the variable keeps their value.
+os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
 
 SECURITY_PROTOCOLS = (NOISE_PROTOCOL_ID,)
 MUXER_PROTOCOLS = (YAMUX_PROTOCOL_ID,)

@@ -5,10 +5,11 @@ from libp2p.custom_types import TProtocol
 # A compute node opens this stream to a router after it dials out, sends its hello and load
 # reports on it, and answers the router's pings on it.
 NODE_CONTROL = TProtocol("/emc/node/1.0.0")
-# A router opens this stream back over the node's own connection to hand it one request.
-WORK = TProtocol("/emc/work/1.0.0")
-# Callers (users, gateways) and other routers send one request per stream on this protocol.
-INVOKE = TProtocol("/emc/invoke/1.0.0")
+# A router opens this stream back over the node's own connection and keeps it as a session:
+# requests are pipelined on it, and answers come back in any order, each naming its request.
+WORK = TProtocol("/emc/work/2.0.0")
+# Callers (users, gateways) and other routers hold a session of the same kind with a router.
+INVOKE = TProtocol("/emc/invoke/2.0.0")
 # Routers exchange summaries of their routing tables on this protocol.
 MESH = TProtocol("/emc/mesh/1.0.0")
 

@@ -41,10 +41,15 @@ from offchain.net.messages import (
     receive,
 )
 from offchain.net.metrics import AgentMetrics, make_metrics, serve_metrics
-from offchain.net.pool import SERVER_IDLE_S, RequestIterator, StreamPool
+from offchain.net.session import (
+    ServeLimits,
+    SessionEnded,
+    SessionPool,
+    SessionRefused,
+    serve_session,
+)
 from offchain.net.wire import (
     NET_ERRORS,
-    close_quietly,
     remote_peer,
     reset_quietly,
     send,
@@ -120,8 +125,8 @@ class RouterAgent:
         self.mesh = meshlib.MeshState(self.me)
         self.metrics = metrics or make_metrics("router")
         self.rng = random.Random()
-        self.node_streams = StreamPool(self.host, protocols.WORK)
-        self.router_streams = StreamPool(self.host, protocols.INVOKE)
+        self.node_sessions = SessionPool(self.host, protocols.WORK)
+        self.router_sessions = SessionPool(self.host, protocols.INVOKE)
         self.in_flight = 0
         self.ready = trio.Event()
         self.metrics_port: int | None = None
@@ -146,7 +151,7 @@ class RouterAgent:
         network.register_notifee(_PeerStoreJanitor(self.host, self._count_connections))
         with trio.CancelScope() as teardown:
             async with self.host.run([multiaddr.Multiaddr(self.config.listen)]):
-                async with trio.open_nursery() as nursery:
+                async with self.node_sessions, self.router_sessions, trio.open_nursery() as nursery:
                     for addr in self.config.peers:
                         nursery.start_soon(self._keep_mesh_link, addr)
                     if self.broadcast is not None:
@@ -244,7 +249,7 @@ class RouterAgent:
             if self._controls.get(peer) is token:
                 del self._controls[peer]
                 self.table = tablelib.remove_node(self.table, peer)
-                self.node_streams.forget(ID.from_base58(peer))
+                self.node_sessions.forget(ID.from_base58(peer))
                 self.metrics.nodes.set(len(self.table.nodes))
                 logger.info("node %s left", peer)
             await reset_quietly(stream)
@@ -300,32 +305,29 @@ class RouterAgent:
     # ------------------------------------------------------------------ requests
 
     async def _handle_invoke(self, stream: INetStream) -> None:
-        """Answer the requests a caller (or another router) sends on one stream, in turn."""
+        """Answer the requests a caller or another router sends on its session, several at once."""
         peer = remote_peer(stream)
-        requests = RequestIterator(
-            stream, self.config.read_timeout_s, self.config.read_timeout_s, SERVER_IDLE_S
+        limits = ServeLimits(
+            first_timeout_s=self.config.read_timeout_s,
+            frame_timeout_s=self.config.read_timeout_s,
+            max_in_flight=self.config.max_in_flight,
         )
+
+        async def admit(request: Request) -> Response:
+            started = trio.current_time()
+            response = await self._admit(request, peer)
+            self.metrics.latency.observe(trio.current_time() - started)
+            self.metrics.requests.labels(outcome="ok" if response.ok else response.error).inc()
+            return response
+
         try:
-            async for request in requests:
-                started = trio.current_time()
-                response = await self._admit(request, peer)
-                self.metrics.latency.observe(trio.current_time() - started)
-                outcome = "ok" if response.ok else response.error
-                self.metrics.requests.labels(outcome=outcome).inc()
-                try:
-                    await send(stream, response)
-                except NET_ERRORS as exc:
-                    logger.info("caller %s left before its answer: %s", peer, exc)
-                    break
-        except trio.TooSlowError:
-            self._drop(peer, "invoke", "timeout", "no whole request in time")
-            await reset_quietly(stream)
-            return
-        except FrameError as exc:
-            self._drop(peer, "invoke", exc.reason, str(exc))
-            await reset_quietly(stream)
-            return
-        await close_quietly(stream)
+            await serve_session(stream, admit, limits, self._busy)
+        except SessionRefused as exc:
+            self._drop(peer, "invoke", exc.reason, exc.detail)
+
+    def _busy(self, request: Request) -> Response:
+        self.metrics.requests.labels(outcome="busy").inc()
+        return _error(request, "busy", f"router at its limit of {self.in_flight} requests")
 
     async def _admit(self, request: Request, peer: str) -> Response:
         if request.path and request.path[-1] != peer:
@@ -334,7 +336,7 @@ class RouterAgent:
         if self.me in request.path:
             return _error(request, "loop", "request already passed through this router")
         if self.in_flight >= self.config.max_in_flight:
-            return _error(request, "busy", f"router at its limit of {self.in_flight} requests")
+            return self._busy(request)
         self.in_flight += 1
         self.metrics.in_flight.set(self.in_flight)
         try:
@@ -395,18 +397,16 @@ class RouterAgent:
         ok = False
         try:
             with trio.fail_after(self._timeout_s(request)):
-                response = await self.node_streams.request(ID.from_base58(node), request)
-            assert isinstance(response, Response)
-            if response.request_id != request.request_id:
-                raise FrameError("answer names another request")
+                response = await self.node_sessions.request(ID.from_base58(node), request)
             ok = response.ok or response.error not in RETRYABLE
             return replace(response, node=node), response.error or "ok"
         except trio.TooSlowError:
             logger.warning("node %s timed out on request %s", node, request.request_id.hex())
             self.metrics.errors.labels(reason="node-timeout").inc()
             return None, "timeout"
-        except FrameError as exc:
-            logger.warning("node %s sent a bad answer: %s", node, exc)
+        except SessionEnded as exc:
+            # The node's session ended under this request: it died, or sent a bad frame.
+            logger.warning("node %s failed on request %s: %s", node, request.request_id.hex(), exc)
             self.metrics.errors.labels(reason="node-" + exc.reason).inc()
             return None, exc.reason
         except NET_ERRORS as exc:
@@ -426,7 +426,9 @@ class RouterAgent:
         onward = replace(request, path=(*request.path, self.me))
         try:
             with trio.fail_after(self._timeout_s(request)):
-                response = await self.router_streams.request(ID.from_base58(route.next_hop), onward)
+                response = await self.router_sessions.request(
+                    ID.from_base58(route.next_hop), onward
+                )
         except (trio.TooSlowError, FrameError, *NET_ERRORS) as exc:
             logger.warning(
                 "forward of %s to %s failed: %s",

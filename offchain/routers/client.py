@@ -15,7 +15,7 @@ from offchain.net.framing import FrameReader
 from offchain.net.host import identity_from_seed, make_host
 from offchain.net.limits import node_limits
 from offchain.net.messages import Request, Response, receive
-from offchain.net.pool import StreamPool
+from offchain.net.session import SessionPool
 from offchain.net.wire import close_quietly, send
 
 
@@ -63,11 +63,18 @@ async def caller(router_addrs: Sequence[str], timeout_s: float = 10.0) -> AsyncI
 
 
 class RouterClient:
-    """A caller that keeps request streams to routers open and reuses them."""
+    """A caller that keeps one pipelined session per router; use it as an async context."""
 
     def __init__(self, host: IHost) -> None:
         self.host = host
-        self.pool = StreamPool(host, protocols.INVOKE)
+        self.pool = SessionPool(host, protocols.INVOKE)
+
+    async def __aenter__(self) -> "RouterClient":
+        await self.pool.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> bool | None:
+        return await self.pool.__aexit__(*exc_info)
 
     async def call(
         self, router: ID, workload: str, payload: bytes, timeout_s: float = 30.0
@@ -75,7 +82,4 @@ class RouterClient:
         """Return the router's answer to one request; raise ``trio.TooSlowError`` on timeout."""
         request = Request(new_request_id(), workload, payload, (), int(timeout_s * 1_000))
         with trio.fail_after(timeout_s + 1):
-            response = await self.pool.request(router, request)
-        if response.request_id != request.request_id:
-            raise ValueError("router answered another request")
-        return response
+            return await self.pool.request(router, request)

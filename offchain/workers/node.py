@@ -19,19 +19,15 @@ from libp2p.abc import INetStream
 
 from offchain.crypto.keys import generate_keypair
 from offchain.net import protocols
-from offchain.net.framing import FrameError
 from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
 from offchain.net.identity import encode_binding, make_binding
 from offchain.net.limits import node_limits
 from offchain.net.messages import Hello, Request, Response
 from offchain.net.metrics import AgentMetrics, make_metrics, serve_metrics
-from offchain.net.pool import SERVER_IDLE_S, RequestIterator
+from offchain.net.session import ServeLimits, SessionRefused, serve_session
 from offchain.net.wire import (
-    NET_ERRORS,
-    close_quietly,
     remote_peer,
     reset_quietly,
-    send,
     shut_down,
 )
 from offchain.workers.connectivity import LinkPolicy, RouterLinks
@@ -232,44 +228,36 @@ class NodeAgent:
         tmp.replace(path)
 
     async def _handle_work(self, stream: INetStream) -> None:
-        """Run the requests a router sends on one work stream, in turn."""
+        """Run the requests a router sends on its work session, several at once."""
         peer = remote_peer(stream)
         if peer not in self.links.router_ids:
             logger.warning("refused a work stream from %s: not one of our routers", peer)
             self.metrics.errors.labels(reason="not-a-router").inc()
             await reset_quietly(stream)
             return
-        requests = RequestIterator(
-            stream, self.config.read_timeout_s, self.config.read_timeout_s, SERVER_IDLE_S
+        limits = ServeLimits(
+            first_timeout_s=self.config.read_timeout_s,
+            frame_timeout_s=self.config.read_timeout_s,
+            # The node's own queue answers busy; this only bounds a misbehaving router.
+            max_in_flight=4 * (self.config.parallel + self.config.queue_size),
         )
         try:
-            async for request in requests:
-                started = trio.current_time()
-                response = await self.execute(request)
-                self.metrics.latency.observe(trio.current_time() - started)
-                outcome = "ok" if response.ok else response.error
-                self.metrics.requests.labels(outcome=outcome).inc()
-                try:
-                    await send(stream, response)
-                except NET_ERRORS as exc:
-                    logger.info(
-                        "router %s left before the answer to %s: %s",
-                        peer,
-                        request.request_id.hex(),
-                        type(exc).__name__,
-                    )
-                    break
-        except trio.TooSlowError:
-            logger.warning("dropped work stream from %s: reason=timeout", peer)
-            self.metrics.errors.labels(reason="timeout").inc()
-            await reset_quietly(stream)
-            return
-        except FrameError as exc:
+            await serve_session(stream, self._execute_timed, limits, self._busy)
+        except SessionRefused as exc:
             logger.warning("dropped work stream from %s: reason=%s (%s)", peer, exc.reason, exc)
             self.metrics.errors.labels(reason=exc.reason).inc()
-            await reset_quietly(stream)
-            return
-        await close_quietly(stream)
+
+    async def _execute_timed(self, request: Request) -> Response:
+        started = trio.current_time()
+        response = await self.execute(request)
+        self.metrics.latency.observe(trio.current_time() - started)
+        self.metrics.requests.labels(outcome="ok" if response.ok else response.error).inc()
+        return response
+
+    def _busy(self, request: Request) -> Response:
+        return Response(
+            request.request_id, False, error="busy", message="node queue is full", node=self.me
+        )
 
     async def execute(self, request: Request) -> Response:
         """Return the response to ``request``: run it, or refuse it as unknown or busy."""
@@ -283,9 +271,7 @@ class NodeAgent:
                 node=self.me,
             )
         if self.pending >= self.config.parallel + self.config.queue_size:
-            return Response(
-                request.request_id, False, error="busy", message="node queue is full", node=self.me
-            )
+            return self._busy(request)
         self.pending += 1
         self.metrics.in_flight.set(self.pending)
         try:

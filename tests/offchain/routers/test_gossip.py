@@ -28,8 +28,7 @@ async def test_records__published_by_serving_router__received_by_mesh_router():
             while not r1.table.nodes or not r2.broadcast.ready.is_set():
                 await trio.sleep(0.05)
             await trio.sleep(2)  # a couple of heartbeats to build the gossipsub mesh
-            async with caller([r1.addrs()[0]]) as host:
-                client = RouterClient(host)
+            async with caller([r1.addrs()[0]]) as host, RouterClient(host) as client:
                 for i in range(5):
                     reply = await client.call(ID.from_base58(r1.me), "echo", b"r%d" % i, 10)
                     assert reply.ok

@@ -1,0 +1,397 @@
+"""Pipelined request sessions: many requests in flight on one stream, answers matched by id.
+
+A router talks to each compute node, and a busy caller to each router, over one long-lived
+stream instead of a pool of one-request streams. Requests (and answers) that queue up while
+the stream is busy go out together in one write, so under load py-libp2p's cost per write (a
+yamux frame, a Noise message and a syscall, several times the cost of encoding the message)
+is paid once for several messages. With one request in flight a session behaves exactly like
+a plain request/response stream. Answers may come back in any order; each names its request.
+"""
+
+import logging
+import math
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import trio
+from libp2p.abc import IHost, INetStream
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+
+from offchain.net.framing import FrameError, FrameReader, Truncated
+from offchain.net.messages import Request, Response, encode, receive
+from offchain.net.wire import NET_ERRORS, close_quietly, remote_peer, reset_quietly
+
+logger = logging.getLogger(__name__)
+
+# A server waits this long for the next request while none is in flight; clients drop a
+# session idle for half of it, so they never send on one the server has given up on.
+SERVER_IDLE_S = 120.0
+CLIENT_IDLE_S = SERVER_IDLE_S / 2
+# Frames written at once, at most: enough to amortize a write, small enough not to stall
+# other streams on the same connection behind one huge yamux frame.
+MAX_WRITE_BYTES = 256 * 1_024
+
+
+class SessionEnded(ConnectionError):
+    """The session's stream ended or failed before the answer came; ``reason`` says why."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+class _Outbox:
+    """Frames waiting to be written; one writer task flushes all that are queued per write."""
+
+    def __init__(self) -> None:
+        self._send, self._receive = trio.open_memory_channel[tuple[bytes, "_Slot | None"]](math.inf)
+
+    def put(self, frame: bytes, slot: "_Slot | None" = None) -> None:
+        self._send.send_nowait((frame, slot))
+
+    def close(self) -> None:
+        """Take no more frames; ``write_all`` returns once the queued ones are written."""
+        self._send.close()
+
+    async def write_all(self, stream: INetStream) -> None:
+        """Write queued frames until cancelled; marks each request's slot once it is sent."""
+        async for frame, slot in self._receive:
+            frames, slots, size = [frame], [slot], len(frame)
+            while size < MAX_WRITE_BYTES:
+                try:
+                    frame, slot = self._receive.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                frames.append(frame)
+                slots.append(slot)
+                size += len(frame)
+            await stream.write(b"".join(frames) if len(frames) > 1 else frames[0])
+            for sent in slots:
+                if sent is not None:
+                    sent.written = True
+
+
+@dataclass(eq=False)
+class _Slot:
+    """Where the answer to one request in flight lands."""
+
+    done: trio.Event = field(default_factory=trio.Event)
+    response: Response | None = None
+    error: SessionEnded | None = None
+    written: bool = False
+
+
+class ClientSession:
+    """The requesting end of one session stream."""
+
+    def __init__(self, stream: INetStream) -> None:
+        self.stream = stream
+        self.closed = False
+        self.last_used = trio.current_time()
+        self._reader = FrameReader(stream)
+        self._outbox = _Outbox()
+        self._waiting: dict[bytes, _Slot] = {}
+        self._end: SessionEnded | None = None
+
+    @property
+    def in_flight(self) -> int:
+        """Return the number of requests waiting for their answers."""
+        return len(self._waiting)
+
+    async def run(self) -> None:
+        """Write requests and read answers until the stream ends, then fail what is left."""
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._write, nursery.cancel_scope)
+                await self._read()
+                nursery.cancel_scope.cancel()
+        finally:
+            self._finish(self._end or SessionEnded("closed", "session stopped"))
+            await reset_quietly(self.stream)
+
+    async def _write(self, scope: trio.CancelScope) -> None:
+        try:
+            await self._outbox.write_all(self.stream)
+        except NET_ERRORS as exc:
+            self._end = SessionEnded("gone", f"write failed: {type(exc).__name__}")
+            scope.cancel()
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                response = await receive(self._reader, Response)
+            except Truncated as exc:
+                self._end = SessionEnded("gone", str(exc))
+                return
+            except FrameError as exc:
+                logger.warning("session to %s sent a bad frame: %s", remote_peer(self.stream), exc)
+                self._end = SessionEnded(exc.reason, str(exc))
+                return
+            assert isinstance(response, Response)
+            slot = self._waiting.pop(response.request_id, None)
+            if slot is None:
+                # The caller gave up on it (timeout); the late answer is simply dropped.
+                logger.debug("answer to %s came after its caller left", response.request_id.hex())
+                continue
+            slot.response = response
+            slot.done.set()
+
+    def _finish(self, end: SessionEnded) -> None:
+        self.closed = True
+        waiting, self._waiting = self._waiting, {}
+        for slot in waiting.values():
+            slot.error = end
+            slot.done.set()
+
+    async def request(self, request: Request) -> Response:
+        """Return the answer to ``request``; the caller bounds the time it may take.
+
+        Raises ``SessionEnded`` if the stream ends first; ``written`` on the error's slot is
+        not exposed, but ``SessionPool`` retries a request that never left this end.
+        """
+        return await self._request(request, _Slot())
+
+    async def _request(self, request: Request, slot: _Slot) -> Response:
+        if self.closed:
+            raise SessionEnded("closed", "session already ended")
+        if request.request_id in self._waiting:
+            raise ValueError(f"request {request.request_id.hex()} is already in flight")
+        self._waiting[request.request_id] = slot
+        self.last_used = trio.current_time()
+        try:
+            self._outbox.put(encode(request), slot)
+            await slot.done.wait()
+        finally:
+            if self._waiting.get(request.request_id) is slot:
+                del self._waiting[request.request_id]
+        self.last_used = trio.current_time()
+        if slot.error is not None:
+            raise slot.error
+        assert slot.response is not None
+        return slot.response
+
+    async def close(self) -> None:
+        """End the session: waiting requests fail, the stream is closed."""
+        self._finish(SessionEnded("closed", "closed by this end"))
+        await close_quietly(self.stream)
+
+
+class SessionPool:
+    """One client session per peer on ``protocol``, opened on first use and reopened after it ends.
+
+    Use as an async context manager: the sessions' reader and writer tasks live inside it.
+    """
+
+    def __init__(self, host: IHost, protocol: TProtocol) -> None:
+        self.host = host
+        self.protocol = protocol
+        self.opened = 0
+        self._sessions: dict[ID, ClientSession] = {}
+        self._opening: dict[ID, trio.Lock] = {}
+        self._nursery: trio.Nursery | None = None
+        self._exit = None
+
+    async def __aenter__(self) -> "SessionPool":
+        self._exit = trio.open_nursery()
+        self._nursery = await self._exit.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> bool | None:
+        assert self._exit is not None and self._nursery is not None
+        self._nursery.cancel_scope.cancel()
+        return await self._exit.__aexit__(*exc_info)
+
+    async def _session(self, peer: ID) -> ClientSession:
+        session = self._sessions.get(peer)
+        if session is not None and self._usable(session):
+            return session
+        # Concurrent first requests to one peer share one new session.
+        lock = self._opening.setdefault(peer, trio.Lock())
+        async with lock:
+            session = self._sessions.get(peer)
+            if session is not None and self._usable(session):
+                return session
+            if session is not None:
+                await session.close()
+            if self._nursery is None:
+                raise RuntimeError("SessionPool used outside its 'async with' block")
+            stream = await self.host.new_stream(peer, [self.protocol])
+            session = ClientSession(stream)
+            self._sessions[peer] = session
+            self.opened += 1
+            self._nursery.start_soon(session.run)
+            return session
+
+    @staticmethod
+    def _usable(session: ClientSession) -> bool:
+        if session.closed:
+            return False
+        idle = trio.current_time() - session.last_used
+        return session.in_flight > 0 or idle < CLIENT_IDLE_S
+
+    async def request(self, peer: ID, request: Request) -> Response:
+        """Return ``peer``'s answer to ``request``; the caller bounds the time it may take.
+
+        A request that never left this end because its session had just ended is sent once
+        more on a fresh session; any other failure propagates (``SessionEnded`` or the
+        network's errors), since the peer may have started the work.
+        """
+        slot = _Slot()
+        try:
+            return await (await self._session(peer))._request(request, slot)
+        except SessionEnded:
+            if slot.written:
+                raise
+        return await (await self._session(peer))._request(request, _Slot())
+
+    def forget(self, peer: ID) -> None:
+        """Drop the session to ``peer`` (it has gone); requests waiting on it fail."""
+        session = self._sessions.pop(peer, None)
+        self._opening.pop(peer, None)
+        if session is not None:
+            session._finish(SessionEnded("gone", "peer left"))
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """How long a serving end waits, and how much it takes on, per session."""
+
+    first_timeout_s: float = 10.0
+    frame_timeout_s: float = 10.0
+    idle_timeout_s: float = SERVER_IDLE_S
+    max_in_flight: int = 256
+
+
+class SessionRefused(Exception):
+    """The peer broke the protocol; ``reason`` is a short tag for logs and metrics."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+async def serve_session(
+    stream: INetStream, handle: Handler, limits: ServeLimits, busy: Callable[[Request], Response]
+) -> int:
+    """Answer the requests that arrive on ``stream``, several at once, until it goes quiet.
+
+    Each request runs in its own task; beyond ``limits.max_in_flight`` the answer is
+    ``busy(request)`` at once, so a session can never queue without bound. Returns the number
+    of requests handled. Raises ``SessionRefused`` (stream reset, work in flight cancelled)
+    for a malformed frame or a peer too slow to send one; the agent logs it.
+    """
+    reader = FrameReader(stream)
+    outbox = _Outbox()
+    work = _InFlight(limits.idle_timeout_s)
+
+    async def answer(request: Request) -> None:
+        try:
+            outbox.put(encode(await handle(request)))
+        finally:
+            work.finish()
+
+    async def next_request(first: bool) -> Request | None:
+        if first:
+            with trio.fail_after(limits.first_timeout_s):
+                return await _receive_request(reader)
+        # Silence only counts as idle while nothing is in flight: a caller waiting on long
+        # work has nothing to send. The idle clock starts when the last work finishes.
+        with work.idle_clock() as idle:
+            try:
+                await reader.wait_for_data()
+            except Truncated:
+                return None
+        if idle.cancelled_caught:
+            return None
+        with trio.fail_after(limits.frame_timeout_s):
+            return await _receive_request(reader)
+
+    async def write(scope: trio.CancelScope) -> None:
+        try:
+            await outbox.write_all(stream)
+        except NET_ERRORS as exc:
+            logger.info("peer %s left before its answers: %s", remote_peer(stream), exc)
+            scope.cancel()
+
+    refused: SessionRefused | None = None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(write, nursery.cancel_scope)
+        first = True
+        while True:
+            try:
+                request = await next_request(first)
+            except trio.TooSlowError:
+                refused = SessionRefused("timeout", "no whole request in time")
+                break
+            except FrameError as exc:
+                refused = SessionRefused(exc.reason, str(exc))
+                break
+            if request is None:
+                break
+            first = False
+            if work.count >= limits.max_in_flight:
+                outbox.put(encode(busy(request)))
+                continue
+            work.start()
+            nursery.start_soon(answer, request)
+        if refused is None:
+            await work.drained()
+            outbox.close()  # the writer flushes what is queued, then returns
+        else:
+            nursery.cancel_scope.cancel()
+    if refused is not None:
+        await reset_quietly(stream)
+        raise refused
+    await close_quietly(stream)
+    return work.total
+
+
+class _InFlight:
+    """Counts a session's requests in flight; the session is idle only while none are."""
+
+    def __init__(self, idle_timeout_s: float) -> None:
+        self.count = 0
+        self.total = 0
+        self._idle_timeout_s = idle_timeout_s
+        self._idle_clock: trio.CancelScope | None = None
+        self._none = trio.Event()
+        self._none.set()
+
+    def start(self) -> None:
+        if self.count == 0:
+            self._none = trio.Event()
+        self.count += 1
+        self.total += 1
+
+    def finish(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._none.set()
+            if self._idle_clock is not None:
+                self._idle_clock.deadline = trio.current_time() + self._idle_timeout_s
+
+    async def drained(self) -> None:
+        await self._none.wait()
+
+    @contextmanager
+    def idle_clock(self) -> Iterator[trio.CancelScope]:
+        """Return a scope that expires after the idle timeout counted from the last work."""
+        deadline = trio.current_time() + self._idle_timeout_s if self.count == 0 else math.inf
+        with trio.CancelScope(deadline=deadline) as scope:
+            self._idle_clock = scope
+            try:
+                yield scope
+            finally:
+                self._idle_clock = None
+
+
+async def _receive_request(reader: FrameReader) -> Request:
+    request = await receive(reader, Request)
+    assert isinstance(request, Request)
+    return request

@@ -1,0 +1,208 @@
+"""Pipelined sessions between two real libp2p hosts on loopback (Noise, Yamux)."""
+
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+from libp2p.custom_types import TProtocol
+from libp2p.peer.peerinfo import info_from_p2p_addr
+
+from offchain.net.framing import FRAME_VERSION, HEADER, MsgType
+from offchain.net.host import identity_from_seed, listen_addrs_of, loopback_listen_addr, make_host
+from offchain.net.limits import node_limits, router_limits
+from offchain.net.messages import Request, Response
+from offchain.net.session import (
+    ServeLimits,
+    SessionEnded,
+    SessionPool,
+    SessionRefused,
+    serve_session,
+)
+
+PROTO = TProtocol("/test/session/1.0.0")
+
+
+def _request(i: int, payload: bytes = b"", timeout_ms: int = 10_000) -> Request:
+    return Request(i.to_bytes(16, "big"), "w", payload or b"%d" % i, (), timeout_ms)
+
+
+def _busy(request: Request) -> Response:
+    return Response(request.request_id, False, error="busy", message="full")
+
+
+@asynccontextmanager
+async def _pair(handle, limits: ServeLimits | None = None, outcomes: list | None = None):
+    """Yield (pool, server peer id) with ``handle`` serving each session on the server."""
+    server = make_host(identity_from_seed(), router_limits())
+    client = make_host(identity_from_seed(), node_limits())
+
+    async def serve(stream) -> None:
+        try:
+            handled = await serve_session(stream, handle, limits or ServeLimits(), _busy)
+            if outcomes is not None:
+                outcomes.append(("done", handled))
+        except SessionRefused as exc:
+            if outcomes is not None:
+                outcomes.append(("refused", exc.reason))
+
+    server.set_stream_handler(PROTO, serve)
+    async with server.run([loopback_listen_addr()]), client.run([]):
+        await client.connect(info_from_p2p_addr(listen_addrs_of(server)[0]))
+        async with SessionPool(client, PROTO) as pool:
+            yield pool, server.get_id()
+
+
+async def test_session__concurrent_requests__answered_out_of_order_on_one_stream():
+    async def handle(request: Request) -> Response:
+        index = int.from_bytes(request.request_id, "big")
+        await trio.sleep(0.01 * (20 - index))  # the last sent is answered first
+        return Response(request.request_id, True, output=request.payload * 2)
+
+    async with _pair(handle) as (pool, server):
+        answers: dict[int, bytes] = {}
+
+        async def one(i: int) -> None:
+            answers[i] = (await pool.request(server, _request(i))).output
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                for i in range(20):
+                    nursery.start_soon(one, i)
+        assert answers == {i: b"%d%d" % (i, i) for i in range(20)}
+        assert pool.opened == 1
+
+
+async def test_session__caller_gives_up__late_answer_dropped_and_session_still_serves():
+    async def handle(request: Request) -> Response:
+        if request.payload == b"slow":
+            await trio.sleep(0.5)
+        return Response(request.request_id, True, output=request.payload)
+
+    async with _pair(handle) as (pool, server):
+        with trio.move_on_after(0.1) as gave_up:
+            await pool.request(server, _request(1, b"slow"))
+        assert gave_up.cancelled_caught
+        await trio.sleep(0.6)  # the late answer arrives and is dropped
+        with trio.fail_after(10):
+            reply = await pool.request(server, _request(2, b"fast"))
+        assert reply.output == b"fast"
+        assert pool.opened == 1
+
+
+async def test_session__more_than_max_in_flight__extra_requests_answered_busy_at_once():
+    release = trio.Event()
+
+    async def handle(request: Request) -> Response:
+        await release.wait()
+        return Response(request.request_id, True, output=b"done")
+
+    async with _pair(handle, ServeLimits(max_in_flight=3)) as (pool, server):
+        replies: list[Response] = []
+
+        async def one(i: int) -> None:
+            replies.append(await pool.request(server, _request(i)))
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                for i in range(5):
+                    nursery.start_soon(one, i)
+                while len(replies) < 2:
+                    await trio.sleep(0.01)
+                assert [r.error for r in replies] == ["busy", "busy"]
+                release.set()
+        assert sorted(r.error for r in replies) == ["", "", "", "busy", "busy"]
+
+
+async def test_session__server_handler_dies__waiting_requests_fail_and_next_opens_new_session():
+    async def handle(request: Request) -> Response:
+        if request.payload == b"hang":
+            await trio.sleep_forever()
+        return Response(request.request_id, True, output=request.payload)
+
+    async with _pair(handle) as (pool, server):
+        server_info = pool.host.get_peerstore().peer_info(server)
+        with trio.fail_after(20):
+            assert (await pool.request(server, _request(1, b"ok"))).ok
+
+            async def kill_soon() -> None:
+                await trio.sleep(0.2)
+                await pool.host.get_network().close_peer(server)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(kill_soon)
+                with pytest.raises(SessionEnded):
+                    await pool.request(server, _request(2, b"hang"))
+            await pool.host.connect(server_info)
+            reply = await pool.request(server, _request(3, b"again"))
+        assert reply.output == b"again"
+        assert pool.opened == 2
+
+
+async def test_session__malformed_frame__server_refuses_with_reason_and_caller_sees_end():
+    outcomes: list = []
+
+    async def handle(request: Request) -> Response:
+        await trio.sleep(5)
+        return Response(request.request_id, True)
+
+    async with _pair(handle, outcomes=outcomes) as (pool, server):
+        with trio.fail_after(20):
+            waiting = trio.Event()
+
+            async def wait_for_answer() -> None:
+                with pytest.raises(SessionEnded):
+                    await pool.request(server, _request(1))
+                waiting.set()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(wait_for_answer)
+                while server not in pool._sessions:
+                    await trio.sleep(0.01)
+                await trio.sleep(0.1)
+                # A frame of an unknown version on the same stream.
+                await pool._sessions[server].stream.write(HEADER.pack(FRAME_VERSION + 1, 5, 0))
+            await waiting.wait()
+            while not outcomes:
+                await trio.sleep(0.01)
+        assert outcomes == [("refused", "unknown-version")]
+
+
+async def test_session__silent_peer_and_idle_session__timed_out_but_long_work_is_not():
+    outcomes: list = []
+
+    async def handle(request: Request) -> Response:
+        await trio.sleep(0.6)  # longer than the idle timeout below
+        return Response(request.request_id, True, output=b"late but whole")
+
+    limits = ServeLimits(first_timeout_s=0.3, idle_timeout_s=0.3)
+    async with _pair(handle, limits, outcomes) as (pool, server):
+        with trio.fail_after(20):
+            reply = await pool.request(server, _request(1))
+            assert reply.output == b"late but whole"
+            while not outcomes:  # nothing in flight now: the server ends the idle session
+                await trio.sleep(0.05)
+            assert outcomes == [("done", 1)]
+            # A stream that never sends a request is refused after first_timeout_s.
+            stream = await pool.host.new_stream(server, [PROTO])
+            while len(outcomes) < 2:
+                await trio.sleep(0.05)
+            await stream.reset()
+            assert outcomes[1] == ("refused", "timeout")
+            # The pool notices its session has ended and opens a fresh one.
+            assert (await pool.request(server, _request(2))).ok
+
+
+async def test_session__unexpected_message_type__refused():
+    outcomes: list = []
+
+    async def handle(request: Request) -> Response:
+        return Response(request.request_id, True)
+
+    async with _pair(handle, outcomes=outcomes) as (pool, server):
+        with trio.fail_after(20):
+            stream = await pool.host.new_stream(server, [PROTO])
+            await stream.write(HEADER.pack(FRAME_VERSION, int(MsgType.RESPONSE), 0))
+            while not outcomes:
+                await trio.sleep(0.05)
+            await stream.reset()
+        assert outcomes == [("refused", "unexpected-type")]
