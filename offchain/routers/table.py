@@ -4,6 +4,7 @@ Every function takes the table (and the time and random source it needs) and ret
 table or a decision; nothing here does I/O, so tests drive it directly.
 """
 
+import bisect
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,10 @@ EWMA_ALPHA = 0.2
 UNSTAKED_MAX_TIMEOUT_MS = 5_000
 UNSTAKED_GAP_S = 1.0
 TIE_EPSILON_MS = 1e-6
+# With more candidates than this, ``choose`` scores a random sample of this many instead of
+# all of them ("power of d choices"): O(d) per request on a router holding thousands of
+# nodes, with a load spread close to the full scan's (docs/decisions.md).
+SAMPLE_SIZE = 16
 
 
 class UnknownNode(KeyError):
@@ -47,11 +52,15 @@ class RoutingTable:
     """The router's nodes by peer id, with an index of the nodes serving each workload."""
 
     nodes: Mapping[str, NodeEntry] = field(default_factory=lambda: MappingProxyType({}))
-    by_workload: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
+    # Sorted peer ids per workload: deterministic under a seeded random source, and O(1) to
+    # sample from.
+    by_workload: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
 
-def _with_index(nodes: dict[str, NodeEntry], index: dict[str, frozenset[str]]) -> RoutingTable:
-    return RoutingTable(MappingProxyType(nodes), MappingProxyType(index))
+def _with_index(nodes: dict[str, NodeEntry], index: Mapping[str, tuple[str, ...]]) -> RoutingTable:
+    if not isinstance(index, MappingProxyType):
+        index = MappingProxyType(index)
+    return RoutingTable(MappingProxyType(nodes), index)
 
 
 def add_node(table: RoutingTable, entry: NodeEntry) -> RoutingTable:
@@ -64,7 +73,9 @@ def add_node(table: RoutingTable, entry: NodeEntry) -> RoutingTable:
     nodes[entry.peer_id] = entry
     index = dict(table.by_workload)
     for workload in entry.workloads:
-        index[workload] = index.get(workload, frozenset()) | {entry.peer_id}
+        peers = list(index.get(workload, ()))
+        bisect.insort(peers, entry.peer_id)
+        index[workload] = tuple(peers)
     return _with_index(nodes, index)
 
 
@@ -77,7 +88,7 @@ def remove_node(table: RoutingTable, peer_id: str) -> RoutingTable:
     del nodes[peer_id]
     index = dict(table.by_workload)
     for workload in entry.workloads:
-        rest = index.get(workload, frozenset()) - {peer_id}
+        rest = tuple(p for p in index.get(workload, ()) if p != peer_id)
         if rest:
             index[workload] = rest
         else:
@@ -91,7 +102,7 @@ def _update(table: RoutingTable, peer_id: str, **changes: object) -> RoutingTabl
         raise UnknownNode(peer_id)
     nodes = dict(table.nodes)
     nodes[peer_id] = replace(entry, **changes)  # type: ignore[arg-type]
-    return _with_index(nodes, dict(table.by_workload))
+    return _with_index(nodes, table.by_workload)  # membership unchanged: share the index
 
 
 def report_load(table: RoutingTable, peer_id: str, queue_depth: int) -> RoutingTable:
@@ -186,11 +197,35 @@ def choose(
     timeout_ms: int = 0,
     exclude: Iterable[str] = (),
 ) -> str | None:
-    """Return the eligible node with the least expected completion time (ties at random)."""
+    """Return the eligible node with the least expected completion time (ties at random).
+
+    Over more than ``2 * SAMPLE_SIZE`` candidates, the best of ``SAMPLE_SIZE`` drawn at
+    random, falling back to all of them when none drawn is eligible.
+    """
     excluded = set(exclude)
+    peers = table.by_workload.get(workload, ())
+    if len(peers) > 2 * SAMPLE_SIZE:
+        best = _best(table, rng.sample(peers, SAMPLE_SIZE), workload, now, timeout_ms, excluded)
+        if best:
+            return best[0] if len(best) == 1 else rng.choice(sorted(best))
+    best = _best(table, peers, workload, now, timeout_ms, excluded)
+    if not best:
+        return None
+    return best[0] if len(best) == 1 else rng.choice(best)
+
+
+def _best(
+    table: RoutingTable,
+    peers: Iterable[str],
+    workload: str,
+    now: float,
+    timeout_ms: int,
+    excluded: set[str],
+) -> list[str]:
+    """Return the eligible peers among ``peers`` that share the least expected time."""
     best: list[str] = []
     best_score = float("inf")
-    for peer_id in sorted(table.by_workload.get(workload, frozenset())):
+    for peer_id in peers:
         if peer_id in excluded:
             continue
         entry = table.nodes[peer_id]
@@ -201,9 +236,7 @@ def choose(
             best, best_score = [peer_id], score
         elif score <= best_score + TIE_EPSILON_MS:
             best.append(peer_id)
-    if not best:
-        return None
-    return best[0] if len(best) == 1 else rng.choice(best)
+    return best
 
 
 def serves(table: RoutingTable, workload: str) -> bool:

@@ -179,3 +179,35 @@ def test_record_pong__rtt_average_and_queue_in_one_update():
         record_pong(table, "ghost", 1.0, 0)
     with pytest.raises(ValueError):
         record_pong(table, "a", 1.0, -1)
+
+
+def _many(count: int, **kw) -> RoutingTable:
+    return table_of(*(node(f"n{i:04d}", **kw) for i in range(count)))
+
+
+def test_choose__thousands_of_nodes__sampled_choice_spreads_load_like_the_full_scan():
+    table = _many(2_000, capacity=4)
+    rng = random.Random(1)
+    for _ in range(2_000):
+        table = start_task(table, choose(table, "echo", rng, 0.0, 1_000), 0.0)
+    loads = [entry.in_flight for entry in table.nodes.values()]
+    # One task per node would be perfect; the best of 16 random draws stays within 2.
+    assert max(loads) <= 2
+    assert sum(loads) == 2_000
+
+
+def test_choose__sampled_draws_all_ineligible__falls_back_to_the_one_free_node():
+    table = _many(200, capacity=1)
+    for i in range(200):
+        if i != 137:
+            table = start_task(table, f"n{i:04d}", 0.0)
+    for seed in range(20):
+        assert choose(table, "echo", random.Random(seed), 0.0, 1_000) == "n0137"
+
+
+def test_choose__sampled__same_seed_same_choice_and_never_an_excluded_node():
+    table = _many(500)
+    picks = [choose(table, "echo", random.Random(5), 0.0, 1_000) for _ in range(3)]
+    assert len(set(picks)) == 1
+    excluded = [f"n{i:04d}" for i in range(499)]
+    assert choose(table, "echo", random.Random(5), 0.0, 1_000, exclude=excluded) == "n0499"
