@@ -142,6 +142,7 @@ class RouterAgent:
         self._mesh_binding = b""
         self._mesh_binding_expiry = 0
         self._bindings = signing.BindingCache()
+        self._own_signed: tuple[float, SignedSummary] | None = None
         self._mesh_sessions: dict[str, int] = {}
         self._mesh_outboxes: dict[int, tuple[str, trio.MemorySendChannel[SignedSummary]]] = {}
         self._session_ids = itertools.count(1)
@@ -534,13 +535,21 @@ class RouterAgent:
         return self._mesh_binding
 
     def _own_summary(self) -> SignedSummary:
+        """Return our signed summary; mesh links made within half an interval share one."""
+        now = trio.current_time()
+        if self._own_signed is not None:
+            made_at, signed = self._own_signed
+            if now - made_at < self.config.summary_interval_s / 2:
+                return signed
         summary = meshlib.make_summary(
             self.me,
             next(self._summary_seq),
             self.mesh.links,
             tablelib.best_expected_by_workload(self.table),
         )
-        return signing.sign_summary(summary, self.eth, self._binding_for_mesh())
+        signed = signing.sign_summary(summary, self.eth, self._binding_for_mesh())
+        self._own_signed = (now, signed)
+        return signed
 
     async def _mesh_writer(
         self, stream: INetStream, lock: trio.Lock, sent: dict[int, float]
@@ -611,7 +620,7 @@ class RouterAgent:
             summary = signing.open_summary(signed)
             if not meshlib.is_newer(self.mesh, summary):
                 return  # a duplicate via another link, our own, or a replay: nothing to verify
-            signing.verify_summary(signed, self._bindings, time.time())
+            signing.verify_summary(signed, self._bindings, time.time(), summary)
         except signing.SummaryRejected as exc:
             logger.warning(
                 "dropped summary relayed by %s: reason=%s (%s)", peer, exc.reason, exc.detail

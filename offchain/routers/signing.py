@@ -117,17 +117,20 @@ class BindingCache:
         self._entries.pop(origin, None)
 
 
-def verify_summary(signed: SignedSummary, bindings: BindingCache, now: float) -> Summary:
+def verify_summary(
+    signed: SignedSummary, bindings: BindingCache, now: float, opened: Summary | None = None
+) -> Summary:
     """Return the summary in ``signed`` if its origin signed it, else raise ``SummaryRejected``.
 
-    ``now`` is wall-clock time (for the binding's expiry).
+    ``now`` is wall-clock time (for the binding's expiry); ``opened`` is ``open_summary(signed)``
+    when the caller already has it.
     """
     if len(signed.signature) != SIGNATURE_SIZE:
         raise SummaryRejected(
             "summary-bad-signature-length",
             f"signature of {len(signed.signature)} bytes, expected {SIGNATURE_SIZE}",
         )
-    summary = open_summary(signed)
+    summary = opened if opened is not None else open_summary(signed)
     address = bindings.address(summary.router, signed.binding, now)
     try:
         signer = recover_address(summary_digest(signed.body), signed.signature)
