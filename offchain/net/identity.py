@@ -3,6 +3,12 @@
 The agent's secp256k1 (Ethereum) key signs ``keccak(DOMAIN || peer id || address || expiry)``.
 The peer id itself is authenticated by the Noise handshake, so a verified binding proves that
 the peer on this connection speaks for that address, and so for that address's stake.
+
+A binding only says "this address claims that peer id"; anyone can sign such a claim about
+someone else's peer id. That is enough when the peer presents it on its own connection, not
+when it reaches us relayed. An *endorsed* binding adds the libp2p key's consent: the peer's
+Ed25519 key (embedded in its peer id) signs ``ENDORSE_DOMAIN || binding digest``, so a binding
+passed on by third parties (the router mesh) still ties that peer id to that address.
 """
 
 import logging
@@ -11,6 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from eth_utils import keccak, to_canonical_address, to_checksum_address
+from libp2p.crypto.keys import PrivateKey
+from libp2p.peer.id import ID
 
 from offchain.crypto.keys import InvalidSignature, Keypair, recover_address
 from offchain.net.framing import FrameError, decode_body, encode_body
@@ -18,7 +26,10 @@ from offchain.net.framing import FrameError, decode_body, encode_body
 logger = logging.getLogger(__name__)
 
 DOMAIN = b"EMC identity binding v1"
+ENDORSE_DOMAIN = b"EMC identity binding endorsement v1"
 DEFAULT_TTL_S = 30 * 24 * 3_600
+ED25519_SIGNATURE_SIZE = 64
+MAX_ENDORSED_BINDING = 512
 
 
 class BindingError(ValueError):
@@ -104,6 +115,78 @@ def verify_binding(binding: Binding, remote_peer_id: str, now: float | None = No
     if signer != binding.address:
         raise BindingError("binding not signed by its address")
     return binding.address
+
+
+@dataclass(frozen=True)
+class EndorsedBinding:
+    """A binding countersigned by the libp2p key of the peer it names."""
+
+    binding: Binding
+    peer_signature: bytes
+
+
+def endorsement_message(binding: Binding) -> bytes:
+    """Return the bytes the peer's libp2p key signs to endorse ``binding``."""
+    return ENDORSE_DOMAIN + binding_digest(binding.peer_id, binding.address, binding.expiry)
+
+
+def make_endorsed_binding(
+    keypair: Keypair, libp2p_key: PrivateKey, peer_id: str, ttl_s: int = DEFAULT_TTL_S
+) -> EndorsedBinding:
+    """Return a binding of ``peer_id`` to ``keypair``, endorsed by the peer's ``libp2p_key``."""
+    if ID.from_pubkey(libp2p_key.get_public_key()).to_string() != peer_id:
+        raise ValueError("the libp2p key is not the key of that peer id")
+    binding = make_binding(keypair, peer_id, ttl_s)
+    return EndorsedBinding(binding, libp2p_key.sign(endorsement_message(binding)))
+
+
+def encode_endorsed_binding(endorsed: EndorsedBinding) -> bytes:
+    """Return the canonical bytes of an endorsed binding."""
+    return encode_body(
+        {"binding": encode_binding(endorsed.binding), "peer_signature": endorsed.peer_signature}
+    )
+
+
+def decode_endorsed_binding(data: bytes) -> EndorsedBinding:
+    """Return the endorsed binding in ``data`` or raise ``BindingError``."""
+    if len(data) > MAX_ENDORSED_BINDING:
+        raise BindingError(f"endorsed binding of {len(data)} bytes")
+    try:
+        value = decode_body(data)
+    except FrameError as exc:
+        raise BindingError(str(exc)) from exc
+    if set(value) != {"binding", "peer_signature"}:
+        raise BindingError("endorsed binding has the wrong fields")
+    inner, peer_signature = value["binding"], value["peer_signature"]
+    if not isinstance(inner, bytes):
+        raise BindingError("bad inner binding")
+    if not isinstance(peer_signature, bytes) or len(peer_signature) != ED25519_SIGNATURE_SIZE:
+        raise BindingError("bad peer signature length")
+    return EndorsedBinding(decode_binding(inner), peer_signature)
+
+
+def verify_endorsed_binding(
+    endorsed: EndorsedBinding, peer_id: str, now: float | None = None
+) -> str:
+    """Return the bound address if both keys signed a binding of ``peer_id``, else raise.
+
+    Unlike ``verify_binding`` this needs no authenticated connection to ``peer_id``: the public
+    key comes out of the peer id itself (identity-hashed Ed25519 ids only).
+    """
+    address = verify_binding(endorsed.binding, peer_id, now)
+    try:
+        public_key = ID.from_base58(peer_id).extract_public_key()
+    except ValueError as exc:
+        raise BindingError(f"bad peer id: {exc}") from exc
+    if public_key is None:
+        raise BindingError("peer id does not embed its public key")
+    try:
+        ok = public_key.verify(endorsement_message(endorsed.binding), endorsed.peer_signature)
+    except Exception as exc:  # noqa: BLE001 - any failure of a foreign key type is a bad signature
+        raise BindingError(f"bad peer signature: {type(exc).__name__}") from exc
+    if not ok:
+        raise BindingError("binding not endorsed by the peer's libp2p key")
+    return address
 
 
 StakeCheck = Callable[[str], bool]

@@ -239,14 +239,17 @@ class Response:
 
 @dataclass(frozen=True)
 class Summary:
-    """A router's gossip about itself: its links and the best it offers per workload."""
+    """A router's gossip about itself: its links and the best it offers per workload.
+
+    Not a frame of its own: its canonical map is the body that its router signs, carried in a
+    ``SignedSummary``.
+    """
 
     router: str
     seq: int
     links: dict[str, int] = field(default_factory=dict)
     workloads: dict[str, int] = field(default_factory=dict)
 
-    TYPE = MsgType.SUMMARY
     KEYS = frozenset({"router", "seq", "links", "workloads"})
 
     def to_map(self) -> dict[str, Any]:
@@ -262,11 +265,46 @@ class Summary:
     def from_map(cls, value: dict[str, Any]) -> "Summary":
         """Return the message in ``value`` or raise ``FrameError``."""
         _check_keys(value, cls.KEYS)
+        router = _get(value, "router", str)
+        if not 0 < len(router) <= 128:
+            raise FrameError(f"router name of length {len(router)}")
         return cls(
-            router=_get(value, "router", str)[:128],
+            router=router,
             seq=_uint(value, "seq"),
             links=_uint_map(value, "links"),
             workloads=_uint_map(value, "workloads"),
+        )
+
+
+@dataclass(frozen=True)
+class SignedSummary:
+    """A summary as its origin router signed it, relayed byte for byte.
+
+    ``body`` is the canonical encoding of the ``Summary`` map, ``signature`` the origin's
+    secp256k1 signature over it (see ``offchain/routers/signing.py``), and ``binding`` the
+    origin's endorsed identity binding. Lengths are checked when the summary is verified, so
+    a bad signature is one dropped summary, not a dropped mesh stream.
+    """
+
+    body: bytes
+    signature: bytes
+    binding: bytes
+
+    TYPE = MsgType.SUMMARY
+    KEYS = frozenset({"body", "signature", "binding"})
+
+    def to_map(self) -> dict[str, Any]:
+        """Return the map form."""
+        return {"body": self.body, "signature": self.signature, "binding": self.binding}
+
+    @classmethod
+    def from_map(cls, value: dict[str, Any]) -> "SignedSummary":
+        """Return the message in ``value`` or raise ``FrameError``."""
+        _check_keys(value, cls.KEYS)
+        return cls(
+            body=_get(value, "body", bytes),
+            signature=_get(value, "signature", bytes),
+            binding=_get(value, "binding", bytes),
         )
 
 
@@ -327,11 +365,12 @@ class RouteRecord:
 
 
 MESSAGE_CLASSES: dict[MsgType, Any] = {
-    cls.TYPE: cls for cls in (Hello, Load, Ping, Pong, Request, Response, Summary, RouteRecord)
+    cls.TYPE: cls
+    for cls in (Hello, Load, Ping, Pong, Request, Response, SignedSummary, RouteRecord)
 }
 
 
-Message = Hello | Load | Ping | Pong | Request | Response | Summary | RouteRecord
+Message = Hello | Load | Ping | Pong | Request | Response | SignedSummary | RouteRecord
 
 
 def encode(message: Message) -> bytes:

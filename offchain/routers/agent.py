@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import random
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +27,12 @@ from offchain.crypto.keys import generate_keypair
 from offchain.net import protocols
 from offchain.net.framing import FrameError, FrameReader
 from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
-from offchain.net.identity import classify_peer, static_stake_check
+from offchain.net.identity import (
+    classify_peer,
+    encode_endorsed_binding,
+    make_endorsed_binding,
+    static_stake_check,
+)
 from offchain.net.limits import router_limits
 from offchain.net.messages import (
     Hello,
@@ -36,7 +42,7 @@ from offchain.net.messages import (
     Request,
     Response,
     RouteRecord,
-    Summary,
+    SignedSummary,
     encode,
     receive,
 )
@@ -56,6 +62,7 @@ from offchain.net.wire import (
     shut_down,
 )
 from offchain.routers import mesh as meshlib
+from offchain.routers import signing
 from offchain.routers import table as tablelib
 from offchain.routers.config import RouterConfig
 from offchain.routers.gossip import Broadcast
@@ -65,6 +72,8 @@ logger = logging.getLogger(__name__)
 # Errors after which the request is tried once more on another node.
 RETRYABLE = frozenset({"busy", "unknown-workload", "node-failed", "timeout"})
 MESH_BACKOFF_MAX_S = 10.0
+# Renew the mesh identity binding when it has less than this left.
+BINDING_RENEW_S = 24 * 3_600
 
 
 def seed_bytes(hex_seed: str | None) -> bytes | None:
@@ -132,9 +141,15 @@ class RouterAgent:
         self.metrics_port: int | None = None
         self._is_staked = static_stake_check(config.staked)
         self._controls: dict[str, object] = {}
-        self._summary_seq = itertools.count(1)
+        # Sequence numbers start at the wall clock in ms, so a restarted router's summaries
+        # are newer than those it sent before (receivers refuse older ones as replays).
+        self._summary_seq = itertools.count(time.time_ns() // 1_000_000)
+        self._mesh_binding = b""
+        self._mesh_binding_expiry = 0
+        self._bindings = signing.BindingCache()
+        self._own_signed: tuple[float, SignedSummary] | None = None
         self._mesh_sessions: dict[str, int] = {}
-        self._mesh_outboxes: dict[int, tuple[str, trio.MemorySendChannel[Summary]]] = {}
+        self._mesh_outboxes: dict[int, tuple[str, trio.MemorySendChannel[SignedSummary]]] = {}
         self._session_ids = itertools.count(1)
         self._nonces = itertools.count(1)
         self.broadcast = Broadcast(self.host, self.metrics) if config.gossip else None
@@ -493,7 +508,7 @@ class RouterAgent:
 
     async def _mesh_session(self, stream: INetStream, peer: str) -> None:
         session = next(self._session_ids)
-        outbox_send, outbox_recv = trio.open_memory_channel[Summary](64)
+        outbox_send, outbox_recv = trio.open_memory_channel[SignedSummary](64)
         self._mesh_outboxes[session] = (peer, outbox_send)
         self._mesh_sessions[peer] = self._mesh_sessions.get(peer, 0) + 1
         lock = trio.Lock()
@@ -513,13 +528,30 @@ class RouterAgent:
                 logger.info("mesh link with router %s down", peer)
             await reset_quietly(stream)
 
-    def _own_summary(self) -> Summary:
-        return meshlib.make_summary(
+    def _binding_for_mesh(self) -> bytes:
+        """Return our endorsed binding (Ethereum key and libp2p key), renewed before expiry."""
+        if self._mesh_binding_expiry - time.time() < BINDING_RENEW_S:
+            endorsed = make_endorsed_binding(self.eth, self.key_pair.private_key, self.me)
+            self._mesh_binding = encode_endorsed_binding(endorsed)
+            self._mesh_binding_expiry = endorsed.binding.expiry
+        return self._mesh_binding
+
+    def _own_summary(self) -> SignedSummary:
+        """Return our signed summary; mesh links made within half an interval share one."""
+        now = trio.current_time()
+        if self._own_signed is not None:
+            made_at, signed = self._own_signed
+            if now - made_at < self.config.summary_interval_s / 2:
+                return signed
+        summary = meshlib.make_summary(
             self.me,
             next(self._summary_seq),
             self.mesh.links,
             tablelib.best_expected_by_workload(self.table),
         )
+        signed = signing.sign_summary(summary, self.eth, self._binding_for_mesh())
+        self._own_signed = (now, signed)
+        return signed
 
     async def _mesh_writer(
         self, stream: INetStream, lock: trio.Lock, sent: dict[int, float]
@@ -538,7 +570,10 @@ class RouterAgent:
             await trio.sleep(self.config.summary_interval_s)
 
     async def _mesh_relay(
-        self, stream: INetStream, lock: trio.Lock, outbox: trio.MemoryReceiveChannel[Summary]
+        self,
+        stream: INetStream,
+        lock: trio.Lock,
+        outbox: trio.MemoryReceiveChannel[SignedSummary],
     ) -> None:
         async for summary in outbox:
             try:
@@ -555,7 +590,7 @@ class RouterAgent:
         while True:
             try:
                 with trio.fail_after(silence):
-                    message = await receive(reader, Ping, Pong, Summary)
+                    message = await receive(reader, Ping, Pong, SignedSummary)
             except trio.TooSlowError:
                 self._drop(peer, "mesh", "timeout", "router silent")
                 return
@@ -574,19 +609,39 @@ class RouterAgent:
                 started = sent.pop(message.nonce, None)
                 if started is not None:
                     self.mesh = meshlib.set_link(self.mesh, peer, (now - started) * 1_000)
-            elif isinstance(message, Summary):
-                before = self.mesh
-                self.mesh = meshlib.accept_summary(self.mesh, message, now)
-                if self.mesh is not before:
-                    self._relay(message, peer)
+            elif isinstance(message, SignedSummary):
+                self._take_summary(message, peer, now)
 
-    def _relay(self, summary: Summary, source: str) -> None:
-        """Flood a fresh summary to every other mesh link (seq numbers stop the echo)."""
+    def _take_summary(self, signed: SignedSummary, peer: str, now: float) -> None:
+        """Verify a summary from mesh neighbour ``peer``; apply and relay it if it is fresh.
+
+        A summary that fails verification is dropped with its reason logged and counted; the
+        mesh stream it came on stays up.
+        """
+        try:
+            summary = signing.open_summary(signed)
+            if not meshlib.is_newer(self.mesh, summary):
+                return  # a duplicate via another link, our own, or a replay: nothing to verify
+            signing.verify_summary(signed, self._bindings, time.time(), summary)
+        except signing.SummaryRejected as exc:
+            logger.warning(
+                "dropped summary relayed by %s: reason=%s (%s)", peer, exc.reason, exc.detail
+            )
+            self.metrics.errors.labels(reason=exc.reason).inc()
+            return
+        self.mesh = meshlib.accept_summary(self.mesh, summary, now)
+        self._relay(signed, summary.router, peer)
+
+    def _relay(self, signed: SignedSummary, origin: str, source: str) -> None:
+        """Flood a fresh summary, as its origin signed it, to every other mesh link.
+
+        Sequence numbers stop the echo.
+        """
         for peer, outbox in list(self._mesh_outboxes.values()):
-            if peer in (source, summary.router):
+            if peer in (source, origin):
                 continue
             try:
-                outbox.send_nowait(summary)
+                outbox.send_nowait(signed)
             except trio.WouldBlock:
                 self.metrics.errors.labels(reason="mesh-outbox-full").inc()
 

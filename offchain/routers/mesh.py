@@ -1,17 +1,20 @@
 """The router mesh: summaries gossiped by routers, and loop-free shortest-path forwarding.
 
-Pure: the agent feeds summaries and measured link RTTs in, and asks for the next hop.
+Pure: the agent feeds summaries and measured link RTTs in, and asks for the next hop. The
+agent verifies each summary's signature (``signing.py``) before it reaches this module.
 """
 
 import heapq
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from offchain.net.messages import Summary
 
 SUMMARY_TTL_S = 10.0
 MAX_HOPS = 4
+# Origins whose highest sequence number we remember after their summary is forgotten.
+MAX_REMEMBERED = 4_096
 
 
 @dataclass(frozen=True)
@@ -24,11 +27,16 @@ class PeerSummary:
 
 @dataclass(frozen=True)
 class MeshState:
-    """A router's view of the mesh: its measured links and the summaries it holds."""
+    """A router's view of the mesh: its measured links and the summaries it holds.
+
+    ``seen`` keeps the highest sequence number accepted from each origin, even after its
+    summary is forgotten, so an old signed summary replayed later is still refused.
+    """
 
     me: str
     links: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     summaries: Mapping[str, PeerSummary] = field(default_factory=lambda: MappingProxyType({}))
+    seen: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -47,26 +55,37 @@ def set_link(state: MeshState, router: str, rtt_ms: float | None) -> MeshState:
         links.pop(router, None)
     else:
         links[router] = rtt_ms
-    return MeshState(state.me, MappingProxyType(links), state.summaries)
+    return replace(state, links=MappingProxyType(links))
+
+
+def is_newer(state: MeshState, summary: Summary) -> bool:
+    """Return whether ``summary`` is another router's, newer than any we accepted from it."""
+    if summary.router == state.me:
+        return False
+    return summary.seq > state.seen.get(summary.router, -1)
 
 
 def accept_summary(state: MeshState, summary: Summary, now: float) -> MeshState:
-    """Return the state with ``summary`` recorded, unless it is ours or older than what we hold."""
-    if summary.router == state.me:
-        return state
-    held = state.summaries.get(summary.router)
-    if held is not None and held.summary.seq >= summary.seq:
+    """Return the state with ``summary`` recorded, unless it is ours or not newer (a replay)."""
+    if not is_newer(state, summary):
         return state
     summaries = dict(state.summaries)
     summaries[summary.router] = PeerSummary(summary, now)
-    return MeshState(state.me, state.links, MappingProxyType(summaries))
+    seen = dict(state.seen)
+    seen.pop(summary.router, None)
+    seen[summary.router] = summary.seq
+    if len(seen) > MAX_REMEMBERED:
+        # Forget the least recently updated origins, never one whose summary we still hold.
+        for name in [k for k in seen if k not in summaries][: len(seen) - MAX_REMEMBERED]:
+            del seen[name]
+    return replace(state, summaries=MappingProxyType(summaries), seen=MappingProxyType(seen))
 
 
 def forget_router(state: MeshState, router: str) -> MeshState:
-    """Return the state without ``router``'s link or summary."""
+    """Return the state without ``router``'s link or summary (its sequence number is kept)."""
     links = {k: v for k, v in state.links.items() if k != router}
     summaries = {k: v for k, v in state.summaries.items() if k != router}
-    return MeshState(state.me, MappingProxyType(links), MappingProxyType(summaries))
+    return replace(state, links=MappingProxyType(links), summaries=MappingProxyType(summaries))
 
 
 def make_summary(

@@ -1,17 +1,25 @@
 import time
 
 import pytest
+from libp2p.peer.id import ID
 
 from offchain.crypto.keys import generate_keypair
+from offchain.net.host import identity_from_seed
 from offchain.net.identity import (
     Binding,
     BindingError,
+    EndorsedBinding,
     classify_peer,
     decode_binding,
+    decode_endorsed_binding,
     encode_binding,
+    encode_endorsed_binding,
+    endorsement_message,
     make_binding,
+    make_endorsed_binding,
     static_stake_check,
     verify_binding,
+    verify_endorsed_binding,
 )
 
 PEER = "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"
@@ -70,3 +78,61 @@ def test_classify__no_binding__limited():
 def test_classify__binding_of_other_peer__limited():
     data = encode_binding(make_binding(KEY, PEER))
     assert classify_peer(data, "12D3KooWimpostor", lambda a: True) == ("", False)
+
+
+# Endorsed bindings: the peer's libp2p key consents, so the binding holds when relayed.
+
+LIBP2P = identity_from_seed(b"\x07" * 32)
+LIBP2P_PEER = ID.from_pubkey(LIBP2P.public_key).to_string()
+STRANGER = identity_from_seed(b"\x08" * 32)
+
+
+def test_endorsed__round_trip__verifies_to_address():
+    endorsed = make_endorsed_binding(KEY, LIBP2P.private_key, LIBP2P_PEER)
+    data = encode_endorsed_binding(endorsed)
+    assert decode_endorsed_binding(data) == endorsed
+    assert verify_endorsed_binding(decode_endorsed_binding(data), LIBP2P_PEER) == KEY.address
+
+
+def test_endorsed__libp2p_key_of_another_peer__refused_when_made():
+    with pytest.raises(ValueError):
+        make_endorsed_binding(KEY, STRANGER.private_key, LIBP2P_PEER)
+
+
+def test_endorsed__claim_about_someone_elses_peer_id__rejected():
+    # A third party binds its own address to our peer id: its Ethereum signature is valid,
+    # but it cannot produce our libp2p key's endorsement.
+    claim = make_binding(OTHER, LIBP2P_PEER)
+    forged = EndorsedBinding(claim, STRANGER.private_key.sign(endorsement_message(claim)))
+    with pytest.raises(BindingError, match="not endorsed"):
+        verify_endorsed_binding(forged, LIBP2P_PEER)
+
+
+def test_endorsed__endorsement_reused_for_other_address__rejected():
+    good = make_endorsed_binding(KEY, LIBP2P.private_key, LIBP2P_PEER)
+    claim = make_binding(OTHER, LIBP2P_PEER)
+    with pytest.raises(BindingError, match="not endorsed"):
+        verify_endorsed_binding(EndorsedBinding(claim, good.peer_signature), LIBP2P_PEER)
+
+
+def test_endorsed__peer_id_without_embedded_key__rejected():
+    endorsed = make_endorsed_binding(KEY, LIBP2P.private_key, LIBP2P_PEER)
+    sha_id = "QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"
+    claim = make_binding(KEY, sha_id)
+    with pytest.raises(BindingError, match="embed"):
+        verify_endorsed_binding(EndorsedBinding(claim, endorsed.peer_signature), sha_id)
+
+
+@pytest.mark.parametrize("size", [0, 63, 65])
+def test_endorsed__peer_signature_of_wrong_length__rejected(size):
+    endorsed = make_endorsed_binding(KEY, LIBP2P.private_key, LIBP2P_PEER)
+    data = encode_endorsed_binding(EndorsedBinding(endorsed.binding, b"\x01" * size))
+    with pytest.raises(BindingError, match="length"):
+        decode_endorsed_binding(data)
+
+
+def test_endorsed__garbage_or_oversized__rejected():
+    with pytest.raises(BindingError):
+        decode_endorsed_binding(b"\xa0")
+    with pytest.raises(BindingError):
+        decode_endorsed_binding(b"\x00" * 600)

@@ -26,6 +26,7 @@ from offchain.net.messages import (
     Pong,
     Request,
     Response,
+    SignedSummary,
     Summary,
     encode,
     receive,
@@ -40,7 +41,11 @@ SAMPLES = [
     Pong(9, 0),
     Request(b"r" * 16, "echo", b"\x00payload", ("12D3KooWabc",), 5_000),
     Response(b"r" * 16, True, b"out", "", "", "12D3KooWnode", 1),
-    Summary("12D3KooWrouter", 3, {"12D3KooWother": 1500}, {"echo": 12_000}),
+    SignedSummary(
+        encode_body(Summary("12D3KooWrouter", 3, {"12D3KooWother": 1500}, {"echo": 12}).to_map()),
+        b"\x01" * 65,
+        b"\x02" * 200,
+    ),
 ]
 
 
@@ -167,6 +172,9 @@ def test_decode__short_frame__truncated():
         ),
         (Hello, {"workloads": [1], "e_power": 1, "capacity": 1, "queue_depth": 0, "binding": b""}),
         (Summary, {"router": "r", "seq": 1, "links": {"x": -1}, "workloads": {}}),
+        (Summary, {"router": "r" * 129, "seq": 1, "links": {}, "workloads": {}}),
+        (SignedSummary, {"body": b"", "signature": "not bytes", "binding": b""}),
+        (SignedSummary, {"body": b"", "signature": b"", "binding": b"", "extra": 1}),
     ],
 )
 def test_from_map__bad_field__frame_error(cls, value):

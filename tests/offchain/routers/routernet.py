@@ -7,8 +7,12 @@ from collections.abc import Callable
 
 import pytest
 import trio
+from libp2p.peer.id import ID
 
 from offchain.crypto.keys import generate_keypair
+from offchain.net.host import identity_from_seed
+from offchain.net.identity import encode_endorsed_binding, make_endorsed_binding
+from offchain.net.messages import Summary
 from offchain.net.spawn import AgentProcess, seed_hex
 
 
@@ -49,3 +53,18 @@ def wait_until_sync(check: Callable[[], bool], timeout_s: float, what: str) -> N
             return
         time.sleep(0.1)
     raise TimeoutError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+class MeshKeys:
+    """A router's libp2p and Ethereum keys and its endorsed binding, for mesh tests."""
+
+    def __init__(self, label: bytes, ttl_s: int = 3_600) -> None:
+        self.libp2p = identity_from_seed(label.ljust(32, b"\x00"))
+        self.peer = ID.from_pubkey(self.libp2p.public_key).to_string()
+        self.eth = generate_keypair(label)
+        self.binding = encode_endorsed_binding(
+            make_endorsed_binding(self.eth, self.libp2p.private_key, self.peer, ttl_s)
+        )
+
+    def summary(self, seq: int = 1, **workloads: int) -> Summary:
+        return Summary(self.peer, seq, {"12D3KooWother": 1_500}, dict(workloads) or {"mm": 900})

@@ -5,6 +5,7 @@ from offchain.routers.mesh import (
     MeshState,
     accept_summary,
     forget_router,
+    is_newer,
     make_summary,
     next_hop,
     set_link,
@@ -134,3 +135,21 @@ def test_make_summary__microseconds_and_sorted():
     s = make_summary("A", 3, {"C": 2.5, "B": 1.0}, {"mm": 0.25})
     assert s == Summary("A", 3, {"B": 1_000, "C": 2_500}, {"mm": 250})
     assert list(s.links) == ["B", "C"]
+
+
+def test_accept__replay_after_forget__ignored():
+    state = mesh("A", {"B": 1.0}, summary("B", seq=5, workloads={"mm": 1.0}))
+    state = forget_router(state, "B")
+    assert accept_summary(state, summary("B", seq=5), 2.0) is state
+    assert accept_summary(state, summary("B", seq=4), 2.0) is state
+    assert not is_newer(state, summary("B", seq=5))
+    assert is_newer(state, summary("B", seq=6))
+    assert "B" in accept_summary(state, summary("B", seq=6), 2.0).summaries
+
+
+def test_accept__remembered_seqs_bounded_but_held_ones_kept(monkeypatch):
+    monkeypatch.setattr("offchain.routers.mesh.MAX_REMEMBERED", 3)
+    state = mesh("A", {}, summary("H", seq=9))
+    for name in ("P", "Q", "R", "S"):
+        state = forget_router(accept_summary(state, summary(name, seq=1), 0.0), name)
+    assert set(state.seen) == {"H", "R", "S"}

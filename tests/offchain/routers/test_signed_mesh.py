@@ -1,0 +1,87 @@
+"""A tampering mesh neighbour, on loopback: its forged summaries are dropped, the genuine ones kept.
+
+Router A runs in-process with honest router B behind it. M is a host that opens a mesh stream to
+A and relays summaries "from" router C (whose keys the test holds; C itself never runs): some
+tampered, one genuine. A must drop each bad one with its reason counted, keep M's stream up,
+accept the genuine one and relay C's signed bytes unchanged to B, which verifies them again.
+"""
+
+from dataclasses import replace
+
+import trio
+from libp2p.peer.id import ID
+
+from offchain.net import protocols
+from offchain.net.messages import SignedSummary, Summary, encode
+from offchain.routers.agent import RouterAgent
+from offchain.routers.client import caller
+from offchain.routers.config import RouterConfig
+from offchain.routers.signing import sign_summary, summary_body
+from tests.offchain.routers.routernet import MeshKeys
+
+C = MeshKeys(b"router-c")
+M = MeshKeys(b"router-m")
+
+
+def errors(agent: RouterAgent, reason: str) -> float:
+    value = agent.metrics.registry.get_sample_value("emc_router_errors_total", {"reason": reason})
+    return value or 0.0
+
+
+async def test_tampered_relayed_summaries__dropped_and_counted__genuine_one_relayed_intact():
+    stop = trio.Event()
+    a = RouterAgent(RouterConfig(summary_interval_s=0.2))
+    seq = 10
+    genuine = sign_summary(Summary(C.peer, seq, {}, {"mm": 50_000}), C.eth, C.binding)
+    cheaper = summary_body(Summary(C.peer, seq, {}, {"mm": 1}))
+    bad: dict[str, SignedSummary] = {
+        # M lowers C's advertised time, keeping C's signature.
+        "summary-wrong-signer": replace(genuine, body=cheaper),
+        # M speaks for C with its own key and its own binding.
+        "summary-origin-mismatch": sign_summary(
+            Summary(C.peer, seq, {}, {"mm": 1}), M.eth, M.binding
+        ),
+        "summary-bad-signature-length": replace(genuine, signature=genuine.signature[:40]),
+        "summary-no-binding": replace(genuine, binding=b""),
+    }
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(a.run, stop)
+            await a.ready.wait()
+            b = RouterAgent(RouterConfig(summary_interval_s=0.2, peers=[a.addrs()[0]]))
+            nursery.start_soon(b.run, stop)
+            await b.ready.wait()
+            while a.me not in b.mesh.summaries or b.me not in a.mesh.summaries:
+                await trio.sleep(0.05)  # the honest pair has exchanged signed summaries
+
+            async with caller([a.addrs()[0]]) as m_host:
+                stream = await m_host.new_stream(ID.from_base58(a.me), [protocols.MESH])
+                for message in bad.values():
+                    await stream.write(encode(message))
+                # An oversized signature too, in the same session.
+                await stream.write(encode(replace(genuine, signature=genuine.signature * 3)))
+                while errors(a, "summary-no-binding") < 1:
+                    await trio.sleep(0.05)
+                assert C.peer not in a.mesh.summaries
+                for reason in bad:
+                    assert errors(a, reason) >= 1, reason
+                assert errors(a, "summary-bad-signature-length") == 2
+
+                # The same stream still works: the genuine summary is accepted.
+                await stream.write(encode(genuine))
+                while C.peer not in a.mesh.summaries or C.peer not in b.mesh.summaries:
+                    await trio.sleep(0.05)
+                assert a.mesh.summaries[C.peer].summary.workloads == {"mm": 50_000}
+                # B got it from A, unchanged, and checked C's signature itself.
+                assert b.mesh.summaries[C.peer].summary.workloads == {"mm": 50_000}
+                assert b.mesh.seen[C.peer] == seq
+                assert errors(b, "summary-wrong-signer") == 0
+
+                # A replay of C's summary (or an older one) is ignored without a check.
+                await stream.write(encode(genuine))
+                await stream.write(encode(replace(genuine, body=cheaper)))
+                await trio.sleep(0.3)
+                assert errors(a, "summary-wrong-signer") == 1
+                assert a.mesh.summaries[C.peer].summary.workloads == {"mm": 50_000}
+                await stream.reset()
+            stop.set()
