@@ -128,6 +128,7 @@ def raw_server_main(args: argparse.Namespace) -> None:
             await serve_session(stream, echo, ServeLimits(max_in_flight=4_096), busy)
         except SessionRefused as exc:
             print(f"raw session refused: {exc}", flush=True)
+            await stream.reset()
 
     async def run() -> None:
         host = make_host(identity_from_seed(), router_limits())

@@ -283,8 +283,9 @@ async def serve_session(
 
     Each request runs in its own task; beyond ``limits.max_in_flight`` the answer is
     ``busy(request)`` at once, so a session can never queue without bound. Returns the number
-    of requests handled. Raises ``SessionRefused`` (stream reset, work in flight cancelled)
-    for a malformed frame or a peer too slow to send one; the agent logs it.
+    of requests handled. Raises ``SessionRefused`` (work in flight cancelled) for a malformed
+    frame or a peer too slow to send one: the agent logs the reason and then resets the
+    stream, so the peer never sees the reset before the reason is on record.
     """
     reader = FrameReader(stream)
     outbox = _Outbox()
@@ -346,8 +347,7 @@ async def serve_session(
         else:
             nursery.cancel_scope.cancel()
     if refused is not None:
-        await reset_quietly(stream)
-        raise refused
+        raise refused  # the caller logs the reason, then resets the stream
     await close_quietly(stream)
     return work.total
 

@@ -339,6 +339,7 @@ class RouterAgent:
             await serve_session(stream, admit, limits, self._busy)
         except SessionRefused as exc:
             self._drop(peer, "invoke", exc.reason, exc.detail)
+            await reset_quietly(stream)
 
     def _busy(self, request: Request) -> Response:
         self.metrics.requests.labels(outcome="busy").inc()

@@ -246,6 +246,7 @@ class NodeAgent:
         except SessionRefused as exc:
             logger.warning("dropped work stream from %s: reason=%s (%s)", peer, exc.reason, exc)
             self.metrics.errors.labels(reason=exc.reason).inc()
+            await reset_quietly(stream)
 
     async def _execute_timed(self, request: Request) -> Response:
         started = trio.current_time()

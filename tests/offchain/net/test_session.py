@@ -44,6 +44,7 @@ async def _pair(handle, limits: ServeLimits | None = None, outcomes: list | None
         except SessionRefused as exc:
             if outcomes is not None:
                 outcomes.append(("refused", exc.reason))
+            await stream.reset()
 
     server.set_stream_handler(PROTO, serve)
     async with server.run([loopback_listen_addr()]), client.run([]):
