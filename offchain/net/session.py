@@ -19,7 +19,7 @@ from libp2p.abc import IHost, INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
-from offchain.net.framing import FrameError, FrameReader, Truncated
+from offchain.net.framing import FrameError, FrameReader, Oversized, Truncated
 from offchain.net.messages import Request, Response, encode, receive
 from offchain.net.wire import NET_ERRORS, close_quietly, remote_peer, reset_quietly
 
@@ -293,7 +293,10 @@ async def serve_session(
 
     async def answer(request: Request) -> None:
         try:
-            outbox.put(encode(await handle(request)))
+            outbox.put(_encode_answer(request, await handle(request)))
+        except Exception:  # noqa: BLE001 - one request's bug must not end the others
+            logger.exception("handling request %s failed", request.request_id.hex())
+            outbox.put(encode(_failure(request, "internal-error", "the handler failed")))
         finally:
             work.finish()
 
@@ -389,6 +392,19 @@ class _InFlight:
                 yield scope
             finally:
                 self._idle_clock = None
+
+
+def _failure(request: Request, code: str, message: str) -> Response:
+    return Response(request.request_id, False, error=code, message=message)
+
+
+def _encode_answer(request: Request, response: Response) -> bytes:
+    """Return the answer's frame, or an error frame if the answer is too large to send."""
+    try:
+        return encode(response)
+    except Oversized as exc:
+        logger.warning("answer to %s is too large: %s", request.request_id.hex(), exc)
+        return encode(_failure(request, "output-too-large", str(exc)))
 
 
 async def _receive_request(reader: FrameReader) -> Request:

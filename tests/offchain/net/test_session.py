@@ -207,3 +207,28 @@ async def test_session__unexpected_message_type__refused():
                 await trio.sleep(0.05)
             await stream.reset()
         assert outcomes == [("refused", "unexpected-type")]
+
+
+async def test_session__answer_too_large_or_handler_bug__that_request_fails_others_answered():
+    async def handle(request: Request) -> Response:
+        if request.payload == b"huge":
+            return Response(request.request_id, True, output=b"x" * (5 * 1024 * 1024))
+        if request.payload == b"bug":
+            raise RuntimeError("handler bug")
+        await trio.sleep(0.2)
+        return Response(request.request_id, True, output=request.payload)
+
+    async with _pair(handle) as (pool, server):
+        replies: dict[bytes, Response] = {}
+
+        async def one(i: int, payload: bytes) -> None:
+            replies[payload] = await pool.request(server, _request(i, payload))
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                for i, payload in enumerate((b"slow", b"huge", b"bug")):
+                    nursery.start_soon(one, i, payload)
+        assert replies[b"huge"].error == "output-too-large"
+        assert replies[b"bug"].error == "internal-error"
+        assert replies[b"slow"].ok and replies[b"slow"].output == b"slow"
+        assert pool.opened == 1
