@@ -4,6 +4,16 @@
     python -m bench.workloads --quick    # sizes 256, 512: a smoke run in seconds
 
 Prints a table and writes bench/results/workloads.json. Every ratio is measured in one run.
+
+Verifier cost is split as the issuer runs it: ``prepare`` when the task is issued (it holds the
+inputs before the node computes) and ``check`` when the result arrives. ``verifier_fraction``
+is the check's time over the work's, ``verifier_prepare_fraction`` the prepare's, and
+``verifier_total_fraction`` the one-shot ``verify``'s (prepare and check back to back). Each is a
+median over repeats, timed from a cold cache (a 64 MiB buffer is read before each repeat), over
+the median time of the work; ``verifier_fraction_best`` gives the same ratios from minimums
+(what an unloaded machine approaches). For the matrix products the run also times the plainest
+parallel read of the same matrices from a cold cache (``verifier_floor_fraction``): no verifier
+that reads them can be faster. ``verifier_seconds`` holds the medians behind the fractions.
 """
 
 import argparse
@@ -18,7 +28,7 @@ from pathlib import Path
 import numba
 import numpy as np
 import torch
-from numba import cuda
+from numba import cuda, njit, prange
 
 from offchain.workers import poc
 from offchain.workers.kernels import modp
@@ -36,15 +46,53 @@ GPU_PEAKS = {
 }
 
 
-def best(fn: Callable[[], object], reps: int) -> float:
-    """Return the fastest of ``reps`` timed calls, after one warm-up call."""
+def timings(fn: Callable[[], object], reps: int, cold: bool = False) -> list[float]:
+    """Return the times of ``reps`` calls after one warm-up call; ``cold`` evicts caches first."""
     fn()
     times = []
     for _ in range(reps):
+        if cold:
+            evict_caches()
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return min(times)
+    return times
+
+
+def best(fn: Callable[[], object], reps: int) -> float:
+    """Return the fastest of ``reps`` timed calls, after one warm-up call."""
+    return min(timings(fn, reps))
+
+
+_EVICT = np.ones(16 * 2**20, dtype=np.float32)  # 64 MiB, twice the reference machine's L3
+
+
+def evict_caches() -> None:
+    """Read a buffer larger than the last-level cache, so the next pass reads memory."""
+    float(_EVICT.sum())
+
+
+@njit(parallel=True, cache=True)
+def _read_rows(mat):  # pragma: no cover - compiled
+    """Read every entry of ``mat`` (4-byte words) once, in parallel rows; return a checksum."""
+    m, k = mat.shape
+    sums = np.empty(m, dtype=np.uint32)
+    for i in prange(m):
+        row = mat[i]
+        total = np.uint32(0)
+        for j in range(k):
+            total += row[j]
+        sums[i] = total
+    return sums
+
+
+def read_all(*mats: np.ndarray) -> None:
+    """Read each matrix once: the least any verifier that reads them must do."""
+    for mat in mats:
+        _read_rows(mat.view(np.uint32))
+
+
+VERIFIER_REPS = 15
 
 
 def f32_pair(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -61,12 +109,64 @@ def modp_pair(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     }
 
 
-def verify_fraction(wid: str, inputs: dict, run_s: float, rng, reps: int) -> float:
-    """Return the verifier's time over the run's time, for an honest output."""
+def verifier_costs(wid: str, inputs: dict, work: list[float], rng, out: dict, key: str) -> None:
+    """Record the verifier's prepare, check and one-shot times against the work's times.
+
+    For the matrix products, also the cold read of A and B, of C, and of all three (the floor).
+    The parts are timed in turn within each repeat, so that they meet the same load; the
+    fractions are medians over medians, and ``verifier_fraction_best`` the same with minimums.
+    """
     w = get_workload(wid)
     outputs = w.run(inputs, device="cpu")
-    assert w.verify(inputs, outputs, rng).accepted
-    return best(lambda: w.verify(inputs, outputs, rng), reps) / run_s
+    prepared = w.prepare(inputs, rng)
+    assert w.check(prepared, outputs).accepted and w.verify(inputs, outputs, rng).accepted
+    parts = {
+        "prepare": lambda: w.prepare(inputs, rng),
+        "check": lambda: w.check(prepared, outputs),
+        "total": lambda: w.verify(inputs, outputs, rng),
+    }
+    products = wid in ("matmul-f32", "matmul-modp")
+    if products:
+        a, b, c = inputs["a"], inputs["b"], outputs["c"]
+        parts |= {
+            "read_ab": lambda: read_all(a, b),
+            "read_c": lambda: read_all(c),
+            "read_abc": lambda: read_all(a, b, c),
+        }
+    times: dict[str, list[float]] = {name: [] for name in parts}
+    for fn in parts.values():
+        fn()
+    for _ in range(VERIFIER_REPS):
+        for name, fn in parts.items():
+            times[name] += _cold_once(fn)
+    seconds = {"work": statistics.median(work)} | {
+        name: statistics.median(values) for name, values in times.items()
+    }
+    least = {"work": min(work)} | {name: min(values) for name, values in times.items()}
+    work_s = seconds["work"]
+    out["verifier_fraction"].setdefault(wid, {})[key] = seconds["check"] / work_s
+    out["verifier_prepare_fraction"].setdefault(wid, {})[key] = seconds["prepare"] / work_s
+    out["verifier_total_fraction"].setdefault(wid, {})[key] = seconds["total"] / work_s
+    best_parts = ("prepare", "check", "total") + (("read_abc",) if products else ())
+    out["verifier_fraction_best"].setdefault(wid, {})[key] = {
+        name: least[name] / least["work"] for name in best_parts
+    }
+    if products:
+        seconds["read_gb_per_s"] = (a.nbytes + b.nbytes + c.nbytes) / seconds["read_abc"] / 1e9
+        out["verifier_floor_fraction"].setdefault(wid, {})[key] = {
+            "prepare": seconds["read_ab"] / work_s,
+            "check": seconds["read_c"] / work_s,
+            "total": seconds["read_abc"] / work_s,
+        }
+    out["verifier_seconds"].setdefault(wid, {})[key] = seconds
+
+
+def _cold_once(fn: Callable[[], object]) -> list[float]:
+    """Return the time of one call of ``fn`` made after evicting the caches."""
+    evict_caches()
+    start = time.perf_counter()
+    fn()
+    return [time.perf_counter() - start]
 
 
 def bench_products(sizes, reps, int_max, rng, out):
@@ -76,13 +176,11 @@ def bench_products(sizes, reps, int_max, rng, out):
         key, flops = str(n), 2 * n**3
         r = max(1, reps if n <= 2048 else 1)
         pair = f32_pair(n, rng)
-        t_run = best(lambda pair=pair: f32.run(pair, device="cpu"), r)
+        runs = timings(lambda pair=pair: f32.run(pair, device="cpu"), max(r, 3))
         t_np = best(lambda pair=pair: np.matmul(pair["a"], pair["b"]), r)
-        out["matmul_f32_gflops"][key] = flops / t_run / 1e9
+        out["matmul_f32_gflops"][key] = flops / min(runs) / 1e9
         out["numpy_blas_gflops"][key] = flops / t_np / 1e9
-        out["verifier_fraction"]["matmul-f32"][key] = verify_fraction(
-            "matmul-f32", pair, t_run, rng, r
-        )
+        verifier_costs("matmul-f32", pair, runs, rng, out, key)
         ints = modp_pair(n, rng)
         rates = {}
         for name in modp.STRATEGIES:
@@ -91,11 +189,9 @@ def bench_products(sizes, reps, int_max, rng, out):
             )
             rates[name] = flops / t / 1e9
             out["matmul_modp_strategies"][name][key] = rates[name]
-        t_mod = best(lambda ints=ints: mod.run(ints, device="cpu"), r)
-        out["matmul_modp_gops"][key] = flops / t_mod / 1e9
-        out["verifier_fraction"]["matmul-modp"][key] = verify_fraction(
-            "matmul-modp", ints, t_mod, rng, r
-        )
+        runs = timings(lambda ints=ints: mod.run(ints, device="cpu"), max(r, 3))
+        out["matmul_modp_gops"][key] = flops / min(runs) / 1e9
+        verifier_costs("matmul-modp", ints, runs, rng, out, key)
         if n <= int_max:
             a64, b64 = ints["a"].astype(np.int64), ints["b"].astype(np.int64)
             t_int = best(lambda a64=a64, b64=b64: (a64 @ b64) % modp.P, 1)
@@ -133,12 +229,10 @@ def bench_other_verifiers(quick, reps, rng, out):
     for wid, items in cases.items():
         w = get_workload(wid)
         for size, inputs in items:
-            t_run = best(lambda w=w, inputs=inputs: w.run(inputs, device="cpu"), reps)
-            out["verifier_fraction"].setdefault(wid, {})[str(size)] = verify_fraction(
-                wid, inputs, t_run, rng, reps
-            )
+            runs = timings(lambda w=w, inputs=inputs: w.run(inputs, device="cpu"), max(reps, 3))
+            verifier_costs(wid, inputs, runs, rng, out, str(size))
             out["workload_gops"].setdefault(wid, {})[str(size)] = (
-                w.ops(w.validate(inputs)) / t_run / 1e9
+                w.ops(w.validate(inputs)) / min(runs) / 1e9
             )
 
 
@@ -171,6 +265,7 @@ def bench_gpu(sizes, reps, rng) -> dict:
         "matmul_f32_peak_fraction": {},
         "matmul_modp_gops": {},
         "verifier_fraction": {"matmul-f32": {}},
+        "verifier_total_fraction": {"matmul-f32": {}},
     }
     name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cuda"
     peak = next((v for k, v in GPU_PEAKS.items() if k in name), None)
@@ -192,10 +287,19 @@ def bench_gpu(sizes, reps, rng) -> dict:
                 table["matmul_f32_peak_fraction"][key] = flops / t / 1e12 / peak["fp32"]
             pair = f32_pair(n, rng)
             w = get_workload("matmul-f32")
-            t_run = best(lambda pair=pair, w=w: w.run(pair, device="cuda"), reps)
+            t_run = statistics.median(
+                timings(lambda pair=pair, w=w: w.run(pair, device="cuda"), max(reps, 3))
+            )
             outputs = w.run(pair, device="cuda")
-            t_ver = best(lambda w=w, pair=pair, out=outputs: w.verify(pair, out, rng), reps)
-            table["verifier_fraction"]["matmul-f32"][key] = t_ver / t_run
+            prepared = w.prepare(pair, rng)
+            t_check = statistics.median(
+                timings(lambda w=w, p=prepared, o=outputs: w.check(p, o), VERIFIER_REPS, True)
+            )
+            t_ver = statistics.median(
+                timings(lambda w=w, i=pair, o=outputs: w.verify(i, o, rng), VERIFIER_REPS, True)
+            )
+            table["verifier_fraction"]["matmul-f32"][key] = t_check / t_run
+            table["verifier_total_fraction"]["matmul-f32"][key] = t_ver / t_run
         if cuda.is_available():
             ints = modp_pair(n, rng)
             t = best(lambda ints=ints: modp.matmul_mod_cuda(ints["a"], ints["b"]), reps)
@@ -206,7 +310,7 @@ def bench_gpu(sizes, reps, rng) -> dict:
 def print_table(out: dict) -> None:
     print(
         f"\n{'n':>6} {'f32 GF/s':>9} {'numpy':>9} {'modp Gop/s':>11} {'blas':>8} {'numba':>8} "
-        f"{'np int':>8} {'f32/modp':>9} {'ver f32':>8} {'ver modp':>9}"
+        f"{'np int':>8} {'f32/modp':>9}"
     )
     for key in out["matmul_f32_gflops"]:
         intg = out["numpy_int_gops"][key]
@@ -215,10 +319,25 @@ def print_table(out: dict) -> None:
             f"{out['matmul_modp_gops'][key]:11.1f} "
             f"{out['matmul_modp_strategies']['blas'][key]:8.1f} "
             f"{out['matmul_modp_strategies']['numba'][key]:8.1f} "
-            f"{(f'{intg:.2f}' if intg else '-'):>8} {out['f32_over_modp'][key]:9.2f} "
-            f"{out['verifier_fraction']['matmul-f32'][key]:8.2%} "
-            f"{out['verifier_fraction']['matmul-modp'][key]:9.2%}"
+            f"{(f'{intg:.2f}' if intg else '-'):>8} {out['f32_over_modp'][key]:9.2f}"
         )
+    print(
+        f"\n{'verifier':>12} {'n':>6} {'work s':>8} {'prepare':>8} {'check':>8} {'total':>8} "
+        f"{'floor':>8} {'read GB/s':>9} {'best chk':>8} {'best tot':>8} {'best flr':>8}"
+    )
+    for wid in ("matmul-f32", "matmul-modp"):
+        for key, sec in out["verifier_seconds"][wid].items():
+            floor = out["verifier_floor_fraction"][wid][key]
+            best = out["verifier_fraction_best"][wid][key]
+            print(
+                f"{wid:>12} {key:>6} {sec['work']:8.4f} "
+                f"{out['verifier_prepare_fraction'][wid][key]:8.2%} "
+                f"{out['verifier_fraction'][wid][key]:8.2%} "
+                f"{out['verifier_total_fraction'][wid][key]:8.2%} {floor['total']:8.2%} "
+                f"{sec['read_gb_per_s']:9.1f} {best['check']:8.2%} {best['total']:8.2%} "
+                f"{best['read_abc']:8.2%}"
+            )
+    print("(medians of cold repeats over the work's median; best: minimums; floor: cold read)")
     print(f"\n{'workload':>12} {'size':>7} {'Gop/s':>8} {'verifier/work':>14}")
     for wid, sizes in out["workload_gops"].items():
         for size, rate in sizes.items():
@@ -267,12 +386,18 @@ def main(argv: list[str] | None = None) -> int:
         "numpy_int_gops": {},
         "f32_over_modp": {},
         "verifier_fraction": {"matmul-f32": {}, "matmul-modp": {}},
+        "verifier_prepare_fraction": {"matmul-f32": {}, "matmul-modp": {}},
+        "verifier_total_fraction": {"matmul-f32": {}, "matmul-modp": {}},
+        "verifier_floor_fraction": {"matmul-f32": {}, "matmul-modp": {}},
+        "verifier_fraction_best": {"matmul-f32": {}, "matmul-modp": {}},
+        "verifier_seconds": {"matmul-f32": {}, "matmul-modp": {}},
         "workload_gops": {},
     }
     bench_products(sizes, args.reps, args.int_baseline_max, rng, out)
     bench_other_verifiers(args.quick, args.reps, rng, out)
     bench_poc(256 if args.quick else poc.STANDARD_N, 3 if args.quick else 5, rng, out)
     out["gpu"] = bench_gpu(sizes, args.reps, rng)
+    out["machine"]["load_average_at_end"] = os.getloadavg()
     print_table(out)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")

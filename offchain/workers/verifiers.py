@@ -6,6 +6,9 @@
   rounding bound ``tau_i`` (docs/workloads.md derives it), so a wrong element larger than
   ``2 tau_i`` is always caught, and any row error with an element ``d > 2 tau_i`` is caught
   with probability at least ``1 - min(1/2, 2 tau_i / |d|)**t``.
+- Both products split as ``prepare_*`` (when the task is issued: the secret ``r`` and
+  ``A(Br)``, two passes over the inputs) and ``check_*`` (when the result arrives: one pass over
+  ``C``); ``freivalds_*`` is the one-shot composition, with the same verdicts.
 - ``nbody_check``: the drift of every body and the total momentum against their rounding
   bounds (an error above the bound is always caught), then the accelerations of ``s``
   sampled bodies recomputed (caught with ``1 - C(n-q, s) / C(n, s)`` for ``q`` wrong bodies).
