@@ -152,7 +152,11 @@ class RouterAgent:
         self._mesh_outboxes: dict[int, tuple[str, trio.MemorySendChannel[SignedSummary]]] = {}
         self._session_ids = itertools.count(1)
         self._nonces = itertools.count(1)
-        self.broadcast = Broadcast(self.host, self.metrics) if config.gossip else None
+        self.broadcast = (
+            Broadcast(self.host, self.metrics, config.gossip_rate_per_s, config.gossip_burst)
+            if config.gossip
+            else None
+        )
         self._records_in, self._records_out = trio.open_memory_channel[RouteRecord](1_024)
 
     # ------------------------------------------------------------------ lifecycle
@@ -512,6 +516,9 @@ class RouterAgent:
         outbox_send, outbox_recv = trio.open_memory_channel[SignedSummary](64)
         self._mesh_outboxes[session] = (peer, outbox_send)
         self._mesh_sessions[peer] = self._mesh_sessions.get(peer, 0) + 1
+        if self.broadcast is not None:
+            # Mesh routers gossip with each other; compute nodes and callers never do.
+            self.broadcast.add_peer(ID.from_base58(peer))
         lock = trio.Lock()
         sent: dict[int, float] = {}
         try:

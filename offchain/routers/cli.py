@@ -32,7 +32,11 @@ logger = logging.getLogger(__name__)
 @click.option("--request-timeout", "request_timeout_s", type=float)
 @click.option("--read-timeout", "read_timeout_s", type=float)
 @click.option("--ping-interval", "ping_interval_s", type=float)
-@click.option("--gossip/--no-gossip", default=None, help="Run gossipsub with the mesh routers.")
+@click.option(
+    "--gossip/--no-gossip",
+    default=None,
+    help="Run gossipsub with mesh routers and validators (on by default).",
+)
 @click.option("--metrics-port", type=int, help="Serve Prometheus metrics on this port (0: any).")
 @click.option(
     "--ready-file",

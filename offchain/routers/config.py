@@ -25,8 +25,12 @@ class RouterConfig:
     max_pings_per_s: float = 50.0
     max_ping_interval_s: float = 20.0
     summary_interval_s: float = 1.0
-    # Run gossipsub (records and other network-wide topics) with the mesh routers.
-    gossip: bool = False
+    # Run gossipsub (records and other network-wide topics) with the mesh routers and with
+    # peers that open gossipsub to us (validators); never with compute nodes or callers.
+    gossip: bool = True
+    # Gossip messages accepted per forwarding peer and topic: sustained rate and burst.
+    gossip_rate_per_s: float = 2_000.0
+    gossip_burst: int = 4_000
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     ready_file: str | None = None
@@ -40,5 +44,7 @@ class RouterConfig:
                 raise ValueError(f"{name} must be positive")
         if min(self.ping_interval_s, self.summary_interval_s, self.max_pings_per_s) <= 0:
             raise ValueError("intervals and rates must be positive")
+        if self.gossip_rate_per_s <= 0 or self.gossip_burst < 1:
+            raise ValueError("gossip_rate_per_s and gossip_burst must be positive")
         if self.max_ping_interval_s < self.ping_interval_s:
             raise ValueError("max_ping_interval_s must be at least ping_interval_s")

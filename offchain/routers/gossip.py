@@ -4,6 +4,17 @@ Routers subscribe to every topic, so gossipsub relays each message across the ro
 whoever else subscribes (validators take the records topic). py-libp2p's defaults do not fit:
 its heartbeat is 120 s and it drops more than 10 messages a second per peer and topic, while
 a router publishes one record per answered request.
+
+Who gossips: py-libp2p's ``Pubsub`` opens a ``/meshsub`` stream to *every* peer that connects
+(its network notifee), which on a router means every compute node and every caller, none of
+which speak pubsub. Here pubsub runs only with peers that are known to: mesh routers (the
+agent calls ``add_peer`` when a mesh link comes up) and peers that open a ``/meshsub`` stream
+to us themselves (validators). See docs/network.md, "Broadcast".
+
+Rate limits: gossipsub 0.8.1 checks its per-peer limit only when relaying, after the message
+was already handed to local subscribers, and with a list scan per message (quadratic in the
+limit). A topic validator runs before both, so the limit is enforced there, as a token bucket
+per forwarding peer and topic; rejected messages are neither delivered nor relayed.
 """
 
 import logging
@@ -11,9 +22,11 @@ from collections import Counter
 from typing import Any
 
 import trio
-from libp2p.abc import IHost
+from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
+from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
 from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.pubsub_notifee import PubsubNotifee
 from libp2p.tools.anyio_service.context import background_trio_service
 
 from offchain.net import protocols
@@ -23,56 +36,197 @@ from offchain.net.metrics import AgentMetrics
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_S = 1
-# Per peer and topic: a busy router relays thousands of records a second.
-MAX_MESSAGES_PER_TOPIC_PER_S = 5_000.0
+# Per forwarding peer and topic. A router relays every record of the network once, and one
+# router answers about a hundred requests a second on the build machine (docs/network.md).
+MAX_MESSAGES_PER_TOPIC_PER_S = 2_000.0
+BURST = 4_000
 MAX_GOSSIP_BYTES = 64 * 1_024
 # Every gossiped message is one of our frames, of one of these types.
 GOSSIP_TYPES = frozenset({MsgType.RECORD})
+# How long to keep trying to open our pubsub stream to a new gossip peer.
+PEER_STREAM_TIMEOUT_S = 15.0
+MESHSUB_PROTOCOLS = (PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID)
+
+
+class TokenBucket:
+    """``rate`` tokens a second up to ``burst``; each message takes one."""
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.last = now
+
+    def take(self, now: float) -> bool:
+        """Return whether a token was available (and take it)."""
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class _KnownPeersOnly(INotifee):
+    """Passes pubsub's disconnect events on, but never its connect events.
+
+    Pubsub's own notifee opens a pubsub stream to every peer that connects; routers open
+    theirs only to peers known to gossip (``Broadcast.add_peer``).
+    """
+
+    def __init__(self, inner: PubsubNotifee, pubsub: Pubsub) -> None:
+        self._inner = inner
+        self._pubsub = pubsub
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        """Ignore stream events."""
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        """Ignore stream events."""
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        """Do nothing: a connection alone does not make a peer a gossip peer."""
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        """Let pubsub forget a gossip peer that left (other peers it never knew)."""
+        peer = conn.muxed_conn.peer_id
+        if peer in self._pubsub.peers or any(
+            peer in peers for peers in self._pubsub.peer_topics.values()
+        ):
+            await self._inner.disconnected(network, conn)
+
+    async def listen(self, network: INetwork, multiaddr: Any) -> None:
+        """Ignore listen events."""
+
+    async def listen_close(self, network: INetwork, multiaddr: Any) -> None:
+        """Ignore listen events."""
 
 
 class Broadcast:
     """A router's gossipsub: subscribed to every EMC topic, counting what it sees."""
 
-    def __init__(self, host: IHost, metrics: AgentMetrics | None = None) -> None:
+    def __init__(
+        self,
+        host: IHost,
+        metrics: AgentMetrics | None = None,
+        rate_per_s: float = MAX_MESSAGES_PER_TOPIC_PER_S,
+        burst: int = BURST,
+    ) -> None:
+        if rate_per_s <= 0 or burst < 1:
+            raise ValueError("gossip rate and burst must be positive")
+        self.host = host
+        self.me = host.get_id()
         self.gossipsub = GossipSub(
-            protocols=[PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID],
+            protocols=list(MESHSUB_PROTOCOLS),
             degree=6,
             degree_low=4,
             degree_high=12,
             heartbeat_interval=HEARTBEAT_S,
-            max_messages_per_topic_per_second=MAX_MESSAGES_PER_TOPIC_PER_S,
+            # Enforced by ``_validate`` instead (see the module docstring).
+            spam_protection_enabled=False,
         )
         self.pubsub = Pubsub(host, self.gossipsub, strict_signing=True)
+        _replace_pubsub_notifee(host.get_network(), self.pubsub)
+        for protocol in MESHSUB_PROTOCOLS:
+            host.set_stream_handler(protocol, self._handle_meshsub)
+        for topic in protocols.ALL_TOPICS:
+            self.pubsub.set_topic_validator(topic, self._validate, is_async_validator=False)
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self._buckets: dict[tuple[ID, str], TokenBucket] = {}
         self.received: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
         self.ready = trio.Event()
         self.metrics = metrics
+        self._new_peers_in, self._new_peers_out = trio.open_memory_channel[ID](256)
+
+    # ------------------------------------------------------------------ peers
+
+    def add_peer(self, peer: ID) -> None:
+        """Gossip with ``peer`` (a mesh router, or a peer that opened pubsub to us)."""
+        if peer == self.me or peer in self.pubsub.peers:
+            return
+        try:
+            self._new_peers_in.send_nowait(peer)
+        except trio.WouldBlock:
+            logger.warning("gossip peer %s not added: too many pending", peer)
+
+    def is_gossip_peer(self, peer: ID) -> bool:
+        """Return whether our pubsub stream to ``peer`` is open."""
+        return peer in self.pubsub.peers
+
+    async def _handle_meshsub(self, stream: INetStream) -> None:
+        # A peer that opens pubsub to us speaks it: answer with our own stream.
+        self.add_peer(stream.muxed_conn.peer_id)
+        await self.pubsub.stream_handler(stream)
+
+    async def _open_peer_streams(self) -> None:
+        async with trio.open_nursery() as nursery:
+            async for peer in self._new_peers_out:
+                nursery.start_soon(self._open_peer_stream, peer)
+
+    async def _open_peer_stream(self, peer: ID) -> None:
+        if await self.pubsub.ensure_peer_stream(peer, PEER_STREAM_TIMEOUT_S):
+            logger.info("gossip with %s up", peer)
+        else:
+            logger.info("gossip with %s not established", peer)
+
+    # ------------------------------------------------------------------ running
 
     async def run(self) -> None:
         """Run gossipsub and read every topic until cancelled."""
         async with background_trio_service(self.pubsub), background_trio_service(self.gossipsub):
             await self.pubsub.wait_until_ready()
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._open_peer_streams)
                 for topic in protocols.ALL_TOPICS:
                     subscription = await self.pubsub.subscribe(topic)
                     nursery.start_soon(self._drain, topic, subscription)
                 self.ready.set()
 
+    def _validate(self, forwarder: ID, message: Any) -> bool:
+        """Accept a message only within the forwarder's rate and only if it is our frame.
+
+        Runs before pubsub delivers the message locally or relays it onward.
+        """
+        topic = message.topicIDs[0] if len(message.topicIDs) == 1 else None
+        if topic is None:
+            self._drop("?", "topics", f"{len(message.topicIDs)} topics")
+            return False
+        if forwarder != self.me:
+            now = trio.current_time()
+            key = (forwarder, topic)
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                if len(self._buckets) > 4_096:
+                    self._forget_idle_buckets(now)
+                bucket = self._buckets[key] = TokenBucket(self.rate_per_s, self.burst, now)
+            if not bucket.take(now):
+                self._drop(topic, "rate-limit", f"from {forwarder}", warn=False)
+                return False
+        data = bytes(message.data)
+        if len(data) > MAX_GOSSIP_BYTES:
+            self._drop(topic, "oversized", f"{len(data)} bytes")
+            return False
+        try:
+            decode_frame(data, GOSSIP_TYPES)
+        except FrameError as exc:
+            self._drop(topic, exc.reason, str(exc))
+            return False
+        return True
+
+    def _forget_idle_buckets(self, now: float) -> None:
+        full = [k for k, b in self._buckets.items() if now - b.last > self.burst / self.rate_per_s]
+        for key in full:
+            del self._buckets[key]
+
+    def _drop(self, topic: str, reason: str, detail: str, warn: bool = True) -> None:
+        self._count(topic, "dropped")
+        if warn or self.dropped[topic] % 1_000 == 1:
+            logger.warning("gossip on %s dropped: reason=%s (%s)", topic, reason, detail)
+
     async def _drain(self, topic: str, subscription: Any) -> None:
-        async for message in subscription:
-            data = bytes(message.data)
-            if len(data) > MAX_GOSSIP_BYTES:
-                self.dropped[topic] += 1
-                logger.warning(
-                    "gossip on %s dropped: reason=oversized (%d bytes)", topic, len(data)
-                )
-                continue
-            try:
-                decode_frame(data, GOSSIP_TYPES)
-            except FrameError as exc:
-                self._count(topic, "dropped")
-                logger.warning("gossip on %s dropped: reason=%s (%s)", topic, exc.reason, exc)
-                continue
+        async for _message in subscription:
             self._count(topic, "received")
 
     def _count(self, topic: str, outcome: str) -> None:
@@ -89,3 +243,12 @@ class Broadcast:
         await self.pubsub.publish(topic, frame)
         if self.metrics is not None:
             self.metrics.gossip.labels(topic=topic, outcome="published").inc()
+
+
+def _replace_pubsub_notifee(network: INetwork, pubsub: Pubsub) -> None:
+    """Swap the notifee ``pubsub`` registered for one that never opens streams on connect."""
+    notifees = [n for n in network.notifees if isinstance(n, PubsubNotifee)]  # type: ignore[attr-defined]
+    if len(notifees) != 1:
+        raise RuntimeError(f"expected one pubsub notifee on the host, found {len(notifees)}")
+    network.remove_notifee(notifees[0])  # type: ignore[attr-defined]
+    network.register_notifee(_KnownPeersOnly(notifees[0], pubsub))

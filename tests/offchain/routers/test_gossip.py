@@ -1,41 +1,133 @@
-"""Gossipsub between routers: records of answered requests reach the other router."""
+"""Gossipsub between routers: records reach the other router, only gossip peers take part,
+and a flooding peer is held to its rate."""
 
+import multiaddr
+import pytest
 import trio
 from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.tools.anyio_service.context import background_trio_service
 
 from offchain.net import protocols
 from offchain.net.framing import MsgType, decode_frame
+from offchain.net.host import identity_from_seed, make_host
+from offchain.net.limits import node_limits
 from offchain.net.messages import RouteRecord, encode
 from offchain.routers.agent import RouterAgent
 from offchain.routers.client import RouterClient, caller
 from offchain.routers.config import RouterConfig
+from offchain.routers.gossip import MESHSUB_PROTOCOLS, TokenBucket
 from offchain.workers.node import NodeAgent, NodeConfig
 
 
 async def test_records__published_by_serving_router__received_by_mesh_router():
     stop = trio.Event()
-    r1 = RouterAgent(RouterConfig(gossip=True, ping_interval_s=1.0))
+    r1 = RouterAgent(RouterConfig(ping_interval_s=1.0))  # gossip is on by default
     r1._is_staked = lambda address: True  # the node below is staked for this test
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(r1.run, stop)
             await r1.ready.wait()
-            r2 = RouterAgent(RouterConfig(gossip=True, peers=[r1.addrs()[0]]))
+            r2 = RouterAgent(RouterConfig(peers=[r1.addrs()[0]]))
             nursery.start_soon(r2.run, stop)
             await r2.ready.wait()
             node = NodeAgent(NodeConfig(routers=[r1.addrs()[0]]))
+            # Were a router to open gossipsub to the node, this would count it.
+            meshsub_attempts: list[str] = []
+
+            async def count_attempt(stream) -> None:
+                meshsub_attempts.append(str(stream.get_protocol()))
+                await stream.reset()
+
+            for protocol in MESHSUB_PROTOCOLS:
+                node.host.set_stream_handler(protocol, count_attempt)
             nursery.start_soon(node.run, stop)
-            while not r1.table.nodes or not r2.broadcast.ready.is_set():
+            while not r1.table.nodes or not r2.broadcast.is_gossip_peer(r1.host.get_id()):
                 await trio.sleep(0.05)
             await trio.sleep(2)  # a couple of heartbeats to build the gossipsub mesh
             async with caller([r1.addrs()[0]]) as host, RouterClient(host) as client:
                 for i in range(5):
                     reply = await client.call(ID.from_base58(r1.me), "echo", b"r%d" % i, 10)
                     assert reply.ok
+                # Neither the node nor this caller is a gossip peer; the other router is.
+                assert r1.broadcast.is_gossip_peer(r2.host.get_id())
+                assert not r1.broadcast.is_gossip_peer(node.host.get_id())
+                assert not r1.broadcast.is_gossip_peer(host.get_id())
             while r2.broadcast.received[protocols.TOPIC_RECORDS] < 5:
                 await trio.sleep(0.1)
             assert r2.broadcast.dropped[protocols.TOPIC_RECORDS] == 0
+            assert meshsub_attempts == []
             stop.set()
+
+
+async def test_flooding_peer__held_to_its_rate__rest_dropped_neither_delivered_nor_relayed():
+    rate, burst, flood = 20.0, 20, 300
+    stop = trio.Event()
+    router = RouterAgent(RouterConfig(gossip_rate_per_s=rate, gossip_burst=burst))
+    # The flooder speaks gossipsub (as a validator would) and publishes as fast as it can.
+    flooder = make_host(identity_from_seed(), node_limits())
+    gossipsub = GossipSub(
+        list(MESHSUB_PROTOCOLS), 6, 4, 12, heartbeat_interval=1, spam_protection_enabled=False
+    )
+    pubsub = Pubsub(flooder, gossipsub, strict_signing=True)
+    frame = encode(RouteRecord(b"q" * 16, "echo", "12D3KooWnode", "12D3KooWrouter", b"\1" * 32, 0))
+    topic = protocols.TOPIC_RECORDS
+    # gossipsub caches each message it relays onward; count what reaches that cache.
+    mcache = router.broadcast.gossipsub.mcache
+    cached: list[bytes] = []
+    put = mcache.put
+    mcache.put = lambda msg: (cached.append(msg.seqno), put(msg))[1]
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(router.run, stop)
+            await router.ready.wait()
+            await router.broadcast.ready.wait()
+            async with flooder.run([]):
+                async with background_trio_service(pubsub), background_trio_service(gossipsub):
+                    await pubsub.wait_until_ready()
+                    await flooder.connect(
+                        info_from_p2p_addr(multiaddr.Multiaddr(router.addrs()[0]))
+                    )
+                    # The flooder opened gossipsub to the router, so the router answers in kind.
+                    while not (
+                        router.broadcast.is_gossip_peer(flooder.get_id())
+                        and router.host.get_id() in pubsub.peer_topics.get(topic, ())
+                    ):
+                        await trio.sleep(0.05)
+                    started = trio.current_time()
+                    outbound = pubsub.peer_queues[router.host.get_id()]
+                    for _ in range(flood):
+                        # Only as fast as the flooder's own 32-deep send queue takes them.
+                        while len(outbound) > 16:
+                            await trio.sleep(0.001)
+                        await pubsub.publish(topic, frame)  # a fresh seqno makes each distinct
+                    bc = router.broadcast
+                    while bc.received[topic] + bc.dropped[topic] < flood:
+                        await trio.sleep(0.05)
+                    elapsed = trio.current_time() - started
+            stop.set()
+    allowed = burst + rate * elapsed
+    assert burst <= router.broadcast.received[topic] <= allowed + 1
+    assert router.broadcast.dropped[topic] == flood - router.broadcast.received[topic]
+    # Only accepted messages were kept for relaying onward.
+    assert len(cached) == router.broadcast.received[topic]
+
+
+def test_token_bucket__burst_then_rate():
+    bucket = TokenBucket(rate=10.0, burst=3, now=0.0)
+    assert [bucket.take(0.0) for _ in range(4)] == [True, True, True, False]
+    assert not bucket.take(0.05)  # half a token
+    assert bucket.take(0.1)
+    assert [bucket.take(100.0) for _ in range(4)] == [True, True, True, False]
+
+
+def test_config__gossip_on_by_default__rate_must_be_positive():
+    assert RouterConfig().gossip
+    assert RouterAgent(RouterConfig(gossip=False)).broadcast is None
+    with pytest.raises(ValueError):
+        RouterConfig(gossip_rate_per_s=0)
 
 
 def test_route_record__frame_round_trip():

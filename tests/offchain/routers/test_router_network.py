@@ -60,7 +60,7 @@ def net(tmp_path_factory):
     work = tmp_path_factory.mktemp("routernet")
     processes: list[AgentProcess] = []
     staked = [arg for name in NODES for arg in ("--staked", eth_address(name))]
-    common = ["--metrics-port", "0", "--read-timeout", "1", "--ping-interval", "1", *staked]
+    common = ["--metrics-port", "0", "--read-timeout", "3", "--ping-interval", "1", *staked]
     try:
         r1 = router_process(work, "r1", ["--identity-seed", seed_hex("r1"), *common]).start()
         processes.append(r1)
