@@ -118,14 +118,25 @@ def worker_process(
     return AgentProcess(name, [*argv, *args], ready, workdir / f"{name}.log")
 
 
-def stop_all(processes: Sequence[AgentProcess]) -> None:
-    """Stop every process in ``processes`` (SIGTERM, then SIGKILL), ignoring ones not started."""
+def stop_all(processes: Sequence[AgentProcess], timeout_s: float = 15.0) -> None:
+    """Stop every process in ``processes`` (SIGTERM, then SIGKILL), ignoring ones not started.
+
+    Each process gets one SIGTERM: a second one could reach it after its handler is gone,
+    while it closes down, and kill it halfway.
+    """
     for process in processes:
         if process.alive():
             assert process.proc is not None
             process.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
     for process in processes:
-        process.stop()
+        if process.proc is None:
+            continue
+        try:
+            process.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            logger.warning("%s ignored SIGTERM; killing it", process.name)
+            process.kill()
 
 
 def seed_hex(label: str) -> str:
