@@ -165,6 +165,12 @@ def _router_nodes(process: AgentProcess) -> int:
     return 0
 
 
+def _own_session(process: AgentProcess) -> AgentProcess:
+    """Keep a terminal's Ctrl-C from the agent: the devnet stops it, with one SIGTERM."""
+    process.own_session = True
+    return process
+
+
 def start_agents(workdir: Path) -> DevnetAgents:
     """Launch the routers and compute nodes (not waiting for them) with logs in ``workdir``.
 
@@ -195,7 +201,7 @@ def start_agents(workdir: Path) -> DevnetAgents:
             ]  # fmt: skip
             for other in names[:i]:  # a line of routers: each dials the ones before it
                 args += ["--peer", addrs[other]]
-            routers[name] = router_process(workdir, name, args).start()
+            routers[name] = _own_session(router_process(workdir, name, args)).start()
         for i, workloads in enumerate(DEMO_WORKLOADS):
             name = f"compute-{i}"
             args = [
@@ -205,7 +211,8 @@ def start_agents(workdir: Path) -> DevnetAgents:
             ]  # fmt: skip
             for workload in workloads:
                 args += ["--workload", workload]
-            nodes[name] = worker_process(workdir, name, list(addrs.values()), args).start()
+            node = worker_process(workdir, name, list(addrs.values()), args)
+            nodes[name] = _own_session(node).start()
     except BaseException:
         agents.stop()
         raise

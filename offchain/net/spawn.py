@@ -29,13 +29,20 @@ class AgentProcess:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    # In a session of its own, a terminal's Ctrl-C reaches only the parent, which then stops
+    # the agent with one SIGTERM (two signals could kill it halfway through its shutdown).
+    own_session: bool = False
 
     def start(self) -> "AgentProcess":
         """Launch the process, logging to ``log_path``."""
         self.ready_file.unlink(missing_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=self.own_session,
             )
         return self
 
