@@ -93,7 +93,7 @@ class Served:
 
     height: int
     index: int
-    router: str  # the router actor's name
+    router: str  # the router the caller sent it to (credited for routing it)
     node: str  # the compute node actor's name
     node_peer_id: str  # Response.node: the libp2p peer id of the node that ran it
     node_address: str  # that node's staked address (from its ready file)
@@ -171,6 +171,15 @@ def _own_session(process: AgentProcess) -> AgentProcess:
     return process
 
 
+def _meshed(router: AgentProcess, others: Sequence[str]) -> bool:
+    """Return whether the router has logged a mesh link up with each of ``others``.
+
+    Its log is the only place a router reports its mesh links (it has no metric for them).
+    """
+    log_text = router.log_text()
+    return all(f"router {peer} up" in log_text for peer in others)
+
+
 def start_agents(workdir: Path) -> DevnetAgents:
     """Launch the routers and compute nodes (not waiting for them) with logs in ``workdir``.
 
@@ -191,7 +200,7 @@ def start_agents(workdir: Path) -> DevnetAgents:
     nodes: dict[str, AgentProcess] = {}
     agents = DevnetAgents(workdir, routers, nodes, addrs)
     try:
-        for i, name in enumerate(names):
+        for name in names:
             args = [
                 "--listen", addrs[name].rsplit("/p2p/", 1)[0],
                 "--identity-seed", _identity_seed(name),
@@ -199,8 +208,9 @@ def start_agents(workdir: Path) -> DevnetAgents:
                 "--metrics-port", "0",
                 *staked,
             ]  # fmt: skip
-            for other in names[:i]:  # a line of routers: each dials the ones before it
-                args += ["--peer", addrs[other]]
+            for other in names:  # every router dials the others: the later one gets through
+                if other != name:
+                    args += ["--peer", addrs[other]]
             routers[name] = _own_session(router_process(workdir, name, args)).start()
         for i, workloads in enumerate(DEMO_WORKLOADS):
             name = f"compute-{i}"
@@ -234,11 +244,13 @@ def wait_for_agents(agents: DevnetAgents, actors: Sequence[Actor]) -> None:
             raise RuntimeError(f"{name} binds {info.get('address')}, staked {accounts[name]}")
     deadline = time.monotonic() + LINK_TIMEOUT_S
     for name, router in agents.routers.items():
-        while _router_nodes(router) < COMPUTE_NODES:
+        others = [p.info["peer_id"] for other, p in agents.routers.items() if other != name]
+        while _router_nodes(router) < COMPUTE_NODES or not _meshed(router, others):
             if not router.alive() or time.monotonic() > deadline:
                 raise TimeoutError(
                     f"{name} holds {_router_nodes(router) if router.alive() else 0} of "
-                    f"{COMPUTE_NODES} compute nodes:\n{router.log_tail()}"
+                    f"{COMPUTE_NODES} compute nodes, mesh links to {len(others)} routers "
+                    f"{'up' if _meshed(router, others) else 'not all up'}:\n{router.log_tail()}"
                 )
             time.sleep(0.1)
 

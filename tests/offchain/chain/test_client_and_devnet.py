@@ -101,8 +101,9 @@ def test_devnet__agents_run_bound_to_their_staked_addresses(devnet):
             staked = f"staked=True address={accounts[node.name]}"
             assert any(joined in line and staked in line for line in lines), node.name
     # the routers meshed with each other
-    assert "mesh link from router" in agents.routers["router-0"].log_text()
-    assert "mesh link to router" in agents.routers["router-1"].log_text()
+    zero, one = agents.routers["router-0"], agents.routers["router-1"]
+    assert f"router {one.info['peer_id']} up" in zero.log_text()
+    assert f"router {zero.info['peer_id']} up" in one.log_text()
 
 
 def test_devnet__demo_traffic_went_through_the_routers_to_node_processes(devnet):
