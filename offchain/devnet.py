@@ -8,15 +8,18 @@ offchain.workers.node``, logs and ready files in the devnet's work directory): t
 mesh with each other, each compute node dials out to both routers and serves its
 ``DEMO_WORKLOADS``, and the routers know the three nodes' addresses as staked. Each agent's
 Ethereum key comes from its ``--eth-key-seed``, and the devnet stakes from that same key, so the
-address a node proves in its identity binding is the address staked on-chain.
+address a node proves in its identity binding is the address staked on-chain. The agents start
+while the chain is being deployed, each in a session of its own, and ``Devnet.stop()`` stops
+them (one SIGTERM each) before anvil.
 
 Then it runs demo traffic through the network and on through settlement: a user escrows EMC, a
 caller sends ``matmul-f32`` requests to the routers (alternating between them), the routers pick
 the nodes that run them, and the caller checks every answer with the workload's verifier. Each
 batch is built from what happened (the node that served each request, the router that routed
 it), committed on-chain under the validators' aggregate BLS seal, and the nodes, routers and
-validators claim what they earned. The IBFT agreement that produces these batches in a real
-network (validator agents) joins here when its agents land; the devnet seals them itself.
+validators claim what they earned. In a real network validators build the batches from the
+records routers gossip and agree on them with IBFT; those validator agents join here when they
+land. Until then the devnet builds each batch from the caller's view and seals it itself.
 """
 
 import logging
