@@ -24,12 +24,23 @@ def main(verbose: bool) -> None:
 @main.command()
 @click.option("--port", type=int, default=8545, show_default=True, help="anvil's JSON-RPC port.")
 @click.option("--once", is_flag=True, help="Stop after bringing the devnet up, instead of serving.")
-def devnet(port: int, once: bool) -> None:
-    """Run the whole network on this machine: a local chain, the contracts and the actors."""
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    help="Where the agents' logs and ready files go (default: .emc/devnet in the repository).",
+)
+def devnet(port: int, once: bool, workdir: str | None) -> None:
+    """Run the whole network on this machine: a local chain, the contracts and the actors.
+
+    The routers and compute nodes run as agent processes on loopback; demo traffic goes
+    through them and is settled on-chain.
+    """
     from offchain.devnet import start_devnet
 
-    with console.status("Starting anvil, deploying the contracts, staking the actors..."):
-        net = start_devnet(port=port)
+    with console.status(
+        "Starting anvil and the agents, deploying the contracts, staking the actors..."
+    ):
+        net = start_devnet(port=port, workdir=workdir)
     try:
         contracts = Table(
             title=f"Contracts on {net.anvil.url} (chain {net.chain.record['chain_id']})"
@@ -48,7 +59,37 @@ def devnet(port: int, once: bool) -> None:
             gas = ", ".join(f"{op} {used:,}" for op, used in actor.gas.items())
             actors.add_row(actor.name, actor.account.address, f"{actor.stake // 10**18:,}", gas)
         console.print(actors)
+
+        agents = Table(title=f"Agents on loopback (logs in {net.agents.workdir})")
+        for column in ("agent", "pid", "peer id", "listening on", "log"):
+            agents.add_column(column)
+        for name, process in {**net.agents.routers, **net.agents.nodes}.items():
+            listening = net.agents.router_addrs[name].split("/p2p/")[0] if "router" in name else "-"
+            agents.add_row(
+                name,
+                str(process.pid),
+                process.info["peer_id"],
+                listening,
+                process.log_path.name,
+            )
+        console.print(agents)
         if net.settlement is not None:
+            routers = list(net.agents.routers)
+            traffic = Table(title="Demo traffic: matmul-f32 requests, by the node that ran them")
+            traffic.add_column("compute node")
+            traffic.add_column("staked address")
+            for router in routers:
+                traffic.add_column(f"via {router}", justify="right")
+            traffic.add_column("verified", justify="right")
+            for node, process in net.agents.nodes.items():
+                served = [s for s in net.settlement.served if s.node == node]
+                traffic.add_row(
+                    node,
+                    process.info["address"],
+                    *(str(sum(s.router == r for s in served)) for r in routers),
+                    str(len(served)),
+                )
+            console.print(traffic)
             batches = Table(
                 title="Demo traffic settled on-chain (4 validators' aggregate BLS seal)"
             )

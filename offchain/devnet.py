@@ -2,28 +2,52 @@
 
 It starts a local anvil, deploys and wires the contracts, and brings the devnet's actors
 on-chain: 4 validators (staked, BLS keys registered with proofs of possession), 2 routers and 3
-compute nodes (staked, capabilities declared). Then it runs demo traffic through settlement: a
-user escrows EMC, the compute nodes run real workloads (checked by their verifiers), each batch
-is committed on-chain under the validators' aggregate BLS seal, and the nodes, routers and
-validators claim what they earned. The libp2p routing and the IBFT agreement that produce these
-batches in a real network join here as their agents land.
+compute nodes (staked, capabilities declared). The routers and compute nodes also run as real
+agent processes on loopback (``python -m offchain.routers`` and ``python -m
+offchain.workers.node``, logs and ready files in the devnet's work directory): the two routers
+mesh with each other, each compute node dials out to both routers and serves its
+``DEMO_WORKLOADS``, and the routers know the three nodes' addresses as staked. Each agent's
+Ethereum key comes from its ``--eth-key-seed``, and the devnet stakes from that same key, so the
+address a node proves in its identity binding is the address staked on-chain. The agents start
+while the chain is being deployed, each in a session of its own, and ``Devnet.stop()`` stops
+them (one SIGTERM each) before anvil.
+
+Then it runs demo traffic through the network and on through settlement: a user escrows EMC, a
+caller sends ``matmul-f32`` requests to the routers (alternating between them), the routers pick
+the nodes that run them, and the caller checks every answer with the workload's verifier. Each
+batch is built from what happened (the node that served each request, the router that routed
+it), committed on-chain under the validators' aggregate BLS seal, and the nodes, routers and
+validators claim what they earned. In a real network validators build the batches from the
+records routers gossip and agree on them with IBFT; those validator agents join here when they
+land. Until then the devnet builds each batch from the caller's view and seals it itself.
 """
 
 import logging
 import time
+import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import trio
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from libp2p.peer.id import ID
 
-from offchain.chain.anvil import Anvil, start_anvil
+from offchain.chain.anvil import REPO_ROOT, Anvil, free_port, start_anvil
 from offchain.chain.client import ChainClient, devnet_account
 from offchain.chain.deploy import deploy_contracts
 from offchain.chain.settlement import claim_rewards, submit_commit
 from offchain.crypto import bls
+from offchain.crypto.keys import generate_keypair
+from offchain.net.host import identity_from_seed
+from offchain.net.messages import Response
+from offchain.net.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from offchain.protocol.commit import Commit
 from offchain.protocol.ledger import Invocation, Ledger, batch_root, record_hash
-from offchain.workers.workloads import digest, get_workload
+from offchain.routers.client import RouterClient, caller
+from offchain.workers.workloads import decode, digest, encode, get_workload
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +67,15 @@ EMISSION_POOL = 100_000 * EMC
 CONSENSUS_REWARD_POOL = 10_000 * EMC
 DEMO_BATCHES = 3
 INVOCATIONS_PER_BATCH = 4
+DEMO_WORKLOAD = "matmul-f32"
+DEMO_SIZE = 64  # the demo multiplies 64 x 64 matrices: one metered unit each
+# Where `emc devnet` keeps its agents' logs and ready files (git-ignored), unless told otherwise.
+DEFAULT_WORKDIR = REPO_ROOT / ".emc" / "devnet"
+# Compute nodes import PyTorch and Numba before they report ready; slow on a busy machine.
+AGENT_READY_TIMEOUT_S = 120.0
+LINK_TIMEOUT_S = 60.0
+REQUEST_TIMEOUT_S = 60.0
+ETH_FOR_GAS = 100 * 10**18
 
 
 @dataclass
@@ -57,27 +90,172 @@ class Actor:
     bls_secret: int | None = None
 
 
+@dataclass(frozen=True)
+class Served:
+    """One demo request as it happened: who routed it, who ran it, what it is billed."""
+
+    height: int
+    index: int
+    router: str  # the router the caller sent it to (credited for routing it)
+    node: str  # the compute node actor's name
+    node_peer_id: str  # Response.node: the libp2p peer id of the node that ran it
+    node_address: str  # that node's staked address (from its ready file)
+    units: int
+    output_hash: bytes
+    hops: int
+
+
 @dataclass
 class SettlementReport:
-    """What the demo traffic settled: per batch, and what each account claimed."""
+    """What the demo traffic settled: per batch, each request, and what each account claimed."""
 
     batches: list[dict] = field(default_factory=list)
+    served: list[Served] = field(default_factory=list)
     claimed: dict[str, int] = field(default_factory=dict)
     validator_rewards: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass
-class Devnet:
-    """A running devnet: the chain, the contracts and the actors."""
+def agent_seed(name: str) -> str:
+    """Return the 64-hex-digit Ethereum key seed of the devnet agent ``name``."""
+    return seed_hex(f"devnet-{name}")
 
-    anvil: Anvil
-    chain: ChainClient
-    actors: list[Actor]
-    settlement: SettlementReport | None = None
+
+def agent_account(name: str) -> LocalAccount:
+    """Return the account of agent ``name``: the key its ``--eth-key-seed`` derives."""
+    keypair = generate_keypair(bytes.fromhex(agent_seed(name)))
+    return Account.from_key(keypair.private_key)
+
+
+def _identity_seed(name: str) -> str:
+    return seed_hex(f"devnet-{name}-libp2p")
+
+
+def _peer_id(name: str) -> str:
+    key_pair = identity_from_seed(bytes.fromhex(_identity_seed(name)))
+    return ID.from_pubkey(key_pair.public_key).to_string()
+
+
+@dataclass
+class DevnetAgents:
+    """The devnet's router and compute node processes, by actor name."""
+
+    workdir: Path
+    routers: dict[str, AgentProcess]
+    nodes: dict[str, AgentProcess]
+    router_addrs: dict[str, str]
+
+    @property
+    def processes(self) -> list[AgentProcess]:
+        """Return every agent process, compute nodes first."""
+        return [*self.nodes.values(), *self.routers.values()]
+
+    def node_by_peer(self) -> dict[str, str]:
+        """Return node actor names by the peer id each node reported when ready."""
+        return {process.info["peer_id"]: name for name, process in self.nodes.items()}
 
     def stop(self) -> None:
-        """Stop every process the devnet started."""
-        self.anvil.stop()
+        """Stop every agent (SIGTERM, then SIGKILL for any that hangs)."""
+        stop_all(self.processes)
+
+
+def _router_nodes(process: AgentProcess) -> int:
+    """Return how many compute nodes the router holds now (its ``emc_router_nodes`` gauge)."""
+    url = f"http://127.0.0.1:{process.info['metrics_port']}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith("emc_router_nodes "):
+                return int(float(line.split()[1]))
+    return 0
+
+
+def _own_session(process: AgentProcess) -> AgentProcess:
+    """Keep a terminal's Ctrl-C from the agent: the devnet stops it, with one SIGTERM."""
+    process.own_session = True
+    return process
+
+
+def _meshed(router: AgentProcess, others: Sequence[str]) -> bool:
+    """Return whether the router has logged a mesh link up with each of ``others``.
+
+    Its log is the only place a router reports its mesh links (it has no metric for them).
+    """
+    log_text = router.log_text()
+    return all(f"router {peer} up" in log_text for peer in others)
+
+
+def start_agents(workdir: Path) -> DevnetAgents:
+    """Launch the routers and compute nodes (not waiting for them) with logs in ``workdir``.
+
+    Every identity is fixed by a seed, so every address is known before any process is up:
+    the routers and nodes start at once, while the chain is deployed.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    for stale in [*workdir.glob("*.json"), *workdir.glob("*.tmp"), *workdir.glob("*.log")]:
+        stale.unlink()
+    names = [f"router-{i}" for i in range(ROUTERS)]
+    addrs = {name: f"/ip4/127.0.0.1/tcp/{free_port()}/p2p/{_peer_id(name)}" for name in names}
+    staked = [
+        arg
+        for i in range(COMPUTE_NODES)
+        for arg in ("--staked", agent_account(f"compute-{i}").address)
+    ]
+    routers: dict[str, AgentProcess] = {}
+    nodes: dict[str, AgentProcess] = {}
+    agents = DevnetAgents(workdir, routers, nodes, addrs)
+    try:
+        for name in names:
+            args = [
+                "--listen", addrs[name].rsplit("/p2p/", 1)[0],
+                "--identity-seed", _identity_seed(name),
+                "--eth-key-seed", agent_seed(name),
+                "--metrics-port", "0",
+                *staked,
+            ]  # fmt: skip
+            for other in names:  # every router dials the others: the later one gets through
+                if other != name:
+                    args += ["--peer", addrs[other]]
+            routers[name] = _own_session(router_process(workdir, name, args)).start()
+        for i, workloads in enumerate(DEMO_WORKLOADS):
+            name = f"compute-{i}"
+            args = [
+                "--links", str(ROUTERS),
+                "--identity-seed", _identity_seed(name),
+                "--eth-key-seed", agent_seed(name),
+            ]  # fmt: skip
+            for workload in workloads:
+                args += ["--workload", workload]
+            node = worker_process(workdir, name, list(addrs.values()), args)
+            nodes[name] = _own_session(node).start()
+    except BaseException:
+        agents.stop()
+        raise
+    return agents
+
+
+def wait_for_agents(agents: DevnetAgents, actors: Sequence[Actor]) -> None:
+    """Return once every agent is up, bound to its staked address, and linked.
+
+    Raises if an agent exits, binds to another address than its actor's, or if a router does
+    not hold every compute node in time.
+    """
+    accounts = {actor.name: actor.account.address for actor in actors}
+    for name, process in {**agents.routers, **agents.nodes}.items():
+        info = process.wait_ready(AGENT_READY_TIMEOUT_S)
+        if info["peer_id"] != _peer_id(name):
+            raise RuntimeError(f"{name} runs as {info['peer_id']}, expected {_peer_id(name)}")
+        if info.get("address") != accounts[name]:
+            raise RuntimeError(f"{name} binds {info.get('address')}, staked {accounts[name]}")
+    deadline = time.monotonic() + LINK_TIMEOUT_S
+    for name, router in agents.routers.items():
+        others = [p.info["peer_id"] for other, p in agents.routers.items() if other != name]
+        while _router_nodes(router) < COMPUTE_NODES or not _meshed(router, others):
+            if not router.alive() or time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{name} holds {_router_nodes(router) if router.alive() else 0} of "
+                    f"{COMPUTE_NODES} compute nodes, mesh links to {len(others)} routers "
+                    f"{'up' if _meshed(router, others) else 'not all up'}:\n{router.log_tail()}"
+                )
+            time.sleep(0.1)
 
 
 def _fund_and_stake(chain: ChainClient, deployer: LocalAccount, actor: Actor) -> None:
@@ -90,7 +268,11 @@ def _fund_and_stake(chain: ChainClient, deployer: LocalAccount, actor: Actor) ->
 
 
 def bring_actors_on_chain(chain: ChainClient) -> list[Actor]:
-    """Stake every devnet actor, register validator keys and declare compute nodes."""
+    """Stake every devnet actor, register validator keys and declare compute nodes.
+
+    Validators use the anvil mnemonic's accounts; routers and compute nodes use the accounts
+    their agents' ``--eth-key-seed`` derives (funded with ETH for gas here).
+    """
     deployer = devnet_account(0)
     staking = chain["Staking"]
     minimum = {role: staking.functions.min_stake(role).call() for role in (1, 2, 4)}
@@ -99,13 +281,18 @@ def bring_actors_on_chain(chain: ChainClient) -> list[Actor]:
         for i in range(VALIDATORS)
     ]
     actors += [
-        Actor(f"router-{i}", ROLE_ROUTER, devnet_account(5 + i), minimum[2]) for i in range(ROUTERS)
+        Actor(f"router-{i}", ROLE_ROUTER, agent_account(f"router-{i}"), minimum[2])
+        for i in range(ROUTERS)
     ]
     actors += [
-        Actor(f"compute-{i}", ROLE_COMPUTE, devnet_account(7 + i), minimum[4])
+        Actor(f"compute-{i}", ROLE_COMPUTE, agent_account(f"compute-{i}"), minimum[4])
         for i in range(COMPUTE_NODES)
     ]
     for actor in actors:
+        if actor.role != ROLE_VALIDATOR:
+            chain.w3.provider.make_request(
+                "anvil_setBalance", [actor.account.address, hex(ETH_FOR_GAS)]
+            )
         _fund_and_stake(chain, deployer, actor)
         if actor.role == ROLE_VALIDATOR:
             actor.bls_secret = bls.keygen(f"devnet-{actor.name}".encode())
@@ -131,23 +318,82 @@ def _fund_pools_and_bootstrap(chain: ChainClient) -> None:
     chain.transact(deployer, chain["ComputeConsensus"].functions.bootstrap())
 
 
-def _run_demo_invocation(workload_id: str, seed: int) -> tuple[int, bytes]:
-    """Run one small invocation, check it with its verifier; return (units, output hash)."""
-    workload = get_workload(workload_id)
+def demo_inputs(seed: int) -> dict[str, np.ndarray]:
+    """Return the inputs of one demo request: two random float32 matrices."""
     rng = np.random.default_rng(seed)
-    inputs = {
-        "a": rng.standard_normal((64, 64), dtype=np.float32),
-        "b": rng.standard_normal((64, 64), dtype=np.float32),
+    shape = (DEMO_SIZE, DEMO_SIZE)
+    return {
+        "a": rng.standard_normal(shape, dtype=np.float32),
+        "b": rng.standard_normal(shape, dtype=np.float32),
     }
-    outputs = workload.run(inputs)
-    verdict = workload.verify(inputs, outputs, rng)
-    if not verdict.accepted:
-        raise RuntimeError(f"demo invocation failed verification: {verdict.reason}")
-    return workload.units(inputs), digest(outputs)
 
 
-def run_demo_settlement(chain: ChainClient, actors: list[Actor]) -> SettlementReport:
-    """Escrow, invoke, commit DEMO_BATCHES batches under the validators' seal, then claim."""
+async def _call_routers(
+    agents: DevnetAgents, requests: Sequence[tuple[str, bytes]]
+) -> list[Response]:
+    """Send every ``(router name, payload)`` at once from one caller; return the answers."""
+    answers: list[Response | None] = [None] * len(requests)
+    async with caller(list(agents.router_addrs.values())) as host, RouterClient(host) as client:
+
+        async def one(index: int, router: str, payload: bytes) -> None:
+            peer = ID.from_base58(agents.routers[router].info["peer_id"])
+            answers[index] = await client.call(peer, DEMO_WORKLOAD, payload, REQUEST_TIMEOUT_S)
+
+        async with trio.open_nursery() as nursery:
+            for index, (router, payload) in enumerate(requests):
+                nursery.start_soon(one, index, router, payload)
+    assert all(answer is not None for answer in answers)
+    return answers  # type: ignore[return-value]
+
+
+def send_demo_traffic(agents: DevnetAgents) -> list[Served]:
+    """Send the demo requests through the routers, verify every answer; return what happened.
+
+    Requests alternate between the routers; the router picks the node. The caller decodes each
+    output and checks it with the workload's verifier, as a requester does, and bills what the
+    workload meters for the inputs it sent.
+    """
+    workload = get_workload(DEMO_WORKLOAD)
+    routers = list(agents.routers)
+    count = DEMO_BATCHES * INVOCATIONS_PER_BATCH
+    inputs = [demo_inputs(seed) for seed in range(count)]
+    requests = [(routers[i % len(routers)], encode(inputs[i])) for i in range(count)]
+    answers = trio.run(_call_routers, agents, requests)
+    node_by_peer = agents.node_by_peer()
+    served = []
+    for i, answer in enumerate(answers):
+        router = requests[i][0]
+        if not answer.ok:
+            raise RuntimeError(
+                f"demo request {i} via {router} failed: {answer.error} {answer.message}"
+            )
+        node = node_by_peer.get(answer.node)
+        if node is None:
+            raise RuntimeError(f"demo request {i} answered by {answer.node!r}, not a devnet node")
+        outputs = decode(answer.output)
+        verdict = workload.verify(inputs[i], outputs, np.random.default_rng(10_000 + i))
+        if not verdict.accepted:
+            raise RuntimeError(f"{node}'s answer to request {i} failed: {verdict.reason}")
+        served.append(
+            Served(
+                height=1 + i // INVOCATIONS_PER_BATCH,
+                index=i % INVOCATIONS_PER_BATCH,
+                router=router,
+                node=node,
+                node_peer_id=answer.node,
+                node_address=agents.nodes[node].info["address"],
+                units=workload.units(inputs[i]),
+                output_hash=digest(outputs),
+                hops=answer.hops,
+            )
+        )
+    return served
+
+
+def run_demo_settlement(
+    chain: ChainClient, actors: list[Actor], agents: DevnetAgents
+) -> SettlementReport:
+    """Escrow, send the demo traffic through the agents, commit DEMO_BATCHES batches, claim."""
     token, market = chain["EMCToken"], chain["ComputeMarket"]
     deployer, user = devnet_account(0), devnet_account(USER_INDEX)
     chain.transact(deployer, token.functions.transfer(user.address, ESCROW))
@@ -157,24 +403,29 @@ def run_demo_settlement(chain: ChainClient, actors: list[Actor]) -> SettlementRe
     validators = [a for a in actors if a.role == ROLE_VALIDATOR]
     routers = [a for a in actors if a.role == ROLE_ROUTER]
     nodes = [a for a in actors if a.role == ROLE_COMPUTE]
+    by_name = {a.name: a for a in actors}
     emission = chain["GPUComputeReward"].functions.emission_per_commit().call()
-    ledger, report = Ledger(), SettlementReport()
+    traffic_started = time.monotonic()
+    ledger, report = Ledger(), SettlementReport(served=send_demo_traffic(agents))
+    log.info(
+        "%d demo requests answered through the routers in %.1f s",
+        len(report.served),
+        time.monotonic() - traffic_started,
+    )
     # Every validator signs; the set index is the order validators registered.
     signers = {i: v.bls_secret for i, v in enumerate(validators)}
     for height in range(1, DEMO_BATCHES + 1):
-        invocations = []
-        for n in range(INVOCATIONS_PER_BATCH):
-            node, router = nodes[n % len(nodes)], routers[n % len(routers)]
-            units, output_hash = _run_demo_invocation("matmul-f32", height * 100 + n)
-            invocations.append(
-                Invocation(
-                    user=user.address,
-                    node_owner=node.account.address,
-                    router=router.account.address,
-                    price=units * PRICE_PER_UNIT,
-                    record_hash=record_hash(height, n, output_hash),
-                )
+        invocations = [
+            Invocation(
+                user=user.address,
+                node_owner=served.node_address,
+                router=by_name[served.router].account.address,
+                price=served.units * PRICE_PER_UNIT,
+                record_hash=record_hash(height, served.index, served.output_hash),
             )
+            for served in report.served
+            if served.height == height
+        ]
         billed = ledger.apply(invocations)
         ledger.emit([node.account.address for node in nodes], emission)
         tree = ledger.rewards()
@@ -219,18 +470,49 @@ def run_demo_settlement(chain: ChainClient, actors: list[Actor]) -> SettlementRe
     return report
 
 
-def start_devnet(port: int | None = None, demo: bool = True) -> Devnet:
-    """Start anvil, deploy fresh contracts, bring the actors on-chain and settle demo traffic."""
+@dataclass
+class Devnet:
+    """A running devnet: the chain, the contracts, the actors and their agent processes."""
+
+    anvil: Anvil
+    chain: ChainClient
+    actors: list[Actor]
+    agents: DevnetAgents
+    settlement: SettlementReport | None = None
+
+    def stop(self) -> None:
+        """Stop every process the devnet started: the agents, then anvil."""
+        try:
+            self.agents.stop()
+        finally:
+            self.anvil.stop()
+
+
+def start_devnet(port: int | None = None, demo: bool = True, workdir: Path | None = None) -> Devnet:
+    """Start anvil and the agents, deploy fresh contracts, stake the actors, settle demo traffic.
+
+    The agents' logs and ready files go to ``workdir`` (default ``.emc/devnet/``).
+    """
     started = time.monotonic()
-    anvil = start_anvil(port=port)
+    agents = start_agents(Path(workdir) if workdir is not None else DEFAULT_WORKDIR)
+    anvil: Anvil | None = None
     try:
+        anvil = start_anvil(port=port)
         deploy_contracts(anvil.url, fresh=True)
         chain = ChainClient(anvil.url)
+        log.info("contracts deployed (%.1f s)", time.monotonic() - started)
         actors = bring_actors_on_chain(chain)
         _fund_pools_and_bootstrap(chain)
-        settlement = run_demo_settlement(chain, actors) if demo else None
+        log.info("actors on-chain (%.1f s)", time.monotonic() - started)
+        wait_for_agents(agents, actors)
+        log.info("agents up and linked (%.1f s)", time.monotonic() - started)
+        settlement = run_demo_settlement(chain, actors, agents) if demo else None
     except BaseException:
-        anvil.stop()
+        try:
+            agents.stop()
+        finally:
+            if anvil is not None:
+                anvil.stop()
         raise
     log.info("devnet up at %s in %.1f s", anvil.url, time.monotonic() - started)
-    return Devnet(anvil=anvil, chain=chain, actors=actors, settlement=settlement)
+    return Devnet(anvil=anvil, chain=chain, actors=actors, agents=agents, settlement=settlement)

@@ -29,13 +29,20 @@ class AgentProcess:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    # In a session of its own, a terminal's Ctrl-C reaches only the parent, which then stops
+    # the agent with one SIGTERM (two signals could kill it halfway through its shutdown).
+    own_session: bool = False
 
     def start(self) -> "AgentProcess":
         """Launch the process, logging to ``log_path``."""
         self.ready_file.unlink(missing_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=self.own_session,
             )
         return self
 
@@ -118,14 +125,25 @@ def worker_process(
     return AgentProcess(name, [*argv, *args], ready, workdir / f"{name}.log")
 
 
-def stop_all(processes: Sequence[AgentProcess]) -> None:
-    """Stop every process in ``processes`` (SIGTERM, then SIGKILL), ignoring ones not started."""
+def stop_all(processes: Sequence[AgentProcess], timeout_s: float = 15.0) -> None:
+    """Stop every process in ``processes`` (SIGTERM, then SIGKILL), ignoring ones not started.
+
+    Each process gets one SIGTERM: a second one could reach it after its handler is gone,
+    while it closes down, and kill it halfway.
+    """
     for process in processes:
         if process.alive():
             assert process.proc is not None
             process.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
     for process in processes:
-        process.stop()
+        if process.proc is None:
+            continue
+        try:
+            process.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            logger.warning("%s ignored SIGTERM; killing it", process.name)
+            process.kill()
 
 
 def seed_hex(label: str) -> str:

@@ -204,6 +204,7 @@ class RouterAgent:
             "addrs": self.addrs(),
             "metrics_port": self.metrics_port,
             "pid": os.getpid(),
+            "address": self.eth.address,
         }
         tmp.write_text(json.dumps(info))
         tmp.replace(path)

@@ -25,7 +25,11 @@ logger = logging.getLogger(__name__)
 @click.option("--listen", help="Listen multiaddr, e.g. /ip4/0.0.0.0/tcp/4001.")
 @click.option("--peer", "peers", multiple=True, help="Another router's multiaddr (repeatable).")
 @click.option("--identity-seed", help="64 hex digits: the libp2p identity seed.")
-@click.option("--eth-key-seed", help="64 hex digits: the Ethereum key seed.")
+@click.option(
+    "--eth-key-seed",
+    help="64 hex digits: the Ethereum key seed. The router proves the address of the key derived "
+    "from it (offchain.crypto.keys.generate_keypair), so stake from that key (random if unset).",
+)
 @click.option("--staked", multiple=True, help="A staked compute-node address (repeatable).")
 @click.option("--max-connections", type=int)
 @click.option("--max-in-flight", type=int)
@@ -41,7 +45,7 @@ logger = logging.getLogger(__name__)
 @click.option(
     "--ready-file",
     type=click.Path(dir_okay=False),
-    help="Write {peer_id, addrs, metrics_port} here once listening.",
+    help="Write {peer_id, addrs, metrics_port, pid, address} here once listening.",
 )
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def router(

@@ -34,11 +34,19 @@ logger = logging.getLogger(__name__)
 @click.option("--queue-size", type=int)
 @click.option("--listen", help="Also listen here (off by default: no public port is needed).")
 @click.option("--identity-seed", help="64 hex digits: the libp2p identity seed.")
-@click.option("--eth-key-seed", help="64 hex digits: the Ethereum key seed.")
+@click.option(
+    "--eth-key-seed",
+    help="64 hex digits: the Ethereum key seed. The node proves the address of the key derived "
+    "from it (offchain.crypto.keys.generate_keypair), so stake from that key (random if unset).",
+)
 @click.option("--backoff-initial", "backoff_initial_s", type=float)
 @click.option("--backoff-max", "backoff_max_s", type=float)
 @click.option("--metrics-port", type=int, help="Serve Prometheus metrics on this port (0: any).")
-@click.option("--ready-file", type=click.Path(dir_okay=False))
+@click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False),
+    help="Write {peer_id, metrics_port, pid, address} here once up.",
+)
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def worker(
     config_path: str | None, routers: tuple[str, ...], workloads: tuple[str, ...], **flags: object

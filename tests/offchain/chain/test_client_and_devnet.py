@@ -1,6 +1,7 @@
-"""The chain client and the devnet, against real anvils on loopback."""
+"""The chain client and the devnet, against real anvils (and the devnet's agents) on loopback."""
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -9,6 +10,7 @@ from offchain.chain.client import ChainClient, ChainError, devnet_account
 from offchain.devnet import (
     COMPUTE_NODES,
     DEMO_BATCHES,
+    DEMO_WORKLOAD,
     ESCROW,
     INVOCATIONS_PER_BATCH,
     PRICE_PER_UNIT,
@@ -17,11 +19,12 @@ from offchain.devnet import (
     VALIDATORS,
     start_devnet,
 )
+from offchain.protocol.rewards import split_invocation
 
 
 @pytest.fixture(scope="module")
-def devnet():
-    net = start_devnet(port=None)
+def devnet(tmp_path_factory):
+    net = start_devnet(port=None, workdir=tmp_path_factory.mktemp("devnet"))
     yield net
     net.stop()
 
@@ -80,3 +83,60 @@ def test_devnet__demo_traffic_settled_and_every_earner_paid(devnet):
     # every validator signed every commit with equal stake: equal shares of the booked rewards
     per_commit = devnet.chain["ConsensusReward"].functions.reward_per_commit().call()
     assert set(report.validator_rewards.values()) == {DEMO_BATCHES * per_commit // VALIDATORS}
+
+
+def test_devnet__agents_run_bound_to_their_staked_addresses(devnet):
+    agents = devnet.agents
+    assert sorted(agents.routers) == [f"router-{i}" for i in range(ROUTERS)]
+    assert sorted(agents.nodes) == [f"compute-{i}" for i in range(COMPUTE_NODES)]
+    accounts = {actor.name: actor.account.address for actor in devnet.actors}
+    for name, process in {**agents.routers, **agents.nodes}.items():
+        assert process.alive(), process.log_tail()
+        assert process.info["address"] == accounts[name]
+    # each router holds every compute node as staked, under the address it staked from
+    for router in agents.routers.values():
+        lines = router.log_text().splitlines()
+        for node in agents.nodes.values():
+            joined = f"node {node.info['peer_id']} joined"
+            staked = f"staked=True address={accounts[node.name]}"
+            assert any(joined in line and staked in line for line in lines), node.name
+    # the routers meshed with each other
+    zero, one = agents.routers["router-0"], agents.routers["router-1"]
+    assert f"router {one.info['peer_id']} up" in zero.log_text()
+    assert f"router {zero.info['peer_id']} up" in one.log_text()
+
+
+def test_devnet__demo_traffic_went_through_the_routers_to_node_processes(devnet):
+    agents, served = devnet.agents, devnet.settlement.served
+    assert len(served) == DEMO_BATCHES * INVOCATIONS_PER_BATCH
+    # requests alternate between the routers; each answered from one of its own nodes
+    assert Counter(s.router for s in served) == {
+        name: len(served) // ROUTERS for name in agents.routers
+    }
+    assert all(s.hops == 0 for s in served)
+    peers = {process.info["peer_id"]: name for name, process in agents.nodes.items()}
+    for s in served:
+        assert peers[s.node_peer_id] == s.node
+        assert s.node_address == agents.nodes[s.node].info["address"]
+    # each node process ran exactly the requests credited to it
+    by_node = Counter(s.node for s in served)
+    for name, process in agents.nodes.items():
+        lines = process.log_text().splitlines()
+        started = sum(
+            "task start" in line and f"workload={DEMO_WORKLOAD}" in line for line in lines
+        )
+        assert started == by_node[name], name
+
+
+def test_devnet__claims_credit_the_nodes_and_routers_that_served(devnet):
+    report = devnet.settlement
+    emission = devnet.chain["GPUComputeReward"].functions.emission_per_commit().call()
+    # every demo request is one metered unit (see the billed total above)
+    router_cut, node_cut = split_invocation(PRICE_PER_UNIT)
+    for name in devnet.agents.nodes:
+        count = sum(s.node == name for s in report.served)
+        expected = DEMO_BATCHES * (emission // COMPUTE_NODES) + count * node_cut
+        assert report.claimed[name] == expected, name
+    for name in devnet.agents.routers:
+        count = sum(s.router == name for s in report.served)
+        assert report.claimed[name] == count * router_cut, name
