@@ -30,6 +30,7 @@ class MsgType(enum.IntEnum):
     RESPONSE = 6
     SUMMARY = 7
     RECORD = 8
+    RECORDS = 9
 
 
 KIB = 1_024
@@ -45,6 +46,7 @@ MAX_BODY: dict[MsgType, int] = {
     MsgType.RESPONSE: 4 * MIB + 16 * KIB,
     MsgType.SUMMARY: 256 * KIB,
     MsgType.RECORD: 4 * KIB,
+    MsgType.RECORDS: 60 * KIB,
 }
 
 

@@ -364,13 +364,52 @@ class RouteRecord:
         )
 
 
+@dataclass(frozen=True)
+class RecordBatch:
+    """Records a router gossips together: one gossip message, and one signature, for many."""
+
+    records: tuple[RouteRecord, ...]
+
+    TYPE = MsgType.RECORDS
+    KEYS = frozenset({"records"})
+    # About 200 bytes each: a full batch stays well inside the 64 KiB gossip limit.
+    MAX_RECORDS = 200
+
+    def to_map(self) -> dict[str, Any]:
+        """Return the map form."""
+        return {"records": [record.to_map() for record in self.records]}
+
+    @classmethod
+    def from_map(cls, value: dict[str, Any]) -> "RecordBatch":
+        """Return the message in ``value`` or raise ``FrameError``."""
+        _check_keys(value, cls.KEYS)
+        items = _get(value, "records", list)
+        if not 1 <= len(items) <= cls.MAX_RECORDS:
+            raise FrameError(f"a record batch holds 1 to {cls.MAX_RECORDS} records")
+        if not all(isinstance(item, dict) for item in items):
+            raise FrameError("each record must be a map")
+        return cls(tuple(RouteRecord.from_map(item) for item in items))
+
+
 MESSAGE_CLASSES: dict[MsgType, Any] = {
     cls.TYPE: cls
-    for cls in (Hello, Load, Ping, Pong, Request, Response, SignedSummary, RouteRecord)
+    for cls in (
+        Hello,
+        Load,
+        Ping,
+        Pong,
+        Request,
+        Response,
+        SignedSummary,
+        RouteRecord,
+        RecordBatch,
+    )
 }
 
 
-Message = Hello | Load | Ping | Pong | Request | Response | SignedSummary | RouteRecord
+Message = (
+    Hello | Load | Ping | Pong | Request | Response | SignedSummary | RouteRecord | RecordBatch
+)
 
 
 def encode(message: Message) -> bytes:

@@ -10,6 +10,7 @@ a plain request/response stream. Answers may come back in any order; each names 
 
 import logging
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ CLIENT_IDLE_S = SERVER_IDLE_S / 2
 # Frames written at once, at most: enough to amortize a write, small enough not to stall
 # other streams on the same connection behind one huge yamux frame.
 MAX_WRITE_BYTES = 256 * 1_024
+# A write that cannot finish in this time (a peer that stopped reading) ends the session.
+WRITE_TIMEOUT_S = 30.0
 
 
 class SessionEnded(ConnectionError):
@@ -43,34 +46,63 @@ class SessionEnded(ConnectionError):
 
 
 class _Outbox:
-    """Frames waiting to be written; one writer task flushes all that are queued per write."""
+    """Writes frames on one stream; frames that queue while a write is under way share the next.
 
-    def __init__(self) -> None:
-        self._send, self._receive = trio.open_memory_channel[tuple[bytes, "_Slot | None"]](math.inf)
+    Whoever sends while no write is under way writes itself, and goes on until the queue is
+    empty: with one message in flight that is a plain write with no hand-off to another task.
+    When ``others_in_flight()`` says more messages are coming, the writer first lets the other
+    ready tasks run once, so that their frames join this write.
+    """
 
-    def put(self, frame: bytes, slot: "_Slot | None" = None) -> None:
-        self._send.send_nowait((frame, slot))
+    def __init__(
+        self,
+        stream: INetStream,
+        on_failure: Callable[[BaseException], None],
+        others_in_flight: Callable[[], bool],
+    ) -> None:
+        self._stream = stream
+        self._on_failure = on_failure
+        self._others_in_flight = others_in_flight
+        self._queue: deque[tuple[bytes, _Slot | None]] = deque()
+        self._writing = False
+        self.failed = False
 
-    def close(self) -> None:
-        """Take no more frames; ``write_all`` returns once the queued ones are written."""
-        self._send.close()
+    async def send(self, frame: bytes, slot: "_Slot | None" = None) -> None:
+        """Queue ``frame`` and, unless another task is writing, write all that is queued."""
+        if self.failed:
+            return  # the session is ending; ``on_failure`` has told everyone waiting
+        self._queue.append((frame, slot))
+        if self._writing:
+            return
+        self._writing = True
+        try:
+            # Shielded: a frame cut short by a cancelled sender would corrupt the stream for
+            # every request on it. Bounded instead by WRITE_TIMEOUT_S.
+            with trio.CancelScope(shield=True), trio.fail_after(WRITE_TIMEOUT_S):
+                if self._others_in_flight():
+                    await trio.lowlevel.checkpoint()
+                while self._queue:
+                    await self._write_some()
+        except (trio.TooSlowError, *NET_ERRORS) as exc:
+            self.failed = True
+            self._queue.clear()
+            self._on_failure(exc)
+        finally:
+            self._writing = False
 
-    async def write_all(self, stream: INetStream) -> None:
-        """Write queued frames until cancelled; marks each request's slot once it is sent."""
-        async for frame, slot in self._receive:
-            frames, slots, size = [frame], [slot], len(frame)
-            while size < MAX_WRITE_BYTES:
-                try:
-                    frame, slot = self._receive.receive_nowait()
-                except trio.WouldBlock:
-                    break
-                frames.append(frame)
+    async def _write_some(self) -> None:
+        frames: list[bytes] = []
+        slots: list[_Slot] = []
+        size = 0
+        while self._queue and size < MAX_WRITE_BYTES:
+            frame, slot = self._queue.popleft()
+            frames.append(frame)
+            size += len(frame)
+            if slot is not None:
                 slots.append(slot)
-                size += len(frame)
-            await stream.write(b"".join(frames) if len(frames) > 1 else frames[0])
-            for sent in slots:
-                if sent is not None:
-                    sent.written = True
+        await self._stream.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        for slot in slots:
+            slot.written = True
 
 
 @dataclass(eq=False)
@@ -91,7 +123,7 @@ class ClientSession:
         self.closed = False
         self.last_used = trio.current_time()
         self._reader = FrameReader(stream)
-        self._outbox = _Outbox()
+        self._outbox = _Outbox(stream, self._write_failed, lambda: len(self._waiting) > 1)
         self._waiting: dict[bytes, _Slot] = {}
         self._end: SessionEnded | None = None
 
@@ -101,22 +133,17 @@ class ClientSession:
         return len(self._waiting)
 
     async def run(self) -> None:
-        """Write requests and read answers until the stream ends, then fail what is left."""
+        """Read answers until the stream ends, then fail the requests still waiting."""
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._write, nursery.cancel_scope)
-                await self._read()
-                nursery.cancel_scope.cancel()
+            await self._read()
         finally:
             self._finish(self._end or SessionEnded("closed", "session stopped"))
             await reset_quietly(self.stream)
 
-    async def _write(self, scope: trio.CancelScope) -> None:
-        try:
-            await self._outbox.write_all(self.stream)
-        except NET_ERRORS as exc:
-            self._end = SessionEnded("gone", f"write failed: {type(exc).__name__}")
-            scope.cancel()
+    def _write_failed(self, exc: BaseException) -> None:
+        # Fail the waiting requests now; the reset makes the reader stop too.
+        self._end = SessionEnded("gone", f"write failed: {type(exc).__name__}")
+        self._finish(self._end)
 
     async def _read(self) -> None:
         while True:
@@ -161,7 +188,7 @@ class ClientSession:
         self._waiting[request.request_id] = slot
         self.last_used = trio.current_time()
         try:
-            self._outbox.put(encode(request), slot)
+            await self._outbox.send(encode(request), slot)
             await slot.done.wait()
         finally:
             if self._waiting.get(request.request_id) is slot:
@@ -288,15 +315,16 @@ async def serve_session(
     stream, so the peer never sees the reset before the reason is on record.
     """
     reader = FrameReader(stream)
-    outbox = _Outbox()
     work = _InFlight(limits.idle_timeout_s)
 
     async def answer(request: Request) -> None:
         try:
-            outbox.put(_encode_answer(request, await handle(request)))
-        except Exception:  # noqa: BLE001 - one request's bug must not end the others
-            logger.exception("handling request %s failed", request.request_id.hex())
-            outbox.put(encode(_failure(request, "internal-error", "the handler failed")))
+            try:
+                frame = _encode_answer(request, await handle(request))
+            except Exception:  # noqa: BLE001 - one request's bug must not end the others
+                logger.exception("handling request %s failed", request.request_id.hex())
+                frame = encode(_failure(request, "internal-error", "the handler failed"))
+            await outbox.send(frame)
         finally:
             work.finish()
 
@@ -316,16 +344,14 @@ async def serve_session(
         with trio.fail_after(limits.frame_timeout_s):
             return await _receive_request(reader)
 
-    async def write(scope: trio.CancelScope) -> None:
-        try:
-            await outbox.write_all(stream)
-        except NET_ERRORS as exc:
-            logger.info("peer %s left before its answers: %s", remote_peer(stream), exc)
-            scope.cancel()
-
     refused: SessionRefused | None = None
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(write, nursery.cancel_scope)
+
+        def write_failed(exc: BaseException) -> None:
+            logger.info("peer %s left before its answers: %s", remote_peer(stream), exc)
+            nursery.cancel_scope.cancel()
+
+        outbox = _Outbox(stream, write_failed, lambda: work.count > 1)
         first = True
         while True:
             try:
@@ -340,13 +366,14 @@ async def serve_session(
                 break
             first = False
             if work.count >= limits.max_in_flight:
-                outbox.put(encode(busy(request)))
+                await outbox.send(encode(busy(request)))
                 continue
             work.start()
             nursery.start_soon(answer, request)
         if refused is None:
+            # Each answer's task returns once its frame is written (by it or by the task
+            # writing when it queued), so nothing is left queued after the last one.
             await work.drained()
-            outbox.close()  # the writer flushes what is queued, then returns
         else:
             nursery.cancel_scope.cancel()
     if refused is not None:

@@ -39,6 +39,7 @@ from offchain.net.messages import (
     Load,
     Ping,
     Pong,
+    RecordBatch,
     Request,
     Response,
     RouteRecord,
@@ -72,6 +73,8 @@ logger = logging.getLogger(__name__)
 # Errors after which the request is tried once more on another node.
 RETRYABLE = frozenset({"busy", "unknown-workload", "node-failed", "timeout"})
 MESH_BACKOFF_MAX_S = 10.0
+# Records wait at most this long to share a gossip message with others.
+RECORD_BATCH_S = 0.1
 # Renew the mesh identity binding when it has less than this left.
 BINDING_RENEW_S = 24 * 3_600
 
@@ -480,13 +483,20 @@ class RouterAgent:
             self.metrics.gossip.labels(topic=protocols.TOPIC_RECORDS, outcome="dropped").inc()
 
     async def _publish_records(self) -> None:
+        """Gossip answered requests' records in batches: one message and signature for many."""
         assert self.broadcast is not None
         await self.broadcast.ready.wait()
-        async for record in self._records_out:
+        while True:
+            batch = [await self._records_out.receive()]
+            with trio.move_on_after(RECORD_BATCH_S):
+                while len(batch) < RecordBatch.MAX_RECORDS:
+                    batch.append(await self._records_out.receive())
             try:
-                await self.broadcast.publish(protocols.TOPIC_RECORDS, encode(record))
+                await self.broadcast.publish(
+                    protocols.TOPIC_RECORDS, encode(RecordBatch(tuple(batch)))
+                )
             except NET_ERRORS as exc:
-                logger.warning("record %s not gossiped: %s", record.request_id.hex(), exc)
+                logger.warning("%d records not gossiped: %s", len(batch), exc)
 
     # ------------------------------------------------------------------ mesh
 

@@ -42,7 +42,7 @@ MAX_MESSAGES_PER_TOPIC_PER_S = 2_000.0
 BURST = 4_000
 MAX_GOSSIP_BYTES = 64 * 1_024
 # Every gossiped message is one of our frames, of one of these types.
-GOSSIP_TYPES = frozenset({MsgType.RECORD})
+GOSSIP_TYPES = frozenset({MsgType.RECORD, MsgType.RECORDS})
 # How long to keep trying to open our pubsub stream to a new gossip peer.
 PEER_STREAM_TIMEOUT_S = 15.0
 MESHSUB_PROTOCOLS = (PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID)
@@ -135,6 +135,8 @@ class Broadcast:
         self.burst = burst
         self._buckets: dict[tuple[ID, str], TokenBucket] = {}
         self.received: Counter[str] = Counter()
+        # Records carried by the messages received on the records topic (batches hold many).
+        self.records_received = 0
         self.dropped: Counter[str] = Counter()
         self.ready = trio.Event()
         self.metrics = metrics
@@ -226,8 +228,10 @@ class Broadcast:
             logger.warning("gossip on %s dropped: reason=%s (%s)", topic, reason, detail)
 
     async def _drain(self, topic: str, subscription: Any) -> None:
-        async for _message in subscription:
+        async for message in subscription:
             self._count(topic, "received")
+            if topic == protocols.TOPIC_RECORDS:
+                self.records_received += _record_count(bytes(message.data))
 
     def _count(self, topic: str, outcome: str) -> None:
         (self.received if outcome == "received" else self.dropped)[topic] += 1
@@ -243,6 +247,12 @@ class Broadcast:
         await self.pubsub.publish(topic, frame)
         if self.metrics is not None:
             self.metrics.gossip.labels(topic=topic, outcome="published").inc()
+
+
+def _record_count(data: bytes) -> int:
+    """Return how many records a (validated) records-topic message carries."""
+    msg_type, value = decode_frame(data, GOSSIP_TYPES)
+    return len(value["records"]) if msg_type == MsgType.RECORDS else 1
 
 
 def _replace_pubsub_notifee(network: INetwork, pubsub: Pubsub) -> None:

@@ -11,14 +11,19 @@ from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service.context import background_trio_service
 
 from offchain.net import protocols
-from offchain.net.framing import MsgType, decode_frame
+from offchain.net.framing import FrameError, MsgType, decode_frame
 from offchain.net.host import identity_from_seed, make_host
 from offchain.net.limits import node_limits
-from offchain.net.messages import RouteRecord, encode
+from offchain.net.messages import RecordBatch, RouteRecord, encode
 from offchain.routers.agent import RouterAgent
 from offchain.routers.client import RouterClient, caller
 from offchain.routers.config import RouterConfig
-from offchain.routers.gossip import MESHSUB_PROTOCOLS, TokenBucket
+from offchain.routers.gossip import (
+    GOSSIP_TYPES,
+    MAX_GOSSIP_BYTES,
+    MESHSUB_PROTOCOLS,
+    TokenBucket,
+)
 from offchain.workers.node import NodeAgent, NodeConfig
 
 
@@ -55,7 +60,7 @@ async def test_records__published_by_serving_router__received_by_mesh_router():
                 assert r1.broadcast.is_gossip_peer(r2.host.get_id())
                 assert not r1.broadcast.is_gossip_peer(node.host.get_id())
                 assert not r1.broadcast.is_gossip_peer(host.get_id())
-            while r2.broadcast.received[protocols.TOPIC_RECORDS] < 5:
+            while r2.broadcast.records_received < 5:
                 await trio.sleep(0.1)
             assert r2.broadcast.dropped[protocols.TOPIC_RECORDS] == 0
             assert meshsub_attempts == []
@@ -134,3 +139,17 @@ def test_route_record__frame_round_trip():
     record = RouteRecord(b"q" * 16, "echo", "12D3KooWnode", "12D3KooWrouter", b"\x01" * 32, 1)
     msg_type, value = decode_frame(encode(record), frozenset({MsgType.RECORD}))
     assert RouteRecord.from_map(value) == record
+
+
+def test_record_batch__round_trip_fits_gossip_limit__empty_or_too_many_refused():
+    record = RouteRecord(
+        b"q" * 16, "matmul-f32", "12D3KooW" + "n" * 44, "12D3KooW" + "r" * 44, b"\x01" * 32, 1
+    )
+    full = RecordBatch((record,) * RecordBatch.MAX_RECORDS)
+    frame = encode(full)
+    assert len(frame) <= MAX_GOSSIP_BYTES
+    msg_type, value = decode_frame(frame, GOSSIP_TYPES)
+    assert msg_type == MsgType.RECORDS and RecordBatch.from_map(value) == full
+    for bad in ({"records": []}, {"records": [record.to_map()] * 201}, {"records": [1]}):
+        with pytest.raises(FrameError):
+            RecordBatch.from_map(bad)
