@@ -505,11 +505,12 @@ def bench_storm(work: Path, results: dict) -> None:
 def run_all(args: argparse.Namespace) -> None:
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    results: dict = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        }
+    out = Path(args.out)
+    # A partial run (--only) updates the phases it ran and keeps the others' figures.
+    results: dict = json.loads(out.read_text()) if args.only and out.exists() else {}
+    results["machine"] = {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
     }
     started = time.monotonic()
     global LEVELS
@@ -521,7 +522,6 @@ def run_all(args: argparse.Namespace) -> None:
         "throughput": ("throughput and latency (tiny echo workload):", bench_throughput),
         "storm": ("reconnect storm:", bench_storm),
     }
-    out = Path(args.out)
     for phase in phases:
         title, bench = runners[phase]
         print(title, flush=True)
