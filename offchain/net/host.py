@@ -1,7 +1,6 @@
 """The libp2p host factory: TCP, Noise and Yamux only, with limits set for the agent's role."""
 
 import logging
-import os
 from collections.abc import Sequence
 
 import multiaddr
@@ -19,18 +18,12 @@ from libp2p.rcmgr.manager import ResourceLimits
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
-from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.transport.tcp.tcp import TCP
 
+from offchain.net.lean_yamux import LeanYamux, use_lean_yamux
 from offchain.net.limits import HostLimits
 
 logger = logging.getLogger(__name__)
-
-# py-libp2p's yamux sends a window update after every read by default (its knob
-# PY_YAMUX_RELEASE_ON_READ, read on each read); with small messages that is one extra frame,
-# Noise message and syscall per message. Off, updates follow go-yamux's batching. An operator
-# who sets the variable keeps their value.
-os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
 
 SECURITY_PROTOCOLS = (NOISE_PROTOCOL_ID,)
 MUXER_PROTOCOLS = (YAMUX_PROTOCOL_ID,)
@@ -91,7 +84,7 @@ def make_host(key_pair: KeyPair, limits: HostLimits) -> IHost:
             key_pair, noise_privkey=create_new_x25519_key_pair().private_key
         )
     }
-    muxers = {TProtocol(YAMUX_PROTOCOL_ID): Yamux}
+    muxers = {TProtocol(YAMUX_PROTOCOL_ID): LeanYamux}
     host = new_host(
         key_pair=key_pair,
         sec_opt=security,
@@ -102,6 +95,7 @@ def make_host(key_pair: KeyPair, limits: HostLimits) -> IHost:
         transports=[TCP()],
         negotiate_timeout=int(limits.negotiate_timeout_s),
     )
+    use_lean_yamux(host, int(limits.negotiate_timeout_s))
     logger.debug("host %s created (noise+yamux+tcp)", host.get_id())
     return host
 

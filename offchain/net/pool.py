@@ -15,6 +15,7 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
 from offchain.net.framing import FrameReader, Truncated
+from offchain.net.lean_yamux import lean_net_stream
 from offchain.net.messages import Request, Response, receive
 from offchain.net.wire import NET_ERRORS, close_quietly, reset_quietly, send
 
@@ -52,7 +53,7 @@ class StreamPool:
         return None
 
     async def _open(self, peer: ID) -> _Idle:
-        stream = await self.host.new_stream(peer, [self.protocol])
+        stream = lean_net_stream(await self.host.new_stream(peer, [self.protocol]))
         self.opened += 1
         return _Idle(stream, FrameReader(stream), trio.current_time())
 
@@ -106,7 +107,7 @@ class RequestIterator:
         frame_timeout_s: float,
         idle_timeout_s: float = SERVER_IDLE_S,
     ) -> None:
-        self.stream = stream
+        self.stream = lean_net_stream(stream)
         self.reader = FrameReader(stream)
         self.first_timeout_s = first_timeout_s
         self.frame_timeout_s = frame_timeout_s

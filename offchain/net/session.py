@@ -21,6 +21,7 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
 from offchain.net.framing import FrameError, FrameReader, Oversized, Truncated
+from offchain.net.lean_yamux import lean_net_stream
 from offchain.net.messages import Request, Response, encode, receive
 from offchain.net.wire import NET_ERRORS, close_quietly, remote_peer, reset_quietly
 
@@ -119,7 +120,7 @@ class ClientSession:
     """The requesting end of one session stream."""
 
     def __init__(self, stream: INetStream) -> None:
-        self.stream = stream
+        self.stream = lean_net_stream(stream)
         self.closed = False
         self.last_used = trio.current_time()
         self._reader = FrameReader(stream)
@@ -314,7 +315,7 @@ async def serve_session(
     frame or a peer too slow to send one: the agent logs the reason and then resets the
     stream, so the peer never sees the reset before the reason is on record.
     """
-    reader = FrameReader(stream)
+    reader = FrameReader(lean_net_stream(stream))
     work = _InFlight(limits.idle_timeout_s)
 
     async def answer(request: Request) -> None:

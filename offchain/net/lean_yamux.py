@@ -1,0 +1,219 @@
+"""py-libp2p's yamux with fewer scheduler round trips per frame (libp2p 0.8.1).
+
+Counted with a trio instrument on a routed request (caller, router, node in one process),
+py-libp2p spent 94 task steps per request, and 56 of them were uncontended ``trio.Lock``
+acquisitions: trio's ``Lock.acquire`` always yields to the scheduler, even when the lock is
+free, and one message takes five to seven such locks on its way through the TCP stream, the
+muxer, the muxed stream and the net stream. Each yield is a pass of trio's run loop (an
+``epoll_wait`` and a reschedule) on a path that otherwise does a few microseconds of work.
+
+This module keeps py-libp2p's yamux and changes three things, each with the same wire
+protocol and the same mutual exclusion:
+
+* ``NoYieldLock``/``NoYieldSemaphore`` take a free lock without yielding and wait like a
+  trio lock only when it is held. Every frame still yields at its socket operation, so no
+  task can monopolise the loop.
+* The connection's frame writer drops an extra ``checkpoint()`` after every frame and the
+  debug line it formats on every write whether or not debug logging is on.
+* Receive-window credit goes back to the sender only once half the window is consumed, as
+  go-yamux does. py-libp2p 0.8.1 also credits small reads at once, which on request/response
+  traffic made about a third of all frames window updates.
+
+Locks are swapped on objects as they are created, and only while free: a lock that someone
+holds or waits on keeps its trio lock, which stays correct, merely slower.
+"""
+
+import trio
+from libp2p.abc import IHost, IMuxedConn, INetStream, ISecureConn
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+from libp2p.stream_muxer.muxer_multistream import MuxerMultistream
+from libp2p.stream_muxer.rw_lock import ReadWriteLock
+from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
+from libp2p.stream_muxer.yamux.yamux import Yamux, YamuxStream
+
+# Attribute chain from a Noise session down to the TCP stream, as py-libp2p 0.8.1 builds it:
+# SecureSession.conn -> NoiseTransportReadWriter.read_writer -> NoisePacketReadWriter
+# .read_write_closer -> RawConnection.stream -> TrioTCPStream (read_lock, write_lock).
+_TRANSPORT_CHAIN = ("conn", "read_writer", "read_write_closer", "stream")
+
+
+class NoYieldLock:
+    """A trio lock that takes a free lock without a trip through the scheduler.
+
+    A wrapper, not a subclass: trio's lock classes are final.
+    """
+
+    def __init__(self) -> None:
+        self._lock = trio.Lock()
+
+    async def acquire(self) -> None:
+        try:
+            self._lock.acquire_nowait()
+        except trio.WouldBlock:
+            await self._lock.acquire()
+
+    def acquire_nowait(self) -> None:
+        self._lock.acquire_nowait()
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def statistics(self) -> object:
+        return self._lock.statistics()
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+class NoYieldSemaphore:
+    """A trio semaphore that takes a free slot without a trip through the scheduler."""
+
+    def __init__(self, value: int, max_value: int | None = None) -> None:
+        self._semaphore = trio.Semaphore(value, max_value=max_value)
+
+    @property
+    def value(self) -> int:
+        return self._semaphore.value
+
+    @property
+    def max_value(self) -> int | None:
+        return self._semaphore.max_value
+
+    async def acquire(self) -> None:
+        try:
+            self._semaphore.acquire_nowait()
+        except trio.WouldBlock:
+            await self._semaphore.acquire()
+
+    def acquire_nowait(self) -> None:
+        self._semaphore.acquire_nowait()
+
+    def release(self) -> None:
+        self._semaphore.release()
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+def _swap_lock(owner: object, name: str) -> None:
+    lock = getattr(owner, name, None)
+    if type(lock) is trio.Lock and not lock.locked():
+        setattr(owner, name, NoYieldLock())
+
+
+def _swap_rw_lock(rw_lock: object) -> None:
+    if not isinstance(rw_lock, ReadWriteLock):
+        return
+    _swap_lock(rw_lock, "_readers_lock")
+    writer = getattr(rw_lock, "_writer_lock", None)
+    if type(writer) is trio.Semaphore and writer.value == 1:
+        rw_lock._writer_lock = NoYieldSemaphore(1, max_value=writer.max_value)
+
+
+def lean_transport(secured_conn: ISecureConn) -> None:
+    """Swap the TCP stream's read and write locks under ``secured_conn``."""
+    node: object = secured_conn
+    for name in _TRANSPORT_CHAIN:
+        node = getattr(node, name, None)
+        if node is None:
+            return
+    _swap_lock(node, "read_lock")
+    _swap_lock(node, "write_lock")
+
+
+def lean_net_stream(stream: INetStream) -> INetStream:
+    """Swap the locks of a net stream (and its yamux stream) for ones that do not yield.
+
+    Call it when a stream is first handed over (a handler's first line, or right after
+    ``new_stream``): nobody else holds its locks then.
+    """
+    _swap_lock(stream, "_state_lock")
+    muxed = getattr(stream, "muxed_stream", None)
+    if isinstance(muxed, YamuxStream):
+        _lean_stream(muxed)
+    return stream
+
+
+class LeanYamuxStream(YamuxStream):
+    """A yamux stream that returns receive-window credit in go-yamux's batches."""
+
+    async def _auto_tune_and_send_window_update(self, *, bytes_read: int = 0) -> None:
+        buffered = len(self.conn.stream_buffers.get(self.stream_id, b""))
+        unreleased = self.target_recv_window - (self.recv_window + buffered)
+        threshold = self._grow_threshold()
+        if unreleased < threshold and self._pending_recv_release + bytes_read < threshold:
+            # Less than half the window consumed: keep the credit for one larger update
+            # (py-libp2p's own policy would send one now, for every small read).
+            self._pending_recv_release += bytes_read
+            return
+        await super()._auto_tune_and_send_window_update(bytes_read=bytes_read)
+
+
+def _lean_stream(stream: YamuxStream) -> None:
+    if type(stream) is YamuxStream:
+        # Same state, one policy method changed: see LeanYamuxStream.
+        stream.__class__ = LeanYamuxStream
+    _swap_lock(stream, "window_lock")
+    _swap_lock(stream, "close_lock")
+    _swap_rw_lock(stream.rw_lock)
+
+
+class LeanYamux(Yamux):
+    """py-libp2p's yamux connection, with the changes described in this module."""
+
+    def __init__(self, secured_conn: ISecureConn, peer_id: ID, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(secured_conn, peer_id, *args, **kwargs)
+        _swap_lock(self, "_write_lock")
+        _swap_lock(self, "streams_lock")
+        lean_transport(secured_conn)
+
+    async def _write_frame(self, data: bytes) -> None:
+        async with self._write_lock:
+            await self.secured_conn.write(data)
+
+    async def open_stream(self) -> YamuxStream:
+        stream = await super().open_stream()
+        _lean_stream(stream)
+        return stream
+
+    async def accept_stream(self):  # type: ignore[no-untyped-def]
+        stream = await super().accept_stream()
+        if isinstance(stream, YamuxStream):
+            _lean_stream(stream)
+        return stream
+
+
+class LeanMuxerMultistream(MuxerMultistream):
+    """Muxer negotiation that builds the muxer class it was given.
+
+    py-libp2p 0.8.1's ``MuxerMultistream.new_conn`` builds its own ``Yamux`` for
+    ``/yamux/1.0.0`` whatever class ``muxer_opt`` names; this one builds the class named.
+    """
+
+    async def new_conn(self, conn: ISecureConn, peer_id: ID) -> IMuxedConn:
+        protocol, muxer_class = await self._selector.select(
+            conn, conn.is_initiator, self.negotiate_timeout
+        )
+        if isinstance(muxer_class, type) and issubclass(muxer_class, Yamux):
+            muxed = muxer_class(conn, peer_id, is_initiator=conn.is_initiator)
+        else:
+            muxed = muxer_class(conn, peer_id)
+        return self._annotate_connection(muxed, conn, protocol)
+
+
+def use_lean_yamux(host: IHost, negotiate_timeout_s: int) -> None:
+    """Make ``host`` build ``LeanYamux`` connections (call before it dials or listens)."""
+    network = host.get_network()
+    network.upgrader.muxer_multistream = LeanMuxerMultistream(
+        {TProtocol(YAMUX_PROTOCOL_ID): LeanYamux}, negotiate_timeout_s
+    )
