@@ -12,7 +12,13 @@ from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import TYPE_WINDOW_UPDATE, Yamux
 
 from offchain.net.host import identity_from_seed, listen_addrs_of, loopback_listen_addr, make_host
-from offchain.net.lean_yamux import LeanYamux, LeanYamuxStream, NoYieldLock, NoYieldSemaphore
+from offchain.net.lean_yamux import (
+    BufferedReads,
+    LeanYamux,
+    LeanYamuxStream,
+    NoYieldLock,
+    NoYieldSemaphore,
+)
 from offchain.net.limits import node_limits, router_limits
 
 ECHO = TProtocol("/test/echo/1.0.0")
@@ -197,3 +203,29 @@ async def test_no_yield_semaphore__counts_like_a_semaphore():
     assert semaphore.value == 1
     with pytest.raises(ValueError):
         semaphore.release()
+
+
+class _Chunks:
+    """A stream that returns the given chunks, one per read, as a socket would."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = list(chunks)
+        self.reads = 0
+        self.name = "inner"
+
+    async def read(self, n: int | None = None) -> bytes:
+        self.reads += 1
+        return self.chunks.pop(0) if self.chunks else b""
+
+
+async def test_buffered_reads__frames_that_arrived_together_cost_one_socket_read():
+    inner = _Chunks(b"\x00\x03abc\x00\x02de", b"\x00\x01f")
+    stream = BufferedReads(inner)
+    assert await stream.read(2) == b"\x00\x03"
+    assert await stream.read(3) == b"abc"
+    assert await stream.read(2) == b"\x00\x02"
+    assert await stream.read(5) == b"de"  # short read: only what is buffered
+    assert inner.reads == 1
+    assert await stream.read(None) == b"\x00\x01f"
+    assert await stream.read(4) == b""  # end of stream passes through
+    assert stream.name == "inner"  # everything else is the wrapped stream's
