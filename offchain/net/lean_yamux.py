@@ -48,21 +48,26 @@ class NoYieldLock:
         self._lock = trio.Lock()
 
     async def acquire(self) -> None:
+        """Take the lock; yield to the scheduler only if it is held."""
         try:
             self._lock.acquire_nowait()
         except trio.WouldBlock:
             await self._lock.acquire()
 
     def acquire_nowait(self) -> None:
+        """Take the lock or raise ``trio.WouldBlock``."""
         self._lock.acquire_nowait()
 
     def release(self) -> None:
+        """Release the lock (its holder only)."""
         self._lock.release()
 
     def locked(self) -> bool:
+        """Return whether someone holds the lock."""
         return self._lock.locked()
 
     def statistics(self) -> object:
+        """Return trio's statistics for the lock."""
         return self._lock.statistics()
 
     async def __aenter__(self) -> None:
@@ -80,22 +85,27 @@ class NoYieldSemaphore:
 
     @property
     def value(self) -> int:
+        """Return the number of free slots."""
         return self._semaphore.value
 
     @property
     def max_value(self) -> int | None:
+        """Return the most slots the semaphore may have, if bounded."""
         return self._semaphore.max_value
 
     async def acquire(self) -> None:
+        """Take a slot; yield to the scheduler only if none is free."""
         try:
             self._semaphore.acquire_nowait()
         except trio.WouldBlock:
             await self._semaphore.acquire()
 
     def acquire_nowait(self) -> None:
+        """Take a slot or raise ``trio.WouldBlock``."""
         self._semaphore.acquire_nowait()
 
     def release(self) -> None:
+        """Give a slot back."""
         self._semaphore.release()
 
     async def __aenter__(self) -> None:
@@ -138,6 +148,7 @@ class BufferedReads:
         return getattr(self._stream, name)
 
     async def read(self, n: int | None = None) -> bytes:
+        """Return up to ``n`` bytes; the socket is read only when the buffer is empty."""
         if not self._buffer:
             chunk = await self._stream.read(max(n or 0, self.READ_SIZE))  # type: ignore[attr-defined]
             if n is None or n < 0 or len(chunk) <= n:
@@ -215,11 +226,13 @@ class LeanYamux(Yamux):
             await self.secured_conn.write(data)
 
     async def open_stream(self) -> YamuxStream:
+        """Open an outbound stream with the lean locks and credit policy."""
         stream = await super().open_stream()
         _lean_stream(stream)
         return stream
 
     async def accept_stream(self):  # type: ignore[no-untyped-def]
+        """Accept an inbound stream with the lean locks and credit policy."""
         stream = await super().accept_stream()
         if isinstance(stream, YamuxStream):
             _lean_stream(stream)
@@ -234,6 +247,7 @@ class LeanMuxerMultistream(MuxerMultistream):
     """
 
     async def new_conn(self, conn: ISecureConn, peer_id: ID) -> IMuxedConn:
+        """Negotiate the muxer with the peer and build the class registered for it."""
         protocol, muxer_class = await self._selector.select(
             conn, conn.is_initiator, self.negotiate_timeout
         )

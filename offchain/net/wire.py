@@ -1,11 +1,13 @@
 """Stream helpers shared by the agents: the network errors to expect, sending, closing."""
 
+import functools
 import logging
 
 import trio
 from libp2p.abc import IHost, INetStream
 from libp2p.exceptions import BaseLibp2pError
 from libp2p.io.exceptions import IOException
+from libp2p.peer.id import ID
 
 from offchain.net.messages import Message, encode
 
@@ -20,6 +22,12 @@ NET_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     EOFError,
 )
+
+
+@functools.lru_cache(maxsize=8_192)
+def peer_id(base58: str) -> ID:
+    """Return the ``ID`` for a base58 peer id (cached: decoding base58 is pure Python)."""
+    return ID.from_base58(base58)
 
 
 def remote_peer(stream: INetStream) -> str:

@@ -57,6 +57,7 @@ from offchain.net.session import (
 )
 from offchain.net.wire import (
     NET_ERRORS,
+    peer_id,
     remote_peer,
     reset_quietly,
     send,
@@ -421,7 +422,7 @@ class RouterAgent:
         ok = False
         try:
             with trio.fail_after(self._timeout_s(request)):
-                response = await self.node_sessions.request(ID.from_base58(node), request)
+                response = await self.node_sessions.request(peer_id(node), request)
             ok = response.ok or response.error not in RETRYABLE
             return replace(response, node=node), response.error or "ok"
         except trio.TooSlowError:
@@ -450,9 +451,7 @@ class RouterAgent:
         onward = replace(request, path=(*request.path, self.me))
         try:
             with trio.fail_after(self._timeout_s(request)):
-                response = await self.router_sessions.request(
-                    ID.from_base58(route.next_hop), onward
-                )
+                response = await self.router_sessions.request(peer_id(route.next_hop), onward)
         except (trio.TooSlowError, FrameError, *NET_ERRORS) as exc:
             logger.warning(
                 "forward of %s to %s failed: %s",

@@ -103,7 +103,9 @@ async def test_host__connections_on_both_ends_use_the_lean_muxer():
         await stream.close()
 
 
-@pytest.mark.parametrize(("lean_server", "lean_client"), [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize(
+    ("lean_server", "lean_client"), [(True, False), (False, True), (True, True)]
+)
 async def test_lean_yamux__interoperates_with_stock_yamux_across_many_windows(
     lean_server, lean_client
 ):
@@ -125,7 +127,7 @@ async def test_lean_yamux__small_messages_return_credit_in_batches_not_per_read(
         stock_side = _count_window_updates(_muxed(client, server.get_id()))
         stream = await client.new_stream(server.get_id(), [ECHO])
         with trio.fail_after(30):
-            for i in range(200):
+            for _ in range(200):
                 assert await _round_trip(stream, b"x" * 100) == b"x" * 100
         await stream.close()
     # 200 x 104 bytes is far below half of the 256 KiB window: nothing to return yet.
