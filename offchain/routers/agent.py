@@ -76,6 +76,8 @@ RETRYABLE = frozenset({"busy", "unknown-workload", "node-failed", "timeout"})
 MESH_BACKOFF_MAX_S = 10.0
 # Records wait at most this long to share a gossip message with others.
 RECORD_BATCH_S = 0.1
+# Records held for gossip at most; beyond it they are dropped and counted.
+RECORD_QUEUE = 4_096
 # Renew the mesh identity binding when it has less than this left.
 BINDING_RENEW_S = 24 * 3_600
 
@@ -161,7 +163,9 @@ class RouterAgent:
             if config.gossip
             else None
         )
-        self._records_in, self._records_out = trio.open_memory_channel[RouteRecord](1_024)
+        # Records waiting for the next batch; a list, not a channel, so that answering a
+        # request never wakes the publisher (it wakes every RECORD_BATCH_S instead).
+        self._records: list[RouteRecord] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -476,26 +480,28 @@ class RouterAgent:
             keccak(response.output),
             len(request.path),
         )
-        try:
-            self._records_in.send_nowait(record)
-        except trio.WouldBlock:
+        if len(self._records) >= RECORD_QUEUE:
             self.metrics.gossip.labels(topic=protocols.TOPIC_RECORDS, outcome="dropped").inc()
+            return
+        self._records.append(record)
 
     async def _publish_records(self) -> None:
         """Gossip answered requests' records in batches: one message and signature for many."""
         assert self.broadcast is not None
         await self.broadcast.ready.wait()
         while True:
-            batch = [await self._records_out.receive()]
-            with trio.move_on_after(RECORD_BATCH_S):
-                while len(batch) < RecordBatch.MAX_RECORDS:
-                    batch.append(await self._records_out.receive())
-            try:
-                await self.broadcast.publish(
-                    protocols.TOPIC_RECORDS, encode(RecordBatch(tuple(batch)))
-                )
-            except NET_ERRORS as exc:
-                logger.warning("%d records not gossiped: %s", len(batch), exc)
+            await trio.sleep(RECORD_BATCH_S)
+            while self._records:
+                batch = self._records[: RecordBatch.MAX_RECORDS]
+                del self._records[: RecordBatch.MAX_RECORDS]
+                await self._publish_batch(batch)
+
+    async def _publish_batch(self, batch: list[RouteRecord]) -> None:
+        assert self.broadcast is not None
+        try:
+            await self.broadcast.publish(protocols.TOPIC_RECORDS, encode(RecordBatch(tuple(batch))))
+        except NET_ERRORS as exc:
+            logger.warning("%d records not gossiped: %s", len(batch), exc)
 
     # ------------------------------------------------------------------ mesh
 
