@@ -259,6 +259,16 @@ def bench_connections(work: Path, results: dict) -> None:
         results["dialer_processes"] = dialers
         results["dialers_died"] = alive
         results["router_rss_mb_at_max"] = round(rss_kb(router.pid) / 1024, 1)
+        # What an operator sees: SIGTERM to a router holding every connection, nodes still up.
+        stopping = time.monotonic()
+        stop_all([router], timeout_s=60.0)
+        results["router_shutdown_s"] = round(time.monotonic() - stopping, 1)
+        assert router.proc is not None
+        results["router_shutdown_exit_code"] = router.proc.returncode
+        print(
+            f"  router with {held} nodes shut down in {results['router_shutdown_s']} s "
+            f"(exit code {router.proc.returncode})"
+        )
     finally:
         stop_all(processes)
 
