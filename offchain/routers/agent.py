@@ -151,6 +151,8 @@ class RouterAgent:
         )
         self._is_staked = stake_check_for(self._roles, ROLE_COMPUTE)
         self._is_router = stake_check_for(self._roles, ROLE_ROUTER)
+        # Evidence against mesh neighbours, and those cut off for it (mesh.Conduct).
+        self.conduct = meshlib.Conduct()
         self._controls: dict[str, object] = {}
         # Sequence numbers start at the wall clock in ms, so a restarted router's summaries
         # are newer than those it sent before (receivers refuse older ones as replays).
@@ -161,6 +163,7 @@ class RouterAgent:
         self._own_signed: tuple[float, SignedSummary] | None = None
         self._mesh_sessions: dict[str, int] = {}
         self._mesh_outboxes: dict[int, tuple[str, trio.MemorySendChannel[SignedSummary]]] = {}
+        self._mesh_scopes: dict[int, tuple[str, trio.CancelScope]] = {}
         self._session_ids = itertools.count(1)
         self._nonces = itertools.count(1)
         self.broadcast = (
@@ -517,6 +520,15 @@ class RouterAgent:
         peer = info.peer_id.to_string()
         backoff = 0.5
         while True:
+            banned_for = meshlib.cool_down_left(self.conduct, peer, trio.current_time())
+            if banned_for > 0:
+                logger.info(
+                    "mesh link to router %s waits %.1f s: cut off for misbehaviour",
+                    peer,
+                    banned_for,
+                )
+                await trio.sleep(banned_for)
+                continue
             try:
                 with trio.fail_after(10):
                     await self.host.connect(info)
@@ -553,13 +565,16 @@ class RouterAgent:
         lock = trio.Lock()
         sent: dict[int, float] = {}
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._mesh_writer, stream, lock, sent)
-                nursery.start_soon(self._mesh_relay, stream, lock, outbox_recv)
-                await self._mesh_reader(stream, reader, peer, address, lock, sent)
-                nursery.cancel_scope.cancel()
+            with trio.CancelScope() as scope:
+                self._mesh_scopes[session] = (peer, scope)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._mesh_writer, stream, lock, sent)
+                    nursery.start_soon(self._mesh_relay, stream, lock, outbox_recv)
+                    await self._mesh_reader(stream, reader, peer, address, lock, sent)
+                    nursery.cancel_scope.cancel()
         finally:
             del self._mesh_outboxes[session]
+            del self._mesh_scopes[session]
             self._mesh_sessions[peer] -= 1
             if self._mesh_sessions[peer] == 0:
                 del self._mesh_sessions[peer]
@@ -576,8 +591,16 @@ class RouterAgent:
         Each end's first frame is its own signed summary, whose endorsed binding ties the peer
         id (authenticated by Noise) to an Ethereum address. The dialling end presents first, so
         a listener tells nothing to a peer that is not a staked router. Returns None, logged and
-        counted, when the peer sends nothing valid in time, or is not bound to a staked router.
+        counted, when the peer is cooling down after being cut off, sends nothing valid in
+        time, or is not bound to a staked router.
         """
+        now = trio.current_time()
+        banned_for = meshlib.cool_down_left(self.conduct, peer, now)
+        if banned_for > 0:
+            self._refuse_link(
+                peer, "mesh-cooling-down", f"peer id cut off, {banned_for:.1f} s left"
+            )
+            return None
         try:
             if dialled:
                 await send(stream, self._own_summary())
@@ -587,6 +610,14 @@ class RouterAgent:
             summary, address = signing.verify_neighbour(
                 signed, peer, self._bindings, time.time(), is_router=self._is_router
             )
+            banned_for = meshlib.cool_down_left(self.conduct, address, trio.current_time())
+            if banned_for > 0:
+                self._refuse_link(
+                    peer,
+                    "mesh-cooling-down",
+                    f"address {address} cut off, {banned_for:.1f} s left",
+                )
+                return None
             if not dialled:
                 await send(stream, self._own_summary())
         except trio.TooSlowError:
@@ -704,7 +735,8 @@ class RouterAgent:
         """Verify a summary from mesh neighbour ``peer``; apply and relay it if it is fresh.
 
         A summary that fails verification is dropped with its reason logged and counted; the
-        mesh stream it came on stays up.
+        mesh stream it came on stays up, unless the refusal is the neighbour's ``limit``-th
+        piece of evidence within the window (``mesh.record_refusal``): then it is cut off.
         """
         try:
             summary = signing.open_summary(signed)
@@ -718,9 +750,29 @@ class RouterAgent:
                 "dropped summary relayed by %s: reason=%s (%s)", peer, exc.reason, exc.detail
             )
             self.metrics.errors.labels(reason=exc.reason).inc()
+            self.conduct, cut = meshlib.record_refusal(self.conduct, peer, address, exc.reason, now)
+            if cut:
+                self._cut_off(peer, address, exc.reason)
             return
         self.mesh = meshlib.accept_summary(self.mesh, summary, now)
         self._relay(signed, summary.router, peer)
+
+    def _cut_off(self, peer: str, address: str, reason: str) -> None:
+        """Close every mesh link with ``peer``, which is now banned for the cool-down."""
+        logger.warning(
+            "cut off mesh neighbour %s (%s): %d bad summaries within %.0f s, last reason=%s; "
+            "refused for %.0f s",
+            peer,
+            address,
+            self.conduct.limit,
+            self.conduct.window_s,
+            reason,
+            self.conduct.cool_down_s,
+        )
+        self.metrics.mesh_links.labels(outcome="cut-off").inc()
+        for neighbour, scope in list(self._mesh_scopes.values()):
+            if neighbour == peer:
+                scope.cancel()
 
     def _relay(self, signed: SignedSummary, origin: str, source: str) -> None:
         """Flood a fresh summary, as its origin signed it, to every other mesh link.

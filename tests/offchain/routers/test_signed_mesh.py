@@ -15,6 +15,7 @@ from offchain.net.messages import SignedSummary, Summary, encode
 from offchain.net.spawn import seed_hex
 from offchain.routers.agent import RouterAgent
 from offchain.routers.config import RouterConfig
+from offchain.routers.mesh import Conduct
 from offchain.routers.signing import sign_summary, summary_body
 from tests.offchain.routers.routernet import MeshKeys, eth_address, mesh_peer
 from tests.offchain.routers.routernet import agent_errors as errors
@@ -34,6 +35,8 @@ def config(label: str, **kwargs) -> RouterConfig:
 async def test_tampered_relayed_summaries__dropped_and_counted__genuine_one_relayed_intact():
     stop = trio.Event()
     a = RouterAgent(config("signed-a"))
+    # This test checks each refusal on one stream; cutting M off is test_mesh_conduct's.
+    a.conduct = Conduct(limit=100)
     seq = 10
     genuine = sign_summary(Summary(C.peer, seq, {}, {"mm": 50_000}), C.eth, C.binding)
     cheaper = summary_body(Summary(C.peer, seq, {}, {"mm": 1}))
@@ -75,6 +78,9 @@ async def test_tampered_relayed_summaries__dropped_and_counted__genuine_one_rela
                 for reason in bad:
                     assert errors(a, reason) >= 1, reason
                 assert errors(a, "summary-bad-signature-length") == 2
+                # Five pieces of evidence against M; the unstaked origin and the expired
+                # binding are not.
+                assert len(a.conduct.strikes[M.peer]) == 5
 
                 # The same stream still works: the genuine summary is accepted.
                 await stream.write(encode(genuine))
