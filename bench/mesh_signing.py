@@ -24,7 +24,11 @@ from libp2p.peer.id import ID
 from offchain.crypto.keys import generate_keypair
 from offchain.net.framing import MsgType, encode_frame
 from offchain.net.host import identity_from_seed
-from offchain.net.identity import encode_endorsed_binding, make_endorsed_binding
+from offchain.net.identity import (
+    encode_endorsed_binding,
+    make_endorsed_binding,
+    static_stake_check,
+)
 from offchain.net.messages import Summary, encode
 from offchain.routers.signing import BindingCache, open_summary, sign_summary, verify_summary
 
@@ -61,10 +65,11 @@ def measure(links: int, workloads: int, rounds: int) -> dict[str, float]:
     signed = sign_summary(summary, eth, binding)
     warm = BindingCache()
     now = time.time()
-    verify_summary(signed, warm, now)
+    is_router = static_stake_check([eth.address])
+    verify_summary(signed, warm, now, is_router=is_router)
 
     def cold() -> object:
-        return verify_summary(signed, BindingCache(), now)
+        return verify_summary(signed, BindingCache(), now, is_router=is_router)
 
     return {
         "links": links,
@@ -72,7 +77,9 @@ def measure(links: int, workloads: int, rounds: int) -> dict[str, float]:
         "frame_bytes": len(encode(signed)),
         "unsigned_frame_bytes": len(encode_frame(MsgType.SUMMARY, summary.to_map())),
         "sign_us": per_call_us(lambda: sign_summary(summary, eth, binding), rounds),
-        "verify_warm_us": per_call_us(lambda: verify_summary(signed, warm, now), rounds),
+        "verify_warm_us": per_call_us(
+            lambda: verify_summary(signed, warm, now, is_router=is_router), rounds
+        ),
         "verify_cold_us": per_call_us(cold, max(1, rounds // 4)),
         "open_us": per_call_us(lambda: open_summary(signed), rounds),
         "unsigned_encode_us": per_call_us(

@@ -5,10 +5,11 @@ on-chain: 4 validators (staked, BLS keys registered with proofs of possession), 
 compute nodes (staked, capabilities declared). The routers and compute nodes also run as real
 agent processes on loopback (``python -m offchain.routers`` and ``python -m
 offchain.workers.node``, logs and ready files in the devnet's work directory): the two routers
-mesh with each other, each compute node dials out to both routers and serves its
-``DEMO_WORKLOADS``, and the routers know the three nodes' addresses as staked. Each agent's
-Ethereum key comes from its ``--eth-key-seed``, and the devnet stakes from that same key, so the
-address a node proves in its identity binding is the address staked on-chain. The agents start
+mesh with each other (each knows the other's address as a staked router), each compute node
+dials out to both routers and serves its ``DEMO_WORKLOADS``, and the routers know the three
+nodes' addresses as staked compute nodes. Each agent's Ethereum key comes from its
+``--eth-key-seed``, and the devnet stakes from that same key, so the address a router or node
+proves in its identity binding is the address staked on-chain. The agents start
 while the chain is being deployed, each in a session of its own, and ``Devnet.stop()`` stops
 them (one SIGTERM each) before anvil.
 
@@ -42,6 +43,7 @@ from offchain.chain.settlement import claim_rewards, submit_commit
 from offchain.crypto import bls
 from offchain.crypto.keys import generate_keypair
 from offchain.net.host import identity_from_seed
+from offchain.net.identity import ROLE_COMPUTE, ROLE_ROUTER, ROLE_VALIDATOR
 from offchain.net.messages import Response
 from offchain.net.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from offchain.protocol.commit import Commit
@@ -52,7 +54,6 @@ from offchain.workers.workloads import decode, digest, encode, get_workload
 log = logging.getLogger(__name__)
 
 EMC = 10**18
-ROLE_VALIDATOR, ROLE_ROUTER, ROLE_COMPUTE = 1, 2, 4
 VALIDATORS, ROUTERS, COMPUTE_NODES = 4, 2, 3
 # Every node serves matmul-f32, which the demo traffic runs, plus one more workload.
 DEMO_WORKLOADS = (
@@ -177,7 +178,8 @@ def _own_session(process: AgentProcess) -> AgentProcess:
 def _meshed(router: AgentProcess, others: Sequence[str]) -> bool:
     """Return whether the router has logged a mesh link up with each of ``others``.
 
-    Its log is the only place a router reports its mesh links (it has no metric for them).
+    A router logs a link up only once it has admitted the other end as a staked router. Its
+    log is the only place it names its mesh neighbours (its metric only counts links).
     """
     log_text = router.log_text()
     return all(f"router {peer} up" in log_text for peer in others)
@@ -199,6 +201,9 @@ def start_agents(workdir: Path) -> DevnetAgents:
         for i in range(COMPUTE_NODES)
         for arg in ("--staked", agent_account(f"compute-{i}").address)
     ]
+    # The routers are staked for ROUTER, each from its own key: each admits the others to the
+    # mesh only as staked routers.
+    staked += [arg for name in names for arg in ("--staked-router", agent_account(name).address)]
     routers: dict[str, AgentProcess] = {}
     nodes: dict[str, AgentProcess] = {}
     agents = DevnetAgents(workdir, routers, nodes, addrs)

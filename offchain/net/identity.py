@@ -13,7 +13,7 @@ passed on by third parties (the router mesh) still ties that peer id to that add
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from eth_utils import keccak, to_canonical_address, to_checksum_address
@@ -189,13 +189,42 @@ def verify_endorsed_binding(
     return address
 
 
+# The Staking contract's role flags (DESIGN.md section 4). An address may hold several roles;
+# ``Staking.is_active(address, role)`` says whether it holds ``role`` with enough stake.
+ROLE_VALIDATOR = 1
+ROLE_ROUTER = 2
+ROLE_COMPUTE = 4
+ROLES = (ROLE_VALIDATOR, ROLE_ROUTER, ROLE_COMPUTE)
+
+# Whether an address is staked for one role (a node's router asks about COMPUTE, a mesh
+# router about ROUTER).
 StakeCheck = Callable[[str], bool]
+# Whether an address is staked for a role: the shape of ``Staking.is_active``, so the chain
+# view plugs in where the static one is used now.
+RoleCheck = Callable[[str, int], bool]
 
 
 def static_stake_check(staked: Iterable[str]) -> StakeCheck:
     """Return a stake check that knows a fixed set of staked addresses (config or snapshot)."""
     known = frozenset(to_checksum_address(a) for a in staked)
     return lambda address: address in known
+
+
+def static_role_check(staked: Mapping[int, Iterable[str]]) -> RoleCheck:
+    """Return a role check that knows fixed staked addresses per role flag (config or snapshot).
+
+    Raises ``ValueError`` for a key that is not one role flag.
+    """
+    unknown = [role for role in staked if role not in ROLES]
+    if unknown:
+        raise ValueError(f"not a role flag: {unknown}")
+    known = {role: static_stake_check(addresses) for role, addresses in staked.items()}
+    return lambda address, role: role in known and known[role](address)
+
+
+def stake_check_for(roles: RoleCheck, role: int) -> StakeCheck:
+    """Return the stake check for one ``role`` of a role check."""
+    return lambda address: roles(address, role)
 
 
 def classify_peer(data: bytes, remote_peer_id: str, is_staked: StakeCheck) -> tuple[str, bool]:

@@ -22,6 +22,7 @@ class AgentMetrics:
     latency: Histogram
     in_flight: Gauge
     gossip: Counter
+    mesh_links: Counter
 
 
 def make_metrics(role: str) -> AgentMetrics:
@@ -52,6 +53,12 @@ def make_metrics(role: str) -> AgentMetrics:
             f"{prefix}_gossip",
             "Gossip messages, by topic and outcome (published, received, dropped)",
             ["topic", "outcome"],
+            registry=registry,
+        ),
+        mesh_links=Counter(
+            f"{prefix}_mesh_links",
+            "Router mesh links, by outcome (admitted, refused, cut-off)",
+            ["outcome"],
             registry=registry,
         ),
     )

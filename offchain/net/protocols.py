@@ -10,8 +10,10 @@ NODE_CONTROL = TProtocol("/emc/node/1.0.0")
 WORK = TProtocol("/emc/work/2.0.0")
 # Callers (users, gateways) and other routers hold a session of the same kind with a router.
 INVOKE = TProtocol("/emc/invoke/2.0.0")
-# Routers exchange summaries of their routing tables on this protocol.
-MESH = TProtocol("/emc/mesh/1.0.0")
+# Routers exchange summaries of their routing tables on this protocol. Since 2.0 each end's
+# first frame is its own signed summary (the dialling end's first), which admits it as a staked
+# router; 1.0 ends opened with a ping and were not checked.
+MESH = TProtocol("/emc/mesh/2.0.0")
 
 ALL_PROTOCOLS = (NODE_CONTROL, WORK, INVOKE, MESH)
 

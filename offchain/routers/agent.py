@@ -28,10 +28,13 @@ from offchain.net import protocols
 from offchain.net.framing import FrameError, FrameReader
 from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
 from offchain.net.identity import (
+    ROLE_COMPUTE,
+    ROLE_ROUTER,
     classify_peer,
     encode_endorsed_binding,
     make_endorsed_binding,
-    static_stake_check,
+    stake_check_for,
+    static_role_check,
 )
 from offchain.net.limits import router_limits
 from offchain.net.messages import (
@@ -145,7 +148,14 @@ class RouterAgent:
         self.in_flight = 0
         self.ready = trio.Event()
         self.metrics_port: int | None = None
-        self._is_staked = static_stake_check(config.staked)
+        # Who is staked for which role: the config's lists now, Staking.is_active later.
+        self._roles = static_role_check(
+            {ROLE_COMPUTE: config.staked, ROLE_ROUTER: config.staked_routers}
+        )
+        self._is_staked = stake_check_for(self._roles, ROLE_COMPUTE)
+        self._is_router = stake_check_for(self._roles, ROLE_ROUTER)
+        # Evidence against mesh neighbours, and those cut off for it (mesh.Conduct).
+        self.conduct = meshlib.Conduct()
         self._controls: dict[str, object] = {}
         # Sequence numbers start at the wall clock in ms, so a restarted router's summaries
         # are newer than those it sent before (receivers refuse older ones as replays).
@@ -156,6 +166,7 @@ class RouterAgent:
         self._own_signed: tuple[float, SignedSummary] | None = None
         self._mesh_sessions: dict[str, int] = {}
         self._mesh_outboxes: dict[int, tuple[str, trio.MemorySendChannel[SignedSummary]]] = {}
+        self._mesh_scopes: dict[int, tuple[str, trio.CancelScope]] = {}
         self._session_ids = itertools.count(1)
         self._nonces = itertools.count(1)
         self.broadcast = (
@@ -179,6 +190,10 @@ class RouterAgent:
         with trio.CancelScope() as teardown:
             async with self.host.run([multiaddr.Multiaddr(self.config.listen)]):
                 async with self.node_sessions, self.router_sessions, trio.open_nursery() as nursery:
+                    if self.config.peers and not self.config.staked_routers:
+                        logger.warning(
+                            "no staked routers configured: every mesh link will be refused"
+                        )
                     for addr in self.config.peers:
                         nursery.start_soon(self._keep_mesh_link, addr)
                     if self.broadcast is not None:
@@ -510,47 +525,127 @@ class RouterAgent:
         peer = info.peer_id.to_string()
         backoff = 0.5
         while True:
+            banned_for = meshlib.cool_down_left(self.conduct, peer, trio.current_time())
+            if banned_for > 0:
+                logger.info(
+                    "mesh link to router %s waits %.1f s: cut off for misbehaviour",
+                    peer,
+                    banned_for,
+                )
+                await trio.sleep(banned_for)
+                continue
             try:
                 with trio.fail_after(10):
                     await self.host.connect(info)
                     stream = await self.host.new_stream(info.peer_id, [protocols.MESH])
-                backoff = 0.5
-                logger.info("mesh link to router %s up", peer)
-                await self._mesh_session(stream, peer)
+                if await self._mesh_session(stream, peer, "to"):
+                    backoff = 0.5  # a refused link backs off further each time
             except (trio.TooSlowError, *NET_ERRORS) as exc:
                 logger.info("mesh link to router %s failed: %s", peer, type(exc).__name__)
             await trio.sleep(backoff * self.rng.uniform(0.5, 1.5))
             backoff = min(MESH_BACKOFF_MAX_S, backoff * 2)
 
     async def _handle_mesh(self, stream: INetStream) -> None:
-        peer = remote_peer(stream)
-        logger.info("mesh link from router %s up", peer)
-        await self._mesh_session(stream, peer)
+        await self._mesh_session(stream, remote_peer(stream), "from")
 
-    async def _mesh_session(self, stream: INetStream, peer: str) -> None:
+    async def _mesh_session(self, stream: INetStream, peer: str, direction: str) -> bool:
+        """Run one mesh link with ``peer`` if it is a staked router; return whether it was.
+
+        ``direction`` is "to" (we dialled) or "from" (it did).
+        """
+        reader = FrameReader(stream)
+        address = await self._admit_neighbour(stream, reader, peer, direction == "to")
+        if address is None:
+            await reset_quietly(stream)
+            return False
         session = next(self._session_ids)
         outbox_send, outbox_recv = trio.open_memory_channel[SignedSummary](64)
         self._mesh_outboxes[session] = (peer, outbox_send)
         self._mesh_sessions[peer] = self._mesh_sessions.get(peer, 0) + 1
+        self.metrics.mesh_links.labels(outcome="admitted").inc()
+        logger.info("mesh link %s router %s up (staked router %s)", direction, peer, address)
         if self.broadcast is not None:
             # Mesh routers gossip with each other; compute nodes and callers never do.
             self.broadcast.add_peer(ID.from_base58(peer))
         lock = trio.Lock()
         sent: dict[int, float] = {}
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._mesh_writer, stream, lock, sent)
-                nursery.start_soon(self._mesh_relay, stream, lock, outbox_recv)
-                await self._mesh_reader(stream, peer, lock, sent)
-                nursery.cancel_scope.cancel()
+            with trio.CancelScope() as scope:
+                self._mesh_scopes[session] = (peer, scope)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._mesh_writer, stream, lock, sent)
+                    nursery.start_soon(self._mesh_relay, stream, lock, outbox_recv)
+                    await self._mesh_reader(stream, reader, peer, address, lock, sent)
+                    nursery.cancel_scope.cancel()
         finally:
             del self._mesh_outboxes[session]
+            del self._mesh_scopes[session]
             self._mesh_sessions[peer] -= 1
             if self._mesh_sessions[peer] == 0:
                 del self._mesh_sessions[peer]
                 self.mesh = meshlib.forget_router(self.mesh, peer)
                 logger.info("mesh link with router %s down", peer)
             await reset_quietly(stream)
+        return True
+
+    async def _admit_neighbour(
+        self, stream: INetStream, reader: FrameReader, peer: str, dialled: bool
+    ) -> str | None:
+        """Exchange signed summaries with ``peer``; return its staked router address.
+
+        Each end's first frame is its own signed summary, whose endorsed binding ties the peer
+        id (authenticated by Noise) to an Ethereum address. The dialling end presents first, so
+        a listener tells nothing to a peer that is not a staked router. Returns None, logged and
+        counted, when the peer is cooling down after being cut off, sends nothing valid in
+        time, or is not bound to a staked router.
+        """
+        now = trio.current_time()
+        banned_for = meshlib.cool_down_left(self.conduct, peer, now)
+        if banned_for > 0:
+            self._refuse_link(
+                peer, "mesh-cooling-down", f"peer id cut off, {banned_for:.1f} s left"
+            )
+            return None
+        try:
+            if dialled:
+                await send(stream, self._own_summary())
+            with trio.fail_after(self.config.hello_timeout_s):
+                signed = await receive(reader, SignedSummary)
+            assert isinstance(signed, SignedSummary)
+            summary, address = signing.verify_neighbour(
+                signed, peer, self._bindings, time.time(), is_router=self._is_router
+            )
+            banned_for = meshlib.cool_down_left(self.conduct, address, trio.current_time())
+            if banned_for > 0:
+                self._refuse_link(
+                    peer,
+                    "mesh-cooling-down",
+                    f"address {address} cut off, {banned_for:.1f} s left",
+                )
+                return None
+            if not dialled:
+                await send(stream, self._own_summary())
+        except trio.TooSlowError:
+            self._refuse_link(peer, "timeout", "no signed summary in time")
+            return None
+        except FrameError as exc:
+            self._refuse_link(peer, exc.reason, str(exc))
+            return None
+        except signing.SummaryRejected as exc:
+            self._refuse_link(peer, exc.reason, exc.detail)
+            return None
+        except NET_ERRORS as exc:
+            logger.info("mesh link with router %s failed: %s", peer, type(exc).__name__)
+            return None
+        if meshlib.is_newer(self.mesh, summary):
+            self.mesh = meshlib.accept_summary(self.mesh, summary, trio.current_time())
+            self._relay(signed, summary.router, peer)
+        return address
+
+    def _refuse_link(self, peer: str, reason: str, detail: str) -> None:
+        logger.warning("refused mesh link with router %s: reason=%s (%s)", peer, reason, detail)
+        self.metrics.errors.labels(reason=reason).inc()
+        self.metrics.mesh_links.labels(outcome="refused").inc()
 
     def _binding_for_mesh(self) -> bytes:
         """Return our endorsed binding (Ethereum key and libp2p key), renewed before expiry."""
@@ -607,9 +702,14 @@ class RouterAgent:
                 return
 
     async def _mesh_reader(
-        self, stream: INetStream, peer: str, lock: trio.Lock, sent: dict[int, float]
+        self,
+        stream: INetStream,
+        reader: FrameReader,
+        peer: str,
+        address: str,
+        lock: trio.Lock,
+        sent: dict[int, float],
     ) -> None:
-        reader = FrameReader(stream)
         silence = 3 * self.config.summary_interval_s + 5
         while True:
             try:
@@ -634,27 +734,50 @@ class RouterAgent:
                 if started is not None:
                     self.mesh = meshlib.set_link(self.mesh, peer, (now - started) * 1_000)
             elif isinstance(message, SignedSummary):
-                self._take_summary(message, peer, now)
+                self._take_summary(message, peer, address, now)
 
-    def _take_summary(self, signed: SignedSummary, peer: str, now: float) -> None:
+    def _take_summary(self, signed: SignedSummary, peer: str, address: str, now: float) -> None:
         """Verify a summary from mesh neighbour ``peer``; apply and relay it if it is fresh.
 
         A summary that fails verification is dropped with its reason logged and counted; the
-        mesh stream it came on stays up.
+        mesh stream it came on stays up, unless the refusal is the neighbour's ``limit``-th
+        piece of evidence within the window (``mesh.record_refusal``): then it is cut off.
         """
         try:
             summary = signing.open_summary(signed)
             if not meshlib.is_newer(self.mesh, summary):
                 return  # a duplicate via another link, our own, or a replay: nothing to verify
-            signing.verify_summary(signed, self._bindings, time.time(), summary)
+            signing.verify_summary(
+                signed, self._bindings, time.time(), summary, is_router=self._is_router
+            )
         except signing.SummaryRejected as exc:
             logger.warning(
                 "dropped summary relayed by %s: reason=%s (%s)", peer, exc.reason, exc.detail
             )
             self.metrics.errors.labels(reason=exc.reason).inc()
+            self.conduct, cut = meshlib.record_refusal(self.conduct, peer, address, exc.reason, now)
+            if cut:
+                self._cut_off(peer, address, exc.reason)
             return
         self.mesh = meshlib.accept_summary(self.mesh, summary, now)
         self._relay(signed, summary.router, peer)
+
+    def _cut_off(self, peer: str, address: str, reason: str) -> None:
+        """Close every mesh link with ``peer``, which is now banned for the cool-down."""
+        logger.warning(
+            "cut off mesh neighbour %s (%s): %d bad summaries within %.0f s, last reason=%s; "
+            "refused for %.0f s",
+            peer,
+            address,
+            self.conduct.limit,
+            self.conduct.window_s,
+            reason,
+            self.conduct.cool_down_s,
+        )
+        self.metrics.mesh_links.labels(outcome="cut-off").inc()
+        for neighbour, scope in list(self._mesh_scopes.values()):
+            if neighbour == peer:
+                scope.cancel()
 
     def _relay(self, signed: SignedSummary, origin: str, source: str) -> None:
         """Flood a fresh summary, as its origin signed it, to every other mesh link.

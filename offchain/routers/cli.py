@@ -31,6 +31,12 @@ logger = logging.getLogger(__name__)
     "from it (offchain.crypto.keys.generate_keypair), so stake from that key (random if unset).",
 )
 @click.option("--staked", multiple=True, help="A staked compute-node address (repeatable).")
+@click.option(
+    "--staked-router",
+    "staked_routers",
+    multiple=True,
+    help="A staked router address: only these may be mesh neighbours (repeatable).",
+)
 @click.option("--max-connections", type=int)
 @click.option("--max-in-flight", type=int)
 @click.option("--request-timeout", "request_timeout_s", type=float)
@@ -49,7 +55,11 @@ logger = logging.getLogger(__name__)
 )
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def router(
-    config_path: str | None, peers: tuple[str, ...], staked: tuple[str, ...], **flags: object
+    config_path: str | None,
+    peers: tuple[str, ...],
+    staked: tuple[str, ...],
+    staked_routers: tuple[str, ...],
+    **flags: object,
 ) -> None:
     """Run a smart router that holds compute-node connections and routes requests."""
     overrides = dict(flags)
@@ -57,6 +67,8 @@ def router(
         overrides["peers"] = list(peers)
     if staked:
         overrides["staked"] = list(staked)
+    if staked_routers:
+        overrides["staked_routers"] = list(staked_routers)
     try:
         config = load_config(RouterConfig, config_path, overrides)
         agent = RouterAgent(config)

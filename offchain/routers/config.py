@@ -15,6 +15,9 @@ class RouterConfig:
     peers: list[str] = field(default_factory=list)
     # Addresses known to be staked as compute nodes (the chain view fills this in later).
     staked: list[str] = field(default_factory=list)
+    # Addresses known to be staked as routers: only these may be mesh neighbours or the origin
+    # of a summary we take (the chain view, Staking.is_active(address, ROUTER), later).
+    staked_routers: list[str] = field(default_factory=list)
     max_connections: int = 4_096
     max_in_flight: int = 2_048
     request_timeout_s: float = 30.0

@@ -1,7 +1,8 @@
-"""The router mesh: summaries gossiped by routers, and loop-free shortest-path forwarding.
+"""The router mesh: summaries, loop-free shortest-path forwarding, and neighbours' conduct.
 
 Pure: the agent feeds summaries and measured link RTTs in, and asks for the next hop. The
-agent verifies each summary's signature (``signing.py``) before it reaches this module.
+agent verifies each summary's signature (``signing.py``) before it reaches this module, and
+reports each refused one here (``record_refusal``) to learn whether to cut its neighbour off.
 """
 
 import heapq
@@ -10,11 +11,40 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from offchain.net.messages import Summary
+from offchain.routers import signing
 
 SUMMARY_TTL_S = 10.0
 MAX_HOPS = 4
 # Origins whose highest sequence number we remember after their summary is forgotten.
 MAX_REMEMBERED = 4_096
+
+# A neighbour that relays this many summaries refused as evidence of misbehaviour within the
+# window is cut off: its mesh links are closed, and it may not link again (by peer id or by
+# address) until the cool-down has passed.
+STRIKE_LIMIT = 5
+STRIKE_WINDOW_S = 60.0
+COOL_DOWN_S = 600.0
+# Which refusals count against the neighbour that sent the summary. A router verifies every
+# summary before it takes or relays it, and relays the origin's bytes unchanged, so an honest
+# neighbour never sends one that is malformed, cut short, without a binding or with a forged
+# one, bound to another peer, unrecoverable or altered: those are evidence. The others can come
+# from an honest neighbour: a binding that expired between its check and ours (or by a clock
+# ahead of its), and an origin it knows as a staked router and we do not (stake views change at
+# different moments). Duplicates and stale sequence numbers, which gossip redundancy and
+# replays deliver all the time, are not refusals at all: they are dropped on ``seq`` before any
+# check and never reach this score.
+EVIDENCE = frozenset(
+    {
+        signing.MALFORMED,
+        signing.BAD_SIGNATURE_LENGTH,
+        signing.NO_BINDING,
+        signing.BAD_BINDING,
+        signing.ORIGIN_MISMATCH,
+        signing.BAD_SIGNATURE,
+        signing.WRONG_SIGNER,
+    }
+)
+BENIGN = frozenset({signing.EXPIRED_BINDING, signing.UNSTAKED_ORIGIN})
 
 
 @dataclass(frozen=True)
@@ -37,6 +67,26 @@ class MeshState:
     links: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     summaries: Mapping[str, PeerSummary] = field(default_factory=lambda: MappingProxyType({}))
     seen: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Conduct:
+    """Recent evidence against each mesh neighbour, and who is cut off until when.
+
+    ``strikes`` holds, per neighbour peer id, the times of its refusals in ``EVIDENCE`` within
+    the last ``window_s``; ``limit`` of them cut it off. ``banned`` holds, per peer id and per
+    address, the time its cool-down ends. Times are monotonic seconds.
+    """
+
+    limit: int = STRIKE_LIMIT
+    window_s: float = STRIKE_WINDOW_S
+    cool_down_s: float = COOL_DOWN_S
+    strikes: Mapping[str, tuple[float, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    banned: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.window_s <= 0 or self.cool_down_s < 0:
+            raise ValueError("conduct limit and window must be positive, cool-down not negative")
 
 
 @dataclass(frozen=True)
@@ -150,3 +200,47 @@ def next_hop(
         if best is None or cost < best.cost_ms:
             best = Route(first[router], router, cost)
     return best
+
+
+def is_evidence(reason: str) -> bool:
+    """Return whether a summary refused for ``reason`` counts against the neighbour that sent it."""
+    return reason in EVIDENCE
+
+
+def record_refusal(
+    conduct: Conduct, neighbour: str, address: str, reason: str, now: float
+) -> tuple[Conduct, bool]:
+    """Return the conduct after ``neighbour`` sent a refused summary, and whether to cut it off.
+
+    ``reason`` is the refusal's; a benign one changes nothing. On the ``limit``-th piece of
+    evidence within ``window_s`` the neighbour's strikes are cleared and its peer id and
+    ``address`` (the one it is bound to) are banned for ``cool_down_s``.
+    """
+    if not is_evidence(reason):
+        return conduct, False
+    strikes = {
+        peer: times
+        for peer, times in conduct.strikes.items()
+        if peer != neighbour and now - times[-1] < conduct.window_s
+    }
+    recent = (
+        *(t for t in conduct.strikes.get(neighbour, ()) if now - t < conduct.window_s),
+        now,
+    )
+    if len(recent) < conduct.limit:
+        strikes[neighbour] = recent
+        return replace(conduct, strikes=MappingProxyType(strikes)), False
+    banned = {key: until for key, until in conduct.banned.items() if until > now}
+    until = now + conduct.cool_down_s
+    banned[neighbour] = until
+    if address:
+        banned[address] = until
+    return (
+        replace(conduct, strikes=MappingProxyType(strikes), banned=MappingProxyType(banned)),
+        True,
+    )
+
+
+def cool_down_left(conduct: Conduct, key: str, now: float) -> float:
+    """Return the seconds the neighbour with peer id or address ``key`` is still refused for."""
+    return max(0.0, conduct.banned.get(key, now) - now)

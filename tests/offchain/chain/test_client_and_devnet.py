@@ -100,10 +100,12 @@ def test_devnet__agents_run_bound_to_their_staked_addresses(devnet):
             joined = f"node {node.info['peer_id']} joined"
             staked = f"staked=True address={accounts[node.name]}"
             assert any(joined in line and staked in line for line in lines), node.name
-    # the routers meshed with each other
+    # the routers meshed with each other, each admitting the other as a staked router
     zero, one = agents.routers["router-0"], agents.routers["router-1"]
-    assert f"router {one.info['peer_id']} up" in zero.log_text()
-    assert f"router {zero.info['peer_id']} up" in one.log_text()
+    for router, other in ((zero, "router-1"), (one, "router-0")):
+        peer = agents.routers[other].info["peer_id"]
+        assert f"router {peer} up (staked router {accounts[other]})" in router.log_text()
+        assert "refused mesh link" not in router.log_text()
 
 
 def test_devnet__demo_traffic_went_through_the_routers_to_node_processes(devnet):

@@ -6,6 +6,9 @@ from libp2p.peer.id import ID
 from offchain.crypto.keys import generate_keypair
 from offchain.net.host import identity_from_seed
 from offchain.net.identity import (
+    ROLE_COMPUTE,
+    ROLE_ROUTER,
+    ROLE_VALIDATOR,
     Binding,
     BindingError,
     EndorsedBinding,
@@ -17,6 +20,8 @@ from offchain.net.identity import (
     endorsement_message,
     make_binding,
     make_endorsed_binding,
+    stake_check_for,
+    static_role_check,
     static_stake_check,
     verify_binding,
     verify_endorsed_binding,
@@ -78,6 +83,24 @@ def test_classify__no_binding__limited():
 def test_classify__binding_of_other_peer__limited():
     data = encode_binding(make_binding(KEY, PEER))
     assert classify_peer(data, "12D3KooWimpostor", lambda a: True) == ("", False)
+
+
+def test_roles__each_role_its_own_set__compute_stake_does_not_make_a_router():
+    roles = static_role_check({ROLE_COMPUTE: [KEY.address], ROLE_ROUTER: [OTHER.address.lower()]})
+    assert roles(KEY.address, ROLE_COMPUTE) and not roles(KEY.address, ROLE_ROUTER)
+    assert roles(OTHER.address, ROLE_ROUTER) and not roles(OTHER.address, ROLE_COMPUTE)
+    assert not roles(KEY.address, ROLE_VALIDATOR)  # a role nobody listed
+    is_router = stake_check_for(roles, ROLE_ROUTER)
+    assert is_router(OTHER.address) and not is_router(KEY.address)
+    data = encode_binding(make_binding(KEY, PEER))
+    assert classify_peer(data, PEER, stake_check_for(roles, ROLE_COMPUTE)) == (KEY.address, True)
+    assert classify_peer(data, PEER, is_router) == (KEY.address, False)
+
+
+def test_roles__flags_are_the_staking_contracts():
+    assert (ROLE_VALIDATOR, ROLE_ROUTER, ROLE_COMPUTE) == (1, 2, 4)
+    with pytest.raises(ValueError, match="not a role flag"):
+        static_role_check({ROLE_ROUTER | ROLE_COMPUTE: [KEY.address]})
 
 
 # Endorsed bindings: the peer's libp2p key consents, so the binding holds when relayed.

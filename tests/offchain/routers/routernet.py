@@ -3,17 +3,25 @@
 import re
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
+import multiaddr
 import pytest
 import trio
+from libp2p.abc import INetStream
 from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import info_from_p2p_addr
 
 from offchain.crypto.keys import generate_keypair
-from offchain.net.host import identity_from_seed
+from offchain.net import protocols
+from offchain.net.host import identity_from_seed, make_host
 from offchain.net.identity import encode_endorsed_binding, make_endorsed_binding
-from offchain.net.messages import Summary
+from offchain.net.limits import node_limits
+from offchain.net.messages import SignedSummary, Summary, encode
 from offchain.net.spawn import AgentProcess, seed_hex
+from offchain.net.wire import NET_ERRORS
+from offchain.routers.signing import sign_summary
 
 
 def eth_address(label: str) -> str:
@@ -58,13 +66,57 @@ def wait_until_sync(check: Callable[[], bool], timeout_s: float, what: str) -> N
 class MeshKeys:
     """A router's libp2p and Ethereum keys and its endorsed binding, for mesh tests."""
 
-    def __init__(self, label: bytes, ttl_s: int = 3_600) -> None:
+    def __init__(self, label: bytes, ttl_s: int = 3_600, eth_label: bytes | None = None) -> None:
         self.libp2p = identity_from_seed(label.ljust(32, b"\x00"))
         self.peer = ID.from_pubkey(self.libp2p.public_key).to_string()
-        self.eth = generate_keypair(label)
+        # ``eth_label``: another peer id bound to the address of that label's keys.
+        self.eth = generate_keypair(eth_label or label)
         self.binding = encode_endorsed_binding(
             make_endorsed_binding(self.eth, self.libp2p.private_key, self.peer, ttl_s)
         )
 
     def summary(self, seq: int = 1, **workloads: int) -> Summary:
         return Summary(self.peer, seq, {"12D3KooWother": 1_500}, dict(workloads) or {"mm": 900})
+
+    def signed(self, seq: int = 1, **workloads: int) -> SignedSummary:
+        """Return this router's own summary, signed, with its binding."""
+        return sign_summary(self.summary(seq, **workloads), self.eth, self.binding)
+
+
+def agent_errors(agent, reason: str) -> float:
+    """Return an in-process agent's ``emc_router_errors_total{reason}``."""
+    value = agent.metrics.registry.get_sample_value("emc_router_errors_total", {"reason": reason})
+    return value or 0.0
+
+
+def mesh_links(agent, outcome: str) -> float:
+    """Return an in-process router's ``emc_router_mesh_links_total{outcome}``."""
+    value = agent.metrics.registry.get_sample_value(
+        "emc_router_mesh_links_total", {"outcome": outcome}
+    )
+    return value or 0.0
+
+
+@asynccontextmanager
+async def mesh_peer(keys: MeshKeys, router_addr: str) -> AsyncIterator[Callable]:
+    """Run a host with ``keys``' libp2p identity, connected to the router at ``router_addr``.
+
+    Yields ``open_link(first)``: it opens a mesh stream to the router and writes ``first`` (a
+    signed summary, the mesh stream's credentials; by default this router's own) on it. It
+    returns the stream, or None if the router ended it at once (a refusal: the caller checks).
+    """
+    host = make_host(keys.libp2p, node_limits())
+    info = info_from_p2p_addr(multiaddr.Multiaddr(router_addr))
+
+    async def open_link(first: SignedSummary | None = None) -> INetStream | None:
+        try:
+            stream = await host.new_stream(info.peer_id, [protocols.MESH])
+            await stream.write(encode(first or keys.signed(seq=time.time_ns())))
+        except NET_ERRORS:
+            return None
+        return stream
+
+    async with host.run([]):
+        with trio.fail_after(10):
+            await host.connect(info)
+        yield open_link

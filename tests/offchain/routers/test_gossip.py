@@ -15,6 +15,7 @@ from offchain.net.framing import FrameError, MsgType, decode_frame
 from offchain.net.host import identity_from_seed, make_host
 from offchain.net.limits import node_limits
 from offchain.net.messages import RecordBatch, RouteRecord, encode
+from offchain.net.spawn import seed_hex
 from offchain.routers.agent import RouterAgent
 from offchain.routers.client import RouterClient, caller
 from offchain.routers.config import RouterConfig
@@ -25,17 +26,30 @@ from offchain.routers.gossip import (
     TokenBucket,
 )
 from offchain.workers.node import NodeAgent, NodeConfig
+from tests.offchain.routers.routernet import eth_address
 
 
 async def test_records__published_by_serving_router__received_by_mesh_router():
     stop = trio.Event()
-    r1 = RouterAgent(RouterConfig(ping_interval_s=1.0))  # gossip is on by default
+    # Gossip is on by default; it runs between routers that admitted each other to the mesh.
+    routers = [eth_address("gossip-r1"), eth_address("gossip-r2")]
+    r1 = RouterAgent(
+        RouterConfig(
+            ping_interval_s=1.0, eth_key_seed=seed_hex("gossip-r1"), staked_routers=routers
+        )
+    )
     r1._is_staked = lambda address: True  # the node below is staked for this test
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(r1.run, stop)
             await r1.ready.wait()
-            r2 = RouterAgent(RouterConfig(peers=[r1.addrs()[0]]))
+            r2 = RouterAgent(
+                RouterConfig(
+                    peers=[r1.addrs()[0]],
+                    eth_key_seed=seed_hex("gossip-r2"),
+                    staked_routers=routers,
+                )
+            )
             nursery.start_soon(r2.run, stop)
             await r2.ready.wait()
             node = NodeAgent(NodeConfig(routers=[r1.addrs()[0]]))

@@ -1,13 +1,25 @@
+import pytest
+
 from offchain.net.messages import Summary
+from offchain.routers import signing
 from offchain.routers.mesh import (
+    BENIGN,
+    COOL_DOWN_S,
+    EVIDENCE,
     MAX_HOPS,
+    STRIKE_LIMIT,
+    STRIKE_WINDOW_S,
     SUMMARY_TTL_S,
+    Conduct,
     MeshState,
     accept_summary,
+    cool_down_left,
     forget_router,
+    is_evidence,
     is_newer,
     make_summary,
     next_hop,
+    record_refusal,
     set_link,
 )
 
@@ -153,3 +165,101 @@ def test_accept__remembered_seqs_bounded_but_held_ones_kept(monkeypatch):
     for name in ("P", "Q", "R", "S"):
         state = forget_router(accept_summary(state, summary(name, seq=1), 0.0), name)
     assert set(state.seen) == {"H", "R", "S"}
+
+
+# ---------------------------------------------------------------- neighbours' conduct
+
+FORGED = "summary-wrong-signer"
+
+
+def strikes(
+    conduct: Conduct, neighbour: str, times, reason: str = FORGED
+) -> tuple[Conduct, list[bool]]:
+    """Feed one refusal per time; return the conduct and, per refusal, whether it cut off."""
+    cuts = []
+    for t in times:
+        conduct, cut = record_refusal(conduct, neighbour, "0xB", reason, t)
+        cuts.append(cut)
+    return conduct, cuts
+
+
+def test_conduct__limit_pieces_of_evidence_within_window__cut_off_once():
+    conduct = Conduct(limit=3, window_s=10.0, cool_down_s=60.0)
+    assert strikes(conduct, "B", [0.0, 1.0, 2.0, 3.0])[1] == [False, False, True, False]
+
+
+def test_conduct__evidence_spread_beyond_window__never_cut_off():
+    conduct = Conduct(limit=3, window_s=10.0)
+    assert not any(strikes(conduct, "B", [0.0, 6.0, 12.0, 18.0, 24.0])[1])
+    # Two within the window at any time; a third within 10 s of the second-last cuts.
+    assert strikes(conduct, "B", [0.0, 6.0, 12.0, 13.0])[1] == [False, False, False, True]
+
+
+def test_conduct__benign_refusals__never_counted():
+    conduct = Conduct(limit=2)
+    for reason in BENIGN:
+        after, cuts = strikes(conduct, "B", [0.0] * 50, reason)
+        assert not any(cuts)
+        assert after is conduct
+
+
+def test_conduct__every_refusal_reason_is_classified():
+    assert EVIDENCE | BENIGN == set(signing.REASONS)
+    assert not EVIDENCE & BENIGN
+    for reason in ("summary-unstaked-origin", "summary-expired-binding"):
+        assert not is_evidence(reason)
+    for reason in ("summary-wrong-signer", "summary-bad-signature", "summary-bad-binding"):
+        assert is_evidence(reason)
+
+
+def test_conduct__evidence_counted_per_neighbour():
+    conduct = Conduct(limit=2)
+    conduct, cut_b = record_refusal(conduct, "B", "0xB", FORGED, 0.0)
+    conduct, cut_c = record_refusal(conduct, "C", "0xC", FORGED, 0.0)
+    assert not cut_b and not cut_c
+    conduct, cut_c = record_refusal(conduct, "C", "0xC", FORGED, 1.0)
+    assert cut_c
+    assert cool_down_left(conduct, "C", 1.0) > 0
+    assert cool_down_left(conduct, "B", 1.0) == 0.0
+
+
+def test_conduct__cut_off__peer_id_and_address_banned_until_cool_down_ends():
+    conduct = Conduct(limit=1, cool_down_s=COOL_DOWN_S)
+    conduct, cut = record_refusal(conduct, "B", "0xB", FORGED, 100.0)
+    assert cut
+    for key in ("B", "0xB"):  # a new peer id bound to the same address is refused too
+        assert cool_down_left(conduct, key, 100.0) == COOL_DOWN_S
+        assert cool_down_left(conduct, key, 100.0 + COOL_DOWN_S - 1) == 1.0
+        assert cool_down_left(conduct, key, 100.0 + COOL_DOWN_S) == 0.0
+    assert cool_down_left(conduct, "someone-else", 100.0) == 0.0
+
+
+def test_conduct__after_cool_down__fresh_start_and_expired_bans_forgotten():
+    conduct = Conduct(limit=2, window_s=10.0, cool_down_s=5.0)
+    conduct, cuts = strikes(conduct, "B", [0.0, 1.0])
+    assert cuts == [False, True]
+    assert "B" not in conduct.strikes
+    # Back after the cool-down: the evidence before the cut does not count again.
+    conduct, cut = record_refusal(conduct, "B", "0xB", FORGED, 7.0)
+    assert not cut and cool_down_left(conduct, "B", 7.0) == 0.0
+    conduct, cut = record_refusal(conduct, "C", "0xC", FORGED, 7.0)
+    conduct, cut = record_refusal(conduct, "C", "0xC", FORGED, 8.0)
+    assert cut and set(conduct.banned) == {"C", "0xC"}  # B's lapsed ban was dropped
+
+
+def test_conduct__stale_strikes_of_quiet_neighbours_forgotten():
+    conduct = Conduct(limit=5, window_s=10.0)
+    conduct, _ = record_refusal(conduct, "B", "0xB", FORGED, 0.0)
+    conduct, _ = record_refusal(conduct, "C", "0xC", FORGED, 20.0)
+    assert set(conduct.strikes) == {"C"}
+
+
+def test_conduct__defaults_are_the_stated_constants():
+    conduct = Conduct()
+    assert (conduct.limit, conduct.window_s, conduct.cool_down_s) == (
+        STRIKE_LIMIT,
+        STRIKE_WINDOW_S,
+        COOL_DOWN_S,
+    )
+    with pytest.raises(ValueError):
+        Conduct(limit=0)

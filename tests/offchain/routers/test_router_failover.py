@@ -20,15 +20,18 @@ RECONNECT_BOUND_S = 10.0
 def pair(tmp_path):
     processes: list[AgentProcess] = []
     staked = [arg for name in NODES for arg in ("--staked", eth_address(name))]
+    staked += [arg for name in ("r3", "r4") for arg in ("--staked-router", eth_address(name))]
     common = ["--metrics-port", "0", "--ping-interval", "1", *staked]
+
+    def keys(name: str) -> list[str]:
+        return ["--identity-seed", seed_hex(name), "--eth-key-seed", seed_hex(name)]
+
     try:
-        r3 = router_process(tmp_path, "r3", ["--identity-seed", seed_hex("r3"), *common]).start()
+        r3 = router_process(tmp_path, "r3", [*keys("r3"), *common]).start()
         processes.append(r3)
         r3.wait_ready()
         r4 = router_process(
-            tmp_path,
-            "r4",
-            ["--identity-seed", seed_hex("r4"), "--peer", r3.info["addrs"][0], *common],
+            tmp_path, "r4", [*keys("r4"), "--peer", r3.info["addrs"][0], *common]
         ).start()
         processes.append(r4)
         r4.wait_ready()

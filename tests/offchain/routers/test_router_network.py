@@ -60,13 +60,18 @@ def net(tmp_path_factory):
     work = tmp_path_factory.mktemp("routernet")
     processes: list[AgentProcess] = []
     staked = [arg for name in NODES for arg in ("--staked", eth_address(name))]
+    staked += [arg for name in ("r1", "r2") for arg in ("--staked-router", eth_address(name))]
     common = ["--metrics-port", "0", "--read-timeout", "3", "--ping-interval", "1", *staked]
+
+    def keys(name: str) -> list[str]:
+        return ["--identity-seed", seed_hex(name), "--eth-key-seed", seed_hex(name)]
+
     try:
-        r1 = router_process(work, "r1", ["--identity-seed", seed_hex("r1"), *common]).start()
+        r1 = router_process(work, "r1", [*keys("r1"), *common]).start()
         processes.append(r1)
         r1.wait_ready()
         r2 = router_process(
-            work, "r2", ["--identity-seed", seed_hex("r2"), "--peer", r1.info["addrs"][0], *common]
+            work, "r2", [*keys("r2"), "--peer", r1.info["addrs"][0], *common]
         ).start()
         processes.append(r2)
         r2.wait_ready()
@@ -207,6 +212,7 @@ async def test_peer_offering_only_plaintext_or_secio__cannot_connect(net, securi
 async def test_metrics__prometheus_endpoint__counts_connections_requests_latency(net):
     r1 = net.routers["r1"]
     assert metric(r1, "emc_router_connections") >= 5
+    assert metric(r1, "emc_router_mesh_links_total", '{outcome="admitted"}') >= 1
     assert metric(r1, "emc_router_requests_total", '{outcome="ok"}') >= 1
     assert metric(r1, "emc_router_request_seconds_count") >= 1
     assert metric(net.nodes["n1"], "emc_worker_nodes") == 2  # linked to both routers
@@ -244,3 +250,29 @@ async def test_node_killed_mid_request__retried_on_another_node(net):
     survivor = ({"n6", "n7"} - {victim}).pop()
     assert net.names_of([reply.node]) == {survivor}
     assert "retrying elsewhere" in net.routers["r1"].log_text()
+
+
+async def test_router_not_staked_as_router__refused_as_mesh_neighbour(net, tmp_path):
+    # A node's stake does not make a router: "n1" is staked, but as a compute node.
+    r1 = net.routers["r1"]
+    before = metric(r1, "emc_router_mesh_links_total", '{outcome="refused"}')
+    args = ["--identity-seed", seed_hex("ru"), "--eth-key-seed", seed_hex("n1")]
+    args += ["--metrics-port", "0", "--peer", net.addr("r1"), "--staked-router", eth_address("r1")]
+    ru = router_process(tmp_path, "ru", args).start()
+    try:
+        await trio.to_thread.run_sync(ru.wait_ready)
+        refused = (
+            f"refused mesh link with router {ru.info['peer_id']}: "
+            f"reason=summary-unstaked-origin (origin {ru.info['peer_id']} is bound to "
+            f"{eth_address('n1')}, not a staked router)"
+        )
+        await wait_until(lambda: refused in r1.log_text(), 20, "r1 to refuse the unstaked router")
+        assert metric(r1, "emc_router_mesh_links_total", '{outcome="refused"}') > before
+        assert f"router {ru.info['peer_id']} up" not in r1.log_text()
+        # r1 told it nothing: it never took r1's summary, so it has no route through r1.
+        assert f"router {net.peer('r1')} up" not in ru.log_text()
+        async with caller([ru.info["addrs"][0]]) as host:
+            reply = await invoke(host, ID.from_base58(ru.info["peer_id"]), "echo", b"", 10)
+        assert not reply.ok and reply.error == "no-node"
+    finally:
+        stop_all([ru])

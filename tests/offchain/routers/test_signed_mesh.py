@@ -1,36 +1,42 @@
 """A tampering mesh neighbour, on loopback: its forged summaries are dropped, the genuine ones kept.
 
-Router A runs in-process with honest router B behind it. M is a host that opens a mesh stream to
-A and relays summaries "from" router C (whose keys the test holds; C itself never runs): some
-tampered, one genuine. A must drop each bad one with its reason counted, keep M's stream up,
-accept the genuine one and relay C's signed bytes unchanged to B, which verifies them again.
+Router A runs in-process with honest router B behind it. M is a host with a staked router's
+keys that opens a mesh stream to A (presenting its own signed summary first) and relays
+summaries "from" router C (whose keys the test holds; C itself never runs): some tampered, one
+genuine. A must drop each bad one with its reason counted, keep M's stream up, accept the
+genuine one and relay C's signed bytes unchanged to B, which verifies them again.
 """
 
 from dataclasses import replace
 
 import trio
-from libp2p.peer.id import ID
 
-from offchain.net import protocols
 from offchain.net.messages import SignedSummary, Summary, encode
+from offchain.net.spawn import seed_hex
 from offchain.routers.agent import RouterAgent
-from offchain.routers.client import caller
 from offchain.routers.config import RouterConfig
+from offchain.routers.mesh import Conduct
 from offchain.routers.signing import sign_summary, summary_body
-from tests.offchain.routers.routernet import MeshKeys
+from tests.offchain.routers.routernet import MeshKeys, eth_address, mesh_peer
+from tests.offchain.routers.routernet import agent_errors as errors
 
 C = MeshKeys(b"router-c")
 M = MeshKeys(b"router-m")
+U = MeshKeys(b"router-u")  # bound and signing correctly, but not staked as a router
+ROUTERS = [eth_address("signed-a"), eth_address("signed-b"), C.eth.address, M.eth.address]
 
 
-def errors(agent: RouterAgent, reason: str) -> float:
-    value = agent.metrics.registry.get_sample_value("emc_router_errors_total", {"reason": reason})
-    return value or 0.0
+def config(label: str, **kwargs) -> RouterConfig:
+    return RouterConfig(
+        summary_interval_s=0.2, eth_key_seed=seed_hex(label), staked_routers=ROUTERS, **kwargs
+    )
 
 
 async def test_tampered_relayed_summaries__dropped_and_counted__genuine_one_relayed_intact():
     stop = trio.Event()
-    a = RouterAgent(RouterConfig(summary_interval_s=0.2))
+    a = RouterAgent(config("signed-a"))
+    # This test checks each refusal on one stream; cutting M off is test_mesh_conduct's.
+    a.conduct = Conduct(limit=100)
     seq = 10
     genuine = sign_summary(Summary(C.peer, seq, {}, {"mm": 50_000}), C.eth, C.binding)
     cheaper = summary_body(Summary(C.peer, seq, {}, {"mm": 1}))
@@ -43,19 +49,24 @@ async def test_tampered_relayed_summaries__dropped_and_counted__genuine_one_rela
         ),
         "summary-bad-signature-length": replace(genuine, signature=genuine.signature[:40]),
         "summary-no-binding": replace(genuine, binding=b""),
+        # Benign: not evidence against M (U may be staked in M's view, not in A's).
+        "summary-unstaked-origin": U.signed(seq),
+        "summary-expired-binding": sign_summary(
+            C.summary(seq), C.eth, MeshKeys(b"router-c", ttl_s=-1).binding
+        ),
     }
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(a.run, stop)
             await a.ready.wait()
-            b = RouterAgent(RouterConfig(summary_interval_s=0.2, peers=[a.addrs()[0]]))
+            b = RouterAgent(config("signed-b", peers=[a.addrs()[0]]))
             nursery.start_soon(b.run, stop)
             await b.ready.wait()
             while a.me not in b.mesh.summaries or b.me not in a.mesh.summaries:
                 await trio.sleep(0.05)  # the honest pair has exchanged signed summaries
 
-            async with caller([a.addrs()[0]]) as m_host:
-                stream = await m_host.new_stream(ID.from_base58(a.me), [protocols.MESH])
+            async with mesh_peer(M, a.addrs()[0]) as open_link:
+                stream = await open_link()
                 for message in bad.values():
                     await stream.write(encode(message))
                 # An oversized signature too, in the same session.
@@ -67,6 +78,9 @@ async def test_tampered_relayed_summaries__dropped_and_counted__genuine_one_rela
                 for reason in bad:
                     assert errors(a, reason) >= 1, reason
                 assert errors(a, "summary-bad-signature-length") == 2
+                # Five pieces of evidence against M; the unstaked origin and the expired
+                # binding are not.
+                assert len(a.conduct.strikes[M.peer]) == 5
 
                 # The same stream still works: the genuine summary is accepted.
                 await stream.write(encode(genuine))
