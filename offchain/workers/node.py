@@ -24,6 +24,7 @@ from offchain.net.identity import encode_binding, make_binding
 from offchain.net.limits import node_limits
 from offchain.net.messages import Hello, Request, Response
 from offchain.net.metrics import AgentMetrics, make_metrics, serve_metrics
+from offchain.net.no_yield import NoYieldSemaphore
 from offchain.net.session import ServeLimits, SessionRefused, serve_session
 from offchain.net.wire import (
     remote_peer,
@@ -154,7 +155,9 @@ class NodeAgent:
         self.binding = encode_binding(make_binding(self.eth, self.me))
         self.metrics = metrics or make_metrics("worker")
         self.pending = 0
-        self.limiter = trio.CapacityLimiter(config.parallel)
+        # Free slots are taken without a scheduler trip (a semaphore, not a CapacityLimiter:
+        # nothing here hands the limiter to threads).
+        self.limiter = NoYieldSemaphore(config.parallel)
         self.links = RouterLinks(
             self.host,
             list(config.routers),
