@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import cbor2
 
+from offchain.net import canonical_cbor
+
 logger = logging.getLogger(__name__)
 
 FRAME_VERSION = 1
@@ -96,7 +98,7 @@ class ReadableStream(Protocol):
 
 def encode_body(value: dict[str, Any]) -> bytes:
     """Return the canonical CBOR encoding of a map."""
-    return cbor2.dumps(value, canonical=True)
+    return canonical_cbor.dumps(value)
 
 
 def decode_body(body: bytes) -> dict[str, Any]:
@@ -173,6 +175,13 @@ class FrameReader:
             if not chunk:
                 raise Truncated("stream ended")
             self._buffer.extend(chunk)
+
+    def has_frame(self) -> bool:
+        """Return whether the next frame has arrived whole, so reading it cannot wait."""
+        if len(self._buffer) < HEADER_SIZE:
+            return False
+        length = int.from_bytes(self._buffer[2:HEADER_SIZE], "big")
+        return len(self._buffer) >= HEADER_SIZE + length
 
     async def wait_for_data(self) -> None:
         """Return once at least one byte of the next frame has arrived (Truncated at the end)."""

@@ -15,6 +15,10 @@ protocol and the same mutual exclusion:
   task can monopolise the loop.
 * The connection's frame writer drops an extra ``checkpoint()`` after every frame and the
   debug line it formats on every write whether or not debug logging is on.
+* Per-frame work that does not need to repeat is done once: py-libp2p reads its PY_YAMUX_*
+  tuning from the environment on every frame, and bounds each frame body's read with
+  ``fail_after``, whose generator-based context manager costs more than the read itself
+  when the body is already buffered; a plain cancel scope gives the same bound.
 * Receive-window credit goes back to the sender only once half the window is consumed, as
   go-yamux does. py-libp2p 0.8.1 also credits small reads at once, which on request/response
   traffic made about a third of all frames window updates.
@@ -23,12 +27,16 @@ Locks are swapped on objects as they are created, and only while free: a lock th
 holds or waits on keeps its trio lock, which stays correct, merely slower.
 """
 
+import functools
+
 import trio
 from libp2p.abc import IHost, IMuxedConn, INetStream, ISecureConn
 from libp2p.custom_types import TProtocol
+from libp2p.io.utils import read_exactly
 from libp2p.peer.id import ID
 from libp2p.stream_muxer.muxer_multistream import MuxerMultistream
 from libp2p.stream_muxer.rw_lock import ReadWriteLock
+from libp2p.stream_muxer.yamux import yamux as py_yamux
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux, YamuxStream
 
@@ -113,8 +121,19 @@ def lean_net_stream(stream: INetStream) -> INetStream:
     return stream
 
 
+# py-libp2p's environment tuning, read once per process instead of once per frame.
+_hysteresis_disabled = functools.cache(py_yamux._yamux_disable_hysteresis)
+_threshold_divisor = functools.cache(py_yamux._yamux_batch_threshold_divisor)
+_data_read_timeout_s = functools.cache(py_yamux._yamux_data_read_timeout)
+
+
 class LeanYamuxStream(YamuxStream):
     """A yamux stream that returns receive-window credit in go-yamux's batches."""
+
+    def _grow_threshold(self) -> int:
+        if _hysteresis_disabled():
+            return 0
+        return self.target_recv_window // _threshold_divisor()
 
     async def _auto_tune_and_send_window_update(self, *, bytes_read: int = 0) -> None:
         buffered = len(self.conn.stream_buffers.get(self.stream_id, b""))
@@ -149,6 +168,12 @@ class LeanYamux(Yamux):
     async def _write_frame(self, data: bytes) -> None:
         async with self._write_lock:
             await self.secured_conn.write(data)
+
+    async def _read_data_body(self, length: int) -> bytes:
+        """Read a DATA frame's body, bounded like py-libp2p's (``TooSlowError`` at the end)."""
+        with trio.CancelScope(deadline=trio.current_time() + _data_read_timeout_s()):
+            return await read_exactly(self.secured_conn, length)
+        raise trio.TooSlowError
 
     async def open_stream(self) -> YamuxStream:
         """Open an outbound stream with the lean locks and credit policy."""

@@ -78,12 +78,16 @@ class _Outbox:
         self._writing = True
         try:
             # Shielded: a frame cut short by a cancelled sender would corrupt the stream for
-            # every request on it. Bounded instead by WRITE_TIMEOUT_S.
-            with trio.CancelScope(shield=True), trio.fail_after(WRITE_TIMEOUT_S):
+            # every request on it. Bounded instead by WRITE_TIMEOUT_S (one scope for both:
+            # trio.fail_after's context manager costs more than the write it guards).
+            deadline = trio.current_time() + WRITE_TIMEOUT_S
+            with trio.CancelScope(shield=True, deadline=deadline) as scope:
                 if self._others_in_flight():
                     await trio.lowlevel.checkpoint()
                 while self._queue:
                     await self._write_some()
+            if scope.cancelled_caught:
+                raise trio.TooSlowError
         except (trio.TooSlowError, *NET_ERRORS) as exc:
             self.failed = True
             self._queue.clear()
@@ -330,19 +334,19 @@ async def serve_session(
             work.finish()
 
     async def next_request(first: bool) -> Request | None:
-        if first:
-            with trio.fail_after(limits.first_timeout_s):
-                return await _receive_request(reader)
-        # Silence only counts as idle while nothing is in flight: a caller waiting on long
-        # work has nothing to send. The idle clock starts when the last work finishes.
-        with work.idle_clock() as idle:
-            try:
-                await reader.wait_for_data()
-            except Truncated:
+        if not first and not reader.has_frame():
+            # Silence only counts as idle while nothing is in flight: a caller waiting on
+            # long work has nothing to send. The idle clock starts when the last work ends.
+            with work.idle_clock() as idle:
+                try:
+                    await reader.wait_for_data()
+                except Truncated:
+                    return None
+            if idle.cancelled_caught:
                 return None
-        if idle.cancelled_caught:
-            return None
-        with trio.fail_after(limits.frame_timeout_s):
+        if reader.has_frame():
+            return await _receive_request(reader)  # all here: nothing to wait for
+        with trio.fail_after(limits.first_timeout_s if first else limits.frame_timeout_s):
             return await _receive_request(reader)
 
     refused: SessionRefused | None = None
