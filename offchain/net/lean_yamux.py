@@ -28,6 +28,7 @@ holds or waits on keeps its trio lock, which stays correct, merely slower.
 """
 
 import functools
+import socket
 
 import trio
 from libp2p.abc import IHost, IMuxedConn, INetStream, ISecureConn
@@ -64,18 +65,28 @@ def _swap_rw_lock(rw_lock: object) -> None:
 
 
 class BufferedReads:
-    """A TCP stream whose reads take what the socket has (up to ``READ_SIZE``) and hand it out.
+    """A TCP stream whose reads are buffered and whose writes try the socket first.
 
-    Noise reads each message as a 2-byte length and then the body, two socket reads and two
-    scheduler trips per frame; through this buffer, frames that arrived together cost one.
-    Only the connection's frame reader reads, so the buffer needs no lock of its own.
+    Reads take what the socket has (up to ``READ_SIZE``) and hand it out: Noise reads each
+    message as a 2-byte length and then the body, two socket reads and two scheduler trips
+    per frame; through this buffer, frames that arrived together cost one. Only the
+    connection's frame reader reads, so the buffer needs no lock of its own.
+
+    Writes go straight to the socket when it takes them whole. trio's ``send_all`` yields to
+    the scheduler after every successful send (every trio I/O call is a checkpoint), which is
+    one more pass of the run loop for each message; a write that would block, or fails, takes
+    trio's path, which waits, or raises the stream's usual error. So that at most
+    ``FAST_WRITES`` writes in a row skip the checkpoint, nothing can monopolise the loop.
     """
 
     READ_SIZE = 64 * 1_024
+    FAST_WRITES = 16
 
     def __init__(self, stream: object) -> None:
         self._stream = stream
         self._buffer = b""
+        self._socket = _stdlib_socket(stream)
+        self._fast_writes = 0
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._stream, name)
@@ -92,6 +103,36 @@ class BufferedReads:
             return data
         data, self._buffer = self._buffer[:n], self._buffer[n:]
         return data
+
+    async def write(self, data: bytes) -> None:
+        """Send ``data``: at once when the socket takes it all, else by the stream's path."""
+        lock = getattr(self._stream, "write_lock", None)
+        # Only when no other write is under way (it may be waiting for the socket with part
+        # of its data sent) and the stream's lock takes no scheduler trip (so no other write
+        # can start between a partial send here and the rest going out below).
+        if (
+            self._socket is not None
+            and type(lock) is NoYieldLock
+            and not lock.locked()
+            and self._fast_writes < self.FAST_WRITES
+        ):
+            try:
+                sent = self._socket.send(data)
+            except OSError:  # would block, or broken: the stream's path waits or reports it
+                sent = 0
+            if sent == len(data):
+                self._fast_writes += 1
+                return
+            data = data[sent:]
+        self._fast_writes = 0
+        await self._stream.write(data)  # type: ignore[attr-defined]
+
+
+def _stdlib_socket(stream: object) -> socket.socket | None:
+    """Return the socket under py-libp2p's TCP stream (trio keeps it as ``_sock``), if any."""
+    trio_socket = getattr(getattr(stream, "stream", None), "socket", None)
+    sock = getattr(trio_socket, "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
 
 
 def lean_transport(secured_conn: ISecureConn) -> None:
@@ -171,6 +212,10 @@ class LeanYamux(Yamux):
 
     async def _read_data_body(self, length: int) -> bytes:
         """Read a DATA frame's body, bounded like py-libp2p's (``TooSlowError`` at the end)."""
+        session = self.secured_conn
+        buffered = getattr(session, "high_watermark", 0) - getattr(session, "low_watermark", 0)
+        if buffered >= length:
+            return await read_exactly(session, length)  # decrypted already: cannot wait
         with trio.CancelScope(deadline=trio.current_time() + _data_read_timeout_s()):
             return await read_exactly(self.secured_conn, length)
         raise trio.TooSlowError

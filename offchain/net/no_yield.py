@@ -11,36 +11,48 @@ import trio
 
 
 class NoYieldLock:
-    """A trio lock that takes a free lock without a trip through the scheduler.
+    """A lock for trio tasks that takes a free lock without a trip through the scheduler.
 
-    A wrapper, not a subclass: trio's lock classes are final.
+    Its own small implementation, not trio's ``Lock`` (whose classes are final, and whose
+    free acquire also registers the owner for deadlock detection, a dozen Python calls on a
+    path taken several times per message). Waiters park in FIFO order and a release hands
+    the lock straight to the first of them, as trio's lock does. It does not track which
+    task holds it: release it only from the task that acquired it.
     """
 
     def __init__(self) -> None:
-        self._lock = trio.Lock()
+        self._held = False
+        self._waiters = trio.lowlevel.ParkingLot()
 
     async def acquire(self) -> None:
         """Take the lock; yield to the scheduler only if it is held."""
-        try:
-            self._lock.acquire_nowait()
-        except trio.WouldBlock:
-            await self._lock.acquire()
+        if self._held:
+            await self._waiters.park()  # woken holding it: release hands it over
+        else:
+            self._held = True
 
     def acquire_nowait(self) -> None:
         """Take the lock or raise ``trio.WouldBlock``."""
-        self._lock.acquire_nowait()
+        if self._held:
+            raise trio.WouldBlock
+        self._held = True
 
     def release(self) -> None:
-        """Release the lock (its holder only)."""
-        self._lock.release()
+        """Release the lock, handing it to the longest waiter if there is one."""
+        if not self._held:
+            raise RuntimeError("release of a NoYieldLock that is not held")
+        if self._waiters:
+            self._waiters.unpark()
+        else:
+            self._held = False
 
     def locked(self) -> bool:
         """Return whether someone holds the lock."""
-        return self._lock.locked()
+        return self._held
 
-    def statistics(self) -> object:
-        """Return trio's statistics for the lock."""
-        return self._lock.statistics()
+    def statistics(self) -> trio.LockStatistics:
+        """Return trio-style statistics (the owner is not tracked: ``owner`` is None)."""
+        return trio.LockStatistics(locked=self._held, owner=None, tasks_waiting=len(self._waiters))
 
     async def __aenter__(self) -> None:
         await self.acquire()

@@ -2,6 +2,7 @@
 
 import pytest
 import trio
+import trio.testing
 
 from offchain.net.no_yield import NoYieldLock, NoYieldSemaphore
 
@@ -64,3 +65,39 @@ async def test_no_yield_semaphore__counts_like_a_semaphore():
     assert semaphore.value == 1
     with pytest.raises(ValueError):
         semaphore.release()
+
+
+async def test_no_yield_lock__waiters_get_it_in_order_and_a_cancelled_waiter_never_holds_it():
+    lock = NoYieldLock()
+    order: list[str] = []
+
+    async def waiter(name: str, task_status=trio.TASK_STATUS_IGNORED) -> None:  # type: ignore[no-untyped-def]
+        with trio.CancelScope() as scope:
+            task_status.started(scope)
+            async with lock:
+                order.append(name)
+
+    await lock.acquire()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(waiter, "first")
+        cancelled = await nursery.start(waiter, "cancelled")
+        await nursery.start(waiter, "third")
+        await trio.testing.wait_all_tasks_blocked()
+        assert lock.statistics().tasks_waiting == 3
+        cancelled.cancel()
+        await trio.testing.wait_all_tasks_blocked()
+        assert lock.statistics().tasks_waiting == 2
+        lock.release()  # handed to "first", then "third"
+    assert order == ["first", "third"]
+    assert not lock.locked()
+
+
+async def test_no_yield_lock__release_when_free_is_an_error():
+    lock = NoYieldLock()
+    with pytest.raises(RuntimeError):
+        lock.release()
+    lock.acquire_nowait()
+    with pytest.raises(trio.WouldBlock):
+        lock.acquire_nowait()
+    lock.release()
+    assert not lock.locked()
