@@ -1,6 +1,8 @@
 """Routers that read stake from the chain: anvil with the deployed contracts, agents in-process."""
 
 import logging
+import subprocess
+import sys
 
 import pytest
 import trio
@@ -101,3 +103,13 @@ async def test_router__neighbour_router_unstakes__mesh_link_dropped(chain, caplo
             dropped = f"dropped mesh link with router {b.me}"
             assert any(dropped in r.getMessage() for r in caplog.records)
             stop.set()
+
+
+def test_emc_router__wrong_chain_id__refuses_to_start_with_a_clear_error(chain):
+    argv = [sys.executable, "-m", "offchain.routers", "--chain-rpc", chain.anvil.url]
+    argv += ["--deployment", str(chain.record), "--chain-id", "1"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: {chain.anvil.url} is chain 31337, but chain 1 is configured"
+    )
