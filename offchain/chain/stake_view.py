@@ -14,6 +14,7 @@ and asked again the next time the address comes up.
 
 import itertools
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -50,12 +51,15 @@ class StakingReader:
         self.url = url
         self.staking = staking
         self.timeout_s = timeout_s
-        self._session = requests.Session()
+        self._local = threading.local()  # a requests.Session per thread: they are not shared
         self._ids = itertools.count(1)
 
     def _post(self, body: object) -> object:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
         try:
-            reply = self._session.post(self.url, json=body, timeout=self.timeout_s)
+            reply = session.post(self.url, json=body, timeout=self.timeout_s)
             return reply.json()
         except (requests.RequestException, ValueError) as exc:
             raise ChainError(f"no answer from {self.url}: {type(exc).__name__}") from exc
