@@ -5,13 +5,14 @@ on-chain: 4 validators (staked, BLS keys registered with proofs of possession), 
 compute nodes (staked, capabilities declared). The routers and compute nodes also run as real
 agent processes on loopback (``python -m offchain.routers`` and ``python -m
 offchain.workers.node``, logs and ready files in the devnet's work directory): the two routers
-mesh with each other (each knows the other's address as a staked router), each compute node
-dials out to both routers and serves its ``DEMO_WORKLOADS``, and the routers know the three
-nodes' addresses as staked compute nodes. Each agent's Ethereum key comes from its
-``--eth-key-seed``, and the devnet stakes from that same key, so the address a router or node
-proves in its identity binding is the address staked on-chain. The agents start
-while the chain is being deployed, each in a session of its own, and ``Devnet.stop()`` stops
-them (one SIGTERM each) before anvil.
+mesh with each other, each compute node dials out to both routers and serves its
+``DEMO_WORKLOADS``, and the routers read who is staked from the Staking contract
+(``--chain-rpc``), as a real network's routers do: nothing is staked in their config. Each
+agent's Ethereum key comes from its ``--eth-key-seed``, and the devnet stakes from that same
+key, so the address a router or node proves in its identity binding is the address staked
+on-chain. The agents start once the contracts are deployed and the actors staked (a router
+checks the chain and reads the deployment record at start-up), each in a session of its own,
+and ``Devnet.stop()`` stops them (one SIGTERM each) before anvil.
 
 Then it runs demo traffic through the network and on through settlement: a user escrows EMC, a
 caller sends ``matmul-f32`` requests to the routers (alternating between them), the routers pick
@@ -159,14 +160,19 @@ class DevnetAgents:
         stop_all(self.processes)
 
 
-def _router_nodes(process: AgentProcess) -> int:
-    """Return how many compute nodes the router holds now (its ``emc_router_nodes`` gauge)."""
+def _router_nodes(process: AgentProcess, gauge: str = "emc_router_nodes") -> int:
+    """Return how many compute nodes the router holds now (or holds as staked)."""
     url = f"http://127.0.0.1:{process.info['metrics_port']}/metrics"
     with urllib.request.urlopen(url, timeout=5) as reply:
         for line in reply.read().decode().splitlines():
-            if line.startswith("emc_router_nodes "):
+            if line.startswith(f"{gauge} "):
                 return int(float(line.split()[1]))
     return 0
+
+
+def _holds_staked_nodes(process: AgentProcess) -> bool:
+    """Return whether the router holds every compute node, each as staked."""
+    return _router_nodes(process, "emc_router_staked_nodes") >= COMPUTE_NODES
 
 
 def _own_session(process: AgentProcess) -> AgentProcess:
@@ -185,25 +191,20 @@ def _meshed(router: AgentProcess, others: Sequence[str]) -> bool:
     return all(f"router {peer} up" in log_text for peer in others)
 
 
-def start_agents(workdir: Path) -> DevnetAgents:
+def start_agents(workdir: Path, rpc_url: str, chain_id: int) -> DevnetAgents:
     """Launch the routers and compute nodes (not waiting for them) with logs in ``workdir``.
 
-    Every identity is fixed by a seed, so every address is known before any process is up:
-    the routers and nodes start at once, while the chain is deployed.
+    The routers read stake from the chain at ``rpc_url`` (``--chain-rpc``); their config stakes
+    nobody, so every node they hold as staked, and every router they admit to the mesh, is
+    staked on-chain. They start first and listen within seconds; the nodes, slower to start
+    (PyTorch, Numba), dial them once up.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in [*workdir.glob("*.json"), *workdir.glob("*.tmp"), *workdir.glob("*.log")]:
         stale.unlink()
     names = [f"router-{i}" for i in range(ROUTERS)]
     addrs = {name: f"/ip4/127.0.0.1/tcp/{free_port()}/p2p/{_peer_id(name)}" for name in names}
-    staked = [
-        arg
-        for i in range(COMPUTE_NODES)
-        for arg in ("--staked", agent_account(f"compute-{i}").address)
-    ]
-    # The routers are staked for ROUTER, each from its own key: each admits the others to the
-    # mesh only as staked routers.
-    staked += [arg for name in names for arg in ("--staked-router", agent_account(name).address)]
+    chain_args = ["--chain-rpc", rpc_url, "--deployment", "local", "--chain-id", str(chain_id)]
     routers: dict[str, AgentProcess] = {}
     nodes: dict[str, AgentProcess] = {}
     agents = DevnetAgents(workdir, routers, nodes, addrs)
@@ -214,7 +215,7 @@ def start_agents(workdir: Path) -> DevnetAgents:
                 "--identity-seed", _identity_seed(name),
                 "--eth-key-seed", agent_seed(name),
                 "--metrics-port", "0",
-                *staked,
+                *chain_args,
             ]  # fmt: skip
             for other in names:  # every router dials the others: the later one gets through
                 if other != name:
@@ -241,7 +242,7 @@ def wait_for_agents(agents: DevnetAgents, actors: Sequence[Actor]) -> None:
     """Return once every agent is up, bound to its staked address, and linked.
 
     Raises if an agent exits, binds to another address than its actor's, or if a router does
-    not hold every compute node in time.
+    not hold every compute node as staked in time.
     """
     accounts = {actor.name: actor.account.address for actor in actors}
     for name, process in {**agents.routers, **agents.nodes}.items():
@@ -253,11 +254,13 @@ def wait_for_agents(agents: DevnetAgents, actors: Sequence[Actor]) -> None:
     deadline = time.monotonic() + LINK_TIMEOUT_S
     for name, router in agents.routers.items():
         others = [p.info["peer_id"] for other, p in agents.routers.items() if other != name]
-        while _router_nodes(router) < COMPUTE_NODES or not _meshed(router, others):
+        while not _holds_staked_nodes(router) or not _meshed(router, others):
             if not router.alive() or time.monotonic() > deadline:
                 raise TimeoutError(
                     f"{name} holds {_router_nodes(router) if router.alive() else 0} of "
-                    f"{COMPUTE_NODES} compute nodes, mesh links to {len(others)} routers "
+                    f"{COMPUTE_NODES} compute nodes "
+                    f"({_router_nodes(router, 'emc_router_staked_nodes')} staked), mesh links "
+                    f"to {len(others)} routers "
                     f"{'up' if _meshed(router, others) else 'not all up'}:\n{router.log_tail()}"
                 )
             time.sleep(0.1)
@@ -494,27 +497,34 @@ class Devnet:
 
 
 def start_devnet(port: int | None = None, demo: bool = True, workdir: Path | None = None) -> Devnet:
-    """Start anvil and the agents, deploy fresh contracts, stake the actors, settle demo traffic.
+    """Start anvil, deploy fresh contracts, stake the actors, start the agents, settle demo traffic.
 
-    The agents' logs and ready files go to ``workdir`` (default ``.emc/devnet/``).
+    The agents start once their stake is on-chain: the routers read it from there at start-up.
+    Their logs and ready files go to ``workdir`` (default ``.emc/devnet/``).
     """
     started = time.monotonic()
-    agents = start_agents(Path(workdir) if workdir is not None else DEFAULT_WORKDIR)
     anvil: Anvil | None = None
+    agents: DevnetAgents | None = None
     try:
         anvil = start_anvil(port=port)
         deploy_contracts(anvil.url, fresh=True)
         chain = ChainClient(anvil.url)
         log.info("contracts deployed (%.1f s)", time.monotonic() - started)
         actors = bring_actors_on_chain(chain)
-        _fund_pools_and_bootstrap(chain)
         log.info("actors on-chain (%.1f s)", time.monotonic() - started)
+        agents = start_agents(
+            Path(workdir) if workdir is not None else DEFAULT_WORKDIR,
+            anvil.url,
+            chain.record["chain_id"],
+        )
+        _fund_pools_and_bootstrap(chain)  # while the agents start
         wait_for_agents(agents, actors)
         log.info("agents up and linked (%.1f s)", time.monotonic() - started)
         settlement = run_demo_settlement(chain, actors, agents) if demo else None
     except BaseException:
         try:
-            agents.stop()
+            if agents is not None:
+                agents.stop()
         finally:
             if anvil is not None:
                 anvil.stop()

@@ -23,6 +23,8 @@ class AgentMetrics:
     in_flight: Gauge
     gossip: Counter
     mesh_links: Counter
+    # Routers only: how many of the linked compute nodes are staked.
+    staked_nodes: Gauge | None = None
 
 
 def make_metrics(role: str) -> AgentMetrics:
@@ -61,6 +63,11 @@ def make_metrics(role: str) -> AgentMetrics:
             ["outcome"],
             registry=registry,
         ),
+        staked_nodes=Gauge(
+            f"{prefix}_staked_nodes", "Compute nodes linked that are staked", registry=registry
+        )
+        if role == "router"
+        else None,
     )
 
 

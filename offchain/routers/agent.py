@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import multiaddr
 import trio
@@ -30,7 +31,10 @@ from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
 from offchain.net.identity import (
     ROLE_COMPUTE,
     ROLE_ROUTER,
+    BindingError,
+    RoleCheck,
     classify_peer,
+    decode_endorsed_binding,
     encode_endorsed_binding,
     make_endorsed_binding,
     stake_check_for,
@@ -72,6 +76,9 @@ from offchain.routers import table as tablelib
 from offchain.routers.config import RouterConfig
 from offchain.routers.gossip import Broadcast
 
+if TYPE_CHECKING:
+    from offchain.chain.stake_view import StakeView
+
 logger = logging.getLogger(__name__)
 
 # Errors after which the request is tried once more on another node.
@@ -83,6 +90,10 @@ RECORD_BATCH_S = 0.1
 RECORD_QUEUE = 4_096
 # Renew the mesh identity binding when it has less than this left.
 BINDING_RENEW_S = 24 * 3_600
+# A new node or mesh neighbour waits at most this long for the chain view to read an address it
+# has not seen (then it counts as unstaked until a read finds its stake). Kept under the hello
+# timeout, which the other end of a mesh link applies to our answer.
+STAKE_WAIT_S = 2.0
 
 
 def seed_bytes(hex_seed: str | None) -> bytes | None:
@@ -148,10 +159,30 @@ class RouterAgent:
         self.in_flight = 0
         self.ready = trio.Event()
         self.metrics_port: int | None = None
-        # Who is staked for which role: the config's lists now, Staking.is_active later.
-        self._roles = static_role_check(
+        # Who is staked for which role: Staking.is_active through the chain view when a chain
+        # is configured (the config's lists still count), else the config's lists alone.
+        static = static_role_check(
             {ROLE_COMPUTE: config.staked, ROLE_ROUTER: config.staked_routers}
         )
+        self.stake: StakeView | None = None
+        self._roles: RoleCheck = static
+        if config.chain_rpc is not None:
+            # Imported here: web3 adds half a second to the start of routers that need none.
+            from offchain.chain import stake_view
+
+            # Reads the chain now: a wrong chain id or record is an error before we listen.
+            reader = stake_view.connect_staking(
+                config.chain_rpc, config.deployment, config.chain_id
+            )
+            self.stake = stake_view.StakeView(
+                reader.is_active,
+                static,
+                refresh_s=config.stake_refresh_s,
+                max_tracked=config.stake_max_tracked,
+                errors=self.metrics.errors,
+            )
+            self.stake.subscribe(self._stake_changed)
+            self._roles = self.stake
         self._is_staked = stake_check_for(self._roles, ROLE_COMPUTE)
         self._is_router = stake_check_for(self._roles, ROLE_ROUTER)
         # Evidence against mesh neighbours, and those cut off for it (mesh.Conduct).
@@ -166,7 +197,8 @@ class RouterAgent:
         self._own_signed: tuple[float, SignedSummary] | None = None
         self._mesh_sessions: dict[str, int] = {}
         self._mesh_outboxes: dict[int, tuple[str, trio.MemorySendChannel[SignedSummary]]] = {}
-        self._mesh_scopes: dict[int, tuple[str, trio.CancelScope]] = {}
+        # Per mesh session: the neighbour's peer id, its staked address, and the session's scope.
+        self._mesh_scopes: dict[int, tuple[str, str, trio.CancelScope]] = {}
         self._session_ids = itertools.count(1)
         self._nonces = itertools.count(1)
         self.broadcast = (
@@ -190,7 +222,9 @@ class RouterAgent:
         with trio.CancelScope() as teardown:
             async with self.host.run([multiaddr.Multiaddr(self.config.listen)]):
                 async with self.node_sessions, self.router_sessions, trio.open_nursery() as nursery:
-                    if self.config.peers and not self.config.staked_routers:
+                    if self.stake is not None:
+                        nursery.start_soon(self.stake.run)
+                    elif self.config.peers and not self.config.staked_routers:
                         logger.warning(
                             "no staked routers configured: every mesh link will be refused"
                         )
@@ -259,6 +293,29 @@ class RouterAgent:
             return
         assert isinstance(hello, Hello)
         address, staked = classify_peer(hello.binding, peer, self._is_staked)
+        if not address or self.stake is None:
+            await self._serve_node(stream, reader, peer, hello, address, staked)
+            return
+        # The chain view keeps the address of a linked node tracked, so that a change of its
+        # stake re-marks it (``_stake_changed``).
+        self.stake.hold(address, ROLE_COMPUTE)
+        try:
+            if not staked:
+                staked = await self._settle_stake(address, ROLE_COMPUTE)
+            await self._serve_node(stream, reader, peer, hello, address, staked)
+        finally:
+            self.stake.release(address, ROLE_COMPUTE)
+
+    async def _serve_node(
+        self,
+        stream: INetStream,
+        reader: FrameReader,
+        peer: str,
+        hello: Hello,
+        address: str,
+        staked: bool,
+    ) -> None:
+        """Hold the node in the routing table while its control stream lives."""
         token = object()
         self._controls[peer] = token
         self.table = tablelib.add_node(
@@ -273,7 +330,7 @@ class RouterAgent:
                 queue_depth=hello.queue_depth,
             ),
         )
-        self.metrics.nodes.set(len(self.table.nodes))
+        self._count_nodes()
         logger.info(
             "node %s joined: workloads=%s staked=%s address=%s",
             peer,
@@ -293,9 +350,50 @@ class RouterAgent:
                 del self._controls[peer]
                 self.table = tablelib.remove_node(self.table, peer)
                 self.node_sessions.forget(ID.from_base58(peer))
-                self.metrics.nodes.set(len(self.table.nodes))
+                self._count_nodes()
                 logger.info("node %s left", peer)
             await reset_quietly(stream)
+
+    def _count_nodes(self) -> None:
+        self.metrics.nodes.set(len(self.table.nodes))
+        if self.metrics.staked_nodes is not None:
+            self.metrics.staked_nodes.set(sum(e.staked for e in self.table.nodes.values()))
+
+    async def _settle_stake(self, address: str, role: int) -> bool:
+        """Return whether ``address`` is staked for ``role``, giving the chain view a moment.
+
+        Once per new node or mesh link, never per request: an address the view has not read
+        yet would otherwise count as unstaked until a change re-marks it.
+        """
+        assert self.stake is not None
+        with trio.move_on_after(min(STAKE_WAIT_S, self.config.hello_timeout_s / 2)):
+            return await self.stake.settle(address, role)
+        return self._roles(address, role)
+
+    def _stake_changed(self, address: str, role: int, staked: bool) -> None:
+        """Follow a change in the chain view: re-mark linked nodes, drop unstaked neighbours."""
+        if role == ROLE_COMPUTE:
+            # A scan of the table, once per change of one address's stake: rare.
+            for entry in list(self.table.nodes.values()):
+                if entry.address == address and entry.staked != staked:
+                    self.table = tablelib.set_staked(self.table, entry.peer_id, staked)
+                    logger.info(
+                        "node %s staked=%s address=%s (stake changed on-chain)",
+                        entry.peer_id,
+                        staked,
+                        address,
+                    )
+            self._count_nodes()
+        elif role == ROLE_ROUTER and not staked:
+            for neighbour, bound, scope in list(self._mesh_scopes.values()):
+                if bound == address:
+                    logger.warning(
+                        "dropped mesh link with router %s: %s is no longer a staked router",
+                        neighbour,
+                        address,
+                    )
+                    self.metrics.mesh_links.labels(outcome="unstaked").inc()
+                    scope.cancel()
 
     def _ping_interval(self) -> float:
         """Return the ping period for the node count now.
@@ -558,6 +656,8 @@ class RouterAgent:
         if address is None:
             await reset_quietly(stream)
             return False
+        if self.stake is not None:
+            self.stake.hold(address, ROLE_ROUTER)  # tracked while linked: see _stake_changed
         session = next(self._session_ids)
         outbox_send, outbox_recv = trio.open_memory_channel[SignedSummary](64)
         self._mesh_outboxes[session] = (peer, outbox_send)
@@ -571,13 +671,15 @@ class RouterAgent:
         sent: dict[int, float] = {}
         try:
             with trio.CancelScope() as scope:
-                self._mesh_scopes[session] = (peer, scope)
+                self._mesh_scopes[session] = (peer, address, scope)
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._mesh_writer, stream, lock, sent)
                     nursery.start_soon(self._mesh_relay, stream, lock, outbox_recv)
                     await self._mesh_reader(stream, reader, peer, address, lock, sent)
                     nursery.cancel_scope.cancel()
         finally:
+            if self.stake is not None:
+                self.stake.release(address, ROLE_ROUTER)
             del self._mesh_outboxes[session]
             del self._mesh_scopes[session]
             self._mesh_sessions[peer] -= 1
@@ -612,6 +714,9 @@ class RouterAgent:
             with trio.fail_after(self.config.hello_timeout_s):
                 signed = await receive(reader, SignedSummary)
             assert isinstance(signed, SignedSummary)
+            claimed = _claimed_address(signed.binding)
+            if self.stake is not None and claimed:
+                await self._settle_stake(claimed, ROLE_ROUTER)
             summary, address = signing.verify_neighbour(
                 signed, peer, self._bindings, time.time(), is_router=self._is_router
             )
@@ -775,7 +880,7 @@ class RouterAgent:
             self.conduct.cool_down_s,
         )
         self.metrics.mesh_links.labels(outcome="cut-off").inc()
-        for neighbour, scope in list(self._mesh_scopes.values()):
+        for neighbour, _address, scope in list(self._mesh_scopes.values()):
             if neighbour == peer:
                 scope.cancel()
 
@@ -791,6 +896,14 @@ class RouterAgent:
                 outbox.send_nowait(signed)
             except trio.WouldBlock:
                 self.metrics.errors.labels(reason="mesh-outbox-full").inc()
+
+
+def _claimed_address(binding: bytes) -> str:
+    """Return the address an endorsed binding claims, unverified ("" if it is malformed)."""
+    try:
+        return decode_endorsed_binding(binding).binding.address
+    except BindingError:
+        return ""
 
 
 def _error(request: Request, code: str, message: str) -> Response:

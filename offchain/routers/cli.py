@@ -30,12 +30,33 @@ logger = logging.getLogger(__name__)
     help="64 hex digits: the Ethereum key seed. The router proves the address of the key derived "
     "from it (offchain.crypto.keys.generate_keypair), so stake from that key (random if unset).",
 )
-@click.option("--staked", multiple=True, help="A staked compute-node address (repeatable).")
+@click.option(
+    "--staked",
+    multiple=True,
+    help="An address taken as a staked compute node, chain or not (repeatable).",
+)
 @click.option(
     "--staked-router",
     "staked_routers",
     multiple=True,
-    help="A staked router address: only these may be mesh neighbours (repeatable).",
+    help="An address taken as a staked router, chain or not: only staked routers may be mesh "
+    "neighbours (repeatable).",
+)
+@click.option(
+    "--chain-rpc",
+    help="Read stake from the Staking contract through this JSON-RPC URL (Staking.is_active).",
+)
+@click.option(
+    "--deployment",
+    help="The deployment record naming the contracts: a name in deployments/ (default local) "
+    "or a path to a .json record.",
+)
+@click.option("--chain-id", type=int, help="Refuse to start unless the chain has this id.")
+@click.option(
+    "--stake-refresh",
+    "stake_refresh_s",
+    type=float,
+    help="Re-read the stake of every tracked address this often, in seconds (default 10).",
 )
 @click.option("--max-connections", type=int)
 @click.option("--max-in-flight", type=int)
@@ -71,9 +92,19 @@ def router(
         overrides["staked_routers"] = list(staked_routers)
     try:
         config = load_config(RouterConfig, config_path, overrides)
-        agent = RouterAgent(config)
-    except (ConfigError, ValueError) as exc:
+    except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+    chain_errors: tuple[type[Exception], ...] = ()
+    if config.chain_rpc is not None:  # web3 is imported only for a router that reads the chain
+        from offchain.chain.client import ChainError
+
+        chain_errors = (ChainError,)
+    try:
+        agent = RouterAgent(config)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except chain_errors as exc:  # no answer, another chain, or no such deployment record
+        raise click.ClickException(str(exc)) from exc
     configure_logging("router", agent.me, config.log_level)
     trio.run(run_until_signal, agent.run)
     logger.info("router stopped")

@@ -13,11 +13,21 @@ class RouterConfig:
     eth_key_seed: str | None = None
     # Other routers to dial and keep mesh links with (multiaddrs ending in /p2p/<id>).
     peers: list[str] = field(default_factory=list)
-    # Addresses known to be staked as compute nodes (the chain view fills this in later).
+    # Addresses taken as staked compute nodes, and as staked routers (only staked routers may be
+    # mesh neighbours or the origin of a summary we take): the whole view without a chain, an
+    # allow-list beside it with one (tests, offline use).
     staked: list[str] = field(default_factory=list)
-    # Addresses known to be staked as routers: only these may be mesh neighbours or the origin
-    # of a summary we take (the chain view, Staking.is_active(address, ROUTER), later).
     staked_routers: list[str] = field(default_factory=list)
+    # Read stake from the Staking contract (Staking.is_active) through this JSON-RPC endpoint:
+    # the contracts of the deployments/<deployment>.json record (or a path to a .json record),
+    # on a chain that must have ``chain_id`` when it is set.
+    chain_rpc: str | None = None
+    deployment: str = "local"
+    chain_id: int | None = None
+    # The chain view re-reads every address it tracks this often, and tracks at most this many
+    # (address, role) pairs, the least recently asked evicted first.
+    stake_refresh_s: float = 10.0
+    stake_max_tracked: int = 16_384
     max_connections: int = 4_096
     max_in_flight: int = 2_048
     request_timeout_s: float = 30.0
@@ -49,5 +59,7 @@ class RouterConfig:
             raise ValueError("intervals and rates must be positive")
         if self.gossip_rate_per_s <= 0 or self.gossip_burst < 1:
             raise ValueError("gossip_rate_per_s and gossip_burst must be positive")
+        if self.stake_refresh_s <= 0 or self.stake_max_tracked < 1:
+            raise ValueError("stake_refresh_s and stake_max_tracked must be positive")
         if self.max_ping_interval_s < self.ping_interval_s:
             raise ValueError("max_ping_interval_s must be at least ping_interval_s")

@@ -112,6 +112,11 @@ def report_load(table: RoutingTable, peer_id: str, queue_depth: int) -> RoutingT
     return _update(table, peer_id, queue_depth=queue_depth)
 
 
+def set_staked(table: RoutingTable, peer_id: str, staked: bool) -> RoutingTable:
+    """Return the table with the node's stake as the router's stake view now sees it."""
+    return _update(table, peer_id, staked=staked)
+
+
 def record_rtt(table: RoutingTable, peer_id: str, rtt_ms: float) -> RoutingTable:
     """Return the table with a new RTT sample folded into the node's moving average."""
     if rtt_ms < 0:

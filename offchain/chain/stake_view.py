@@ -1,0 +1,362 @@
+"""Who is staked, for which role: the Staking contract's ``is_active``, answered from a cache.
+
+A router asks ``view(address, role)`` on paths that must not wait (a node's hello, every mesh
+summary), so the answer always comes from memory. An address it has not seen is answered
+"unstaked" and looked up in the background; a sweep re-reads every tracked address every
+``refresh_s`` seconds, so new stake, unstaking, slashing and blacklisting show within one sweep.
+Subscribers hear of each change. While the chain does not answer, the last view stands.
+
+Memory and RPC are bounded whatever peers claim: at most ``max_tracked`` entries (the least
+recently asked evicted first, except those ``hold`` pins, such as connected nodes) and at most
+``max_pending`` lookups queued, taken at ``lookups_per_s``; a miss beyond the queue is dropped
+and asked again the next time the address comes up.
+"""
+
+import itertools
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import requests
+import trio
+from eth_utils import function_signature_to_4byte_selector, to_canonical_address
+from prometheus_client import Counter
+
+from offchain.chain.client import DEFAULT_ABI_DIR, DEFAULT_DEPLOYMENTS_DIR, ChainClient, ChainError
+from offchain.net.identity import RoleCheck
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, int]  # (checksummed address, role flags)
+# Called with (address, role, staked) when the view's answer for that pair changes.
+StakeChange = Callable[[str, int, bool], None]
+
+IS_ACTIVE = "is_active(address,uint256)"
+IS_ACTIVE_SELECTOR = function_signature_to_4byte_selector(IS_ACTIVE)
+# Calls per JSON-RPC batch: public endpoints commonly cap batches at 100.
+RPC_BATCH = 100
+
+
+class StakingReader:
+    """``Staking.is_active`` over JSON-RPC batches; blocking, so run it in a worker thread.
+
+    Calls are encoded by hand rather than through web3's contract objects, which spend about
+    3 ms of CPU per call: a sweep of thousands of addresses would take the router's CPU (and
+    the GIL) for seconds. Encoded here and batched, a call costs about 35 us.
+    """
+
+    def __init__(self, url: str, staking: str, timeout_s: float = 5.0) -> None:
+        self.url = url
+        self.staking = staking
+        self.timeout_s = timeout_s
+        self._local = threading.local()  # a requests.Session per thread: they are not shared
+        self._ids = itertools.count(1)
+
+    def _post(self, body: object) -> object:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        try:
+            reply = session.post(self.url, json=body, timeout=self.timeout_s)
+            return reply.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise ChainError(f"no answer from {self.url}: {type(exc).__name__}") from exc
+
+    def chain_id(self) -> int:
+        """Return the endpoint's chain id."""
+        reply = self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": "eth_chainId"})
+        if not isinstance(reply, dict) or "result" not in reply:
+            raise ChainError(f"eth_chainId from {self.url}: {reply!r:.200}")
+        return int(reply["result"], 16)
+
+    def is_active(self, keys: Sequence[Key]) -> list[bool]:
+        """Return ``Staking.is_active(address, role)`` for each key, at one block per batch."""
+        out: list[bool] = []
+        for start in range(0, len(keys), RPC_BATCH):
+            chunk = keys[start : start + RPC_BATCH]
+            calls = [
+                {
+                    "jsonrpc": "2.0",
+                    "id": i,
+                    "method": "eth_call",
+                    "params": [{"to": self.staking, "data": _is_active_data(*key)}, "latest"],
+                }
+                for i, key in enumerate(chunk)
+            ]
+            replies = self._post(calls)
+            if not isinstance(replies, list) or len(replies) != len(chunk):
+                raise ChainError(f"batch of {len(chunk)} calls answered with {replies!r:.200}")
+            by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
+            for i in range(len(chunk)):
+                result = by_id.get(i, {}).get("result")
+                # A bool is one 32-byte word, 0 or 1; anything else (an error, or "0x" from an
+                # address without code) means the record does not name this chain's Staking.
+                if result not in (_WORD_FALSE, _WORD_TRUE):
+                    raise ChainError(f"is_active answered {by_id.get(i)!r:.200}")
+                out.append(result == _WORD_TRUE)
+        return out
+
+
+_WORD_FALSE = "0x" + "00" * 32
+_WORD_TRUE = "0x" + "00" * 31 + "01"
+
+
+def _is_active_data(address: str, role: int) -> str:
+    return (
+        "0x"
+        + (
+            IS_ACTIVE_SELECTOR
+            + bytes(12)
+            + to_canonical_address(address)
+            + role.to_bytes(32, "big")
+        ).hex()
+    )
+
+
+def connect_staking(
+    url: str,
+    deployment: str = "local",
+    chain_id: int | None = None,
+    deployments_dir: Path = DEFAULT_DEPLOYMENTS_DIR,
+    abi_dir: Path = DEFAULT_ABI_DIR,
+    timeout_s: float = 5.0,
+) -> StakingReader:
+    """Check the endpoint and the deployment record; return a reader of their Staking contract.
+
+    ``deployment`` is a record name in ``deployments_dir`` or a path to a ``.json`` record.
+    Raises ``ChainError`` if the endpoint does not answer, is not chain ``chain_id`` (when
+    given), the record is missing or for another chain, or its Staking ABI lacks ``is_active``.
+    """
+    if deployment.endswith(".json"):
+        deployments_dir, deployment = Path(deployment).parent, Path(deployment).stem
+    probe = StakingReader(url, "", timeout_s)
+    try:
+        actual = probe.chain_id()
+    except ChainError as exc:
+        raise ChainError(f"cannot read stake: {exc}") from exc
+    if chain_id is not None and actual != chain_id:
+        raise ChainError(f"{url} is chain {actual}, but chain {chain_id} is configured")
+    staking = ChainClient(url, deployment, deployments_dir, abi_dir)["Staking"]
+    abi = {entry.get("name"): entry for entry in staking.abi if entry.get("type") == "function"}
+    inputs = [i["type"] for i in abi.get("is_active", {}).get("inputs", [])]
+    if inputs != ["address", "uint256"]:
+        raise ChainError(f"the Staking ABI in {abi_dir} has no {IS_ACTIVE}")
+    return StakingReader(url, staking.address, timeout_s)
+
+
+class StakeView:
+    """A cached ``RoleCheck`` over a blocking ``read(keys) -> [bool]`` (``StakingReader``).
+
+    ``static`` stays staked whatever the chain says (the config's allow-lists). Addresses are
+    the checksummed ones bindings carry. Call ``run`` in a nursery to look up and refresh.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[Sequence[Key]], list[bool]],
+        static: RoleCheck | None = None,
+        *,
+        refresh_s: float = 10.0,
+        max_tracked: int = 16_384,
+        max_pending: int = 1_024,
+        lookups_per_s: float = 200.0,
+        errors: Counter | None = None,
+    ) -> None:
+        if refresh_s <= 0 or lookups_per_s <= 0 or max_tracked < 1 or max_pending < 1:
+            raise ValueError("refresh_s, lookups_per_s, max_tracked, max_pending must be positive")
+        self._read = read
+        self._static: RoleCheck = static or (lambda _address, _role: False)
+        self.refresh_s = refresh_s
+        self.max_tracked = max_tracked
+        self.max_pending = max_pending
+        self.lookups_per_s = lookups_per_s
+        self._errors = errors
+        self._status: dict[Key, bool] = {}  # every tracked key
+        self._lru: OrderedDict[Key, None] = OrderedDict()  # tracked and not held, oldest first
+        self._held: dict[Key, int] = {}
+        self._pending: OrderedDict[Key, None] = OrderedDict()  # to look up, first in front
+        self._waiters: dict[Key, trio.Event] = {}
+        self._kick = trio.Event()
+        self._subscribers: list[StakeChange] = []
+        self._limiter = trio.CapacityLimiter(2)  # one sweep and one lookup at a time
+        self.down_since: float | None = None
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._status)
+
+    def __call__(self, address: str, role: int) -> bool:
+        """Return whether ``address`` is staked for ``role`` now; never waits."""
+        if self._static(address, role):
+            return True
+        key = (address, role)
+        active = self._status.get(key)
+        if active is None:
+            self._queue(key)
+            return False
+        if key in self._lru:
+            self._lru.move_to_end(key)
+        return active
+
+    def known(self, address: str, role: int) -> bool:
+        """Return whether the chain has been read for ``(address, role)``."""
+        return (address, role) in self._status
+
+    def subscribe(self, callback: StakeChange) -> None:
+        """Call ``callback(address, role, staked)`` whenever an answer changes.
+
+        An unknown key counts as unstaked, so the first read that finds stake is a change.
+        """
+        self._subscribers.append(callback)
+
+    def hold(self, address: str, role: int) -> None:
+        """Keep ``(address, role)`` tracked (never evicted) until as many ``release`` calls."""
+        key = (address, role)
+        self._held[key] = self._held.get(key, 0) + 1
+        self._lru.pop(key, None)
+        if key not in self._status:
+            self._queue(key, urgent=True)
+
+    def release(self, address: str, role: int) -> None:
+        """Undo one ``hold``; the key is then evicted in its turn like any other."""
+        key = (address, role)
+        count = self._held.get(key, 0) - 1
+        if count > 0:
+            self._held[key] = count
+            return
+        self._held.pop(key, None)
+        if key in self._status:
+            self._lru[key] = None
+            self._evict()
+
+    async def settle(self, address: str, role: int) -> bool:
+        """Return the answer once the chain has been read for the key (at once if it was).
+
+        For a new connection, where waiting a moment is fine; callers bound it with a timeout
+        (while the chain does not answer, it waits).
+        """
+        key = (address, role)
+        if not self._static(address, role) and key not in self._status:
+            self._queue(key, urgent=True)
+            await self._waiters.setdefault(key, trio.Event()).wait()
+        return self(address, role)
+
+    async def run(self) -> None:
+        """Look up new keys and sweep the tracked ones until cancelled."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._lookups)
+            nursery.start_soon(self._sweeps)
+
+    # ------------------------------------------------------------------ internals
+
+    def _queue(self, key: Key, urgent: bool = False) -> None:
+        if key in self._pending:
+            if urgent:
+                self._pending.move_to_end(key, last=False)
+            return
+        if len(self._pending) >= self.max_pending:
+            self.dropped += 1
+            self._count("stake-lookup-dropped")
+            if not urgent:
+                return
+            dropped, _ = self._pending.popitem()  # the newest, so a flood cannot starve a peer
+            self._wake(dropped)
+        self._pending[key] = None
+        if urgent:
+            self._pending.move_to_end(key, last=False)
+        self._kick.set()
+
+    async def _lookups(self) -> None:
+        retry_s = min(1.0, self.refresh_s)
+        while True:
+            if not self._pending:
+                self._kick = trio.Event()
+                await self._kick.wait()
+            keys = list(itertools.islice(self._pending, RPC_BATCH))
+            results = await self._call(keys)
+            if results is None:
+                await trio.sleep(retry_s)
+                continue
+            for key, active in zip(keys, results, strict=True):
+                if key in self._pending:  # else dropped while the read was out
+                    del self._pending[key]
+                    self._apply(key, active, lookup=True)
+                self._wake(key)
+            await trio.sleep(len(keys) / self.lookups_per_s)  # the lookup rate limit
+
+    async def _sweeps(self) -> None:
+        while True:
+            await trio.sleep(self.refresh_s)
+            keys = list(self._status)
+            results = await self._call(keys) if keys else None
+            if results is None:
+                continue  # nothing tracked, or the chain did not answer: the view stands
+            for key, active in zip(keys, results, strict=True):
+                self._apply(key, active, lookup=False)
+
+    async def _call(self, keys: list[Key]) -> list[bool] | None:
+        """Return the chain's answers for ``keys``, or None (logged once per outage)."""
+        try:
+            # Abandoned on cancellation: a router stopping never waits for an RPC timeout.
+            results = await trio.to_thread.run_sync(
+                self._read, keys, limiter=self._limiter, abandon_on_cancel=True
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure to read keeps the last view
+            self._count("stake-chain-error")
+            if self.down_since is None:
+                self.down_since = trio.current_time()
+                logger.warning(
+                    "stake view: chain read failed (%s); keeping the last view of %d entries",
+                    exc,
+                    len(self._status),
+                )
+            return None
+        if self.down_since is not None:
+            logger.info(
+                "stake view: chain answers again after %.1f s",
+                trio.current_time() - self.down_since,
+            )
+            self.down_since = None
+        return results
+
+    def _apply(self, key: Key, active: bool, lookup: bool) -> None:
+        old = self._status.get(key)
+        if old is None:
+            if not lookup:
+                return  # evicted while the sweep was out
+            if not self._track(key):
+                return
+        self._status[key] = active
+        if bool(old) != active and not self._static(*key):
+            for callback in self._subscribers:
+                callback(key[0], key[1], active)
+
+    def _track(self, key: Key) -> bool:
+        """Start tracking ``key``, evicting the least recently asked; False if all are held.
+
+        A held key is tracked even then: held keys are bounded by the router's connections.
+        """
+        self._evict(room=1)
+        if key not in self._held:
+            if len(self._status) >= self.max_tracked:
+                self._count("stake-untracked")
+                return False
+            self._lru[key] = None
+        self._status[key] = False
+        return True
+
+    def _evict(self, room: int = 0) -> None:
+        while len(self._status) + room > self.max_tracked and self._lru:
+            key, _ = self._lru.popitem(last=False)
+            del self._status[key]
+
+    def _wake(self, key: Key) -> None:
+        waiter = self._waiters.pop(key, None)
+        if waiter is not None:
+            waiter.set()
+
+    def _count(self, reason: str) -> None:
+        if self._errors is not None:
+            self._errors.labels(reason=reason).inc()

@@ -1,0 +1,203 @@
+"""The chain view of stake against a real anvil with the deployed Staking contract."""
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+from eth_account import Account
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter as PromCounter
+
+from offchain.chain.anvil import free_port
+from offchain.chain.client import ChainError
+from offchain.chain.stake_view import StakeView, StakingReader, connect_staking
+from offchain.net.identity import ROLE_COMPUTE, ROLE_ROUTER, static_role_check
+
+WARNED = "stake view: chain read failed"
+
+
+async def until(check: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
+    """Poll ``check`` until true or fail at the deadline."""
+    with trio.move_on_after(timeout_s):
+        while not check():
+            await trio.sleep(0.02)
+        return
+    pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+
+
+@asynccontextmanager
+async def running(view: StakeView) -> AsyncIterator[StakeView]:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(view.run)
+        yield view
+        nursery.cancel_scope.cancel()
+
+
+def reader_for(chain) -> StakingReader:
+    return connect_staking(chain.anvil.url, str(chain.record), chain_id=31337)
+
+
+def errors_counter() -> PromCounter:
+    return PromCounter("errors", "test", ["reason"], registry=CollectorRegistry())
+
+
+def counted(errors: PromCounter, reason: str) -> float:
+    return errors.labels(reason=reason)._value.get()  # prometheus_client has no public getter
+
+
+async def test_staked_address__unknown_at_first__staked_once_looked_up(chain):
+    staked = chain.account()
+    chain.stake(staked, ROLE_COMPUTE)
+    bystander = Account.create().address
+    view = StakeView(reader_for(chain).is_active, refresh_s=60)
+    async with running(view):
+        # Never waits: unknown addresses are answered unstaked and looked up in the background.
+        assert view(staked.address, ROLE_COMPUTE) is False
+        assert view(bystander, ROLE_COMPUTE) is False
+        await until(lambda: view.known(staked.address, ROLE_COMPUTE), "the lookup")
+        await until(lambda: view.known(bystander, ROLE_COMPUTE), "the other lookup")
+        assert view(staked.address, ROLE_COMPUTE) is True
+        assert view(bystander, ROLE_COMPUTE) is False
+        # Stake is per role: the compute stake does not make it a router.
+        assert await view.settle(staked.address, ROLE_ROUTER) is False
+        assert await view.settle(staked.address, ROLE_COMPUTE) is True
+
+
+async def test_stake__then_unstake_and_slash__seen_on_refresh_with_a_change_each(chain):
+    node, router = chain.account(), chain.account()
+    view = StakeView(reader_for(chain).is_active, refresh_s=0.2)
+    changes: list[tuple[str, int, bool]] = []
+    view.subscribe(lambda address, role, staked: changes.append((address, role, staked)))
+    async with running(view):
+        assert await view.settle(node.address, ROLE_COMPUTE) is False
+        assert await view.settle(router.address, ROLE_ROUTER) is False
+        assert changes == []  # unknown counts as unstaked: reading "unstaked" is no change
+        chain.stake(node, ROLE_COMPUTE)
+        chain.stake(router, ROLE_ROUTER)
+        await until(lambda: view(node.address, ROLE_COMPUTE), "the node's new stake")
+        await until(lambda: view(router.address, ROLE_ROUTER), "the router's new stake")
+        assert sorted(changes) == sorted(
+            [(node.address, ROLE_COMPUTE, True), (router.address, ROLE_ROUTER, True)]
+        )
+        changes.clear()
+        chain.unstake(node)
+        minimum = chain.staking.functions.min_stake(ROLE_ROUTER).call()
+        chain.slash(router.address, minimum // 2)  # what is left no longer covers the role
+        await until(lambda: not view(node.address, ROLE_COMPUTE), "the unstake")
+        await until(lambda: not view(router.address, ROLE_ROUTER), "the slash")
+        assert sorted(changes) == sorted(
+            [(node.address, ROLE_COMPUTE, False), (router.address, ROLE_ROUTER, False)]
+        )
+
+
+async def test_chain_down__last_view_kept_and_logged_once__recovers_when_back(chain, caplog):
+    caplog.set_level(logging.INFO, logger="offchain.chain.stake_view")
+    node = chain.account()
+    chain.stake(node, ROLE_COMPUTE)
+    reader = reader_for(chain)
+    errors = errors_counter()
+    view = StakeView(reader.is_active, refresh_s=0.1, errors=errors)
+    changes: list[tuple[str, int, bool]] = []
+    async with running(view):
+        assert await view.settle(node.address, ROLE_COMPUTE) is True
+        view.subscribe(lambda *change: changes.append(change))
+        # The chain goes away: a dead port where the endpoint was.
+        reader.url = f"http://127.0.0.1:{free_port()}"
+        stranger = Account.create().address
+        view(stranger, ROLE_COMPUTE)  # a lookup that cannot be answered yet
+        await until(
+            lambda: counted(errors, "stake-chain-error") >= 5,
+            "several failed reads",
+        )
+        assert view.down_since is not None
+        assert view(node.address, ROLE_COMPUTE) is True  # the last view stands
+        assert not view.known(stranger, ROLE_COMPUTE)
+        chain.unstake(node)  # meanwhile, on the chain the view cannot reach
+        assert sum(WARNED in r.getMessage() for r in caplog.records) == 1  # once per outage
+        reader.url = chain.anvil.url
+        await until(lambda: not view(node.address, ROLE_COMPUTE), "the unstake, once back")
+        await until(lambda: view.known(stranger, ROLE_COMPUTE), "the queued lookup, once back")
+        assert view.down_since is None
+        assert any("chain answers again" in r.getMessage() for r in caplog.records)
+        assert changes == [(node.address, ROLE_COMPUTE, False)]
+
+
+def test_connect__wrong_chain_id__refused_with_both_ids(chain):
+    with pytest.raises(ChainError, match="is chain 31337, but chain 1 is configured"):
+        connect_staking(chain.anvil.url, str(chain.record), chain_id=1)
+
+
+def test_connect__record_for_another_chain__refused(chain, tmp_path):
+    record = json.loads(chain.record.read_text())
+    (tmp_path / "other.json").write_text(json.dumps(dict(record, chain_id=5)))
+    with pytest.raises(ChainError, match="is for chain 5"):
+        connect_staking(chain.anvil.url, str(tmp_path / "other.json"))
+
+
+def test_connect__no_answer__refused_at_start():
+    with pytest.raises(ChainError, match="cannot read stake: no answer"):
+        connect_staking(f"http://127.0.0.1:{free_port()}", chain_id=31337)
+
+
+def test_reader__address_without_staking_code__read_fails(chain):
+    reader = reader_for(chain)
+    reader.staking = Account.create().address  # no code there: not a Staking contract
+    with pytest.raises(ChainError, match="is_active answered"):
+        reader.is_active([(Account.create().address, ROLE_COMPUTE)])
+
+
+async def test_tracked_addresses__capped__least_recent_evicted_held_kept(chain):
+    held = chain.account()
+    chain.stake(held, ROLE_COMPUTE)
+    errors = errors_counter()
+    view = StakeView(reader_for(chain).is_active, refresh_s=60, max_tracked=4, errors=errors)
+    async with running(view):
+        view.hold(held.address, ROLE_COMPUTE)  # a linked node: tracked while held
+        await until(lambda: view.known(held.address, ROLE_COMPUTE), "the held lookup")
+        flood = [Account.create().address for _ in range(12)]
+        for address in flood:
+            await view.settle(address, ROLE_COMPUTE)
+            assert len(view) <= 4
+        # The held address survived the flood; of the rest, the most recent three remain.
+        assert view(held.address, ROLE_COMPUTE) is True
+        assert [a for a in flood if view.known(a, ROLE_COMPUTE)] == flood[-3:]
+        # Released, it is evicted in its turn like any other.
+        view.release(held.address, ROLE_COMPUTE)
+        for address in flood[:4]:
+            await view.settle(address, ROLE_COMPUTE)
+        assert not view.known(held.address, ROLE_COMPUTE) and len(view) == 4
+
+
+async def test_lookups__queue_bounded__a_flood_of_misses_dropped_and_counted(chain):
+    errors = errors_counter()
+    # Half a lookup a second: the queue fills long before it drains.
+    view = StakeView(
+        reader_for(chain).is_active, refresh_s=60, max_pending=8, lookups_per_s=0.5, errors=errors
+    )
+    node = chain.account()
+    chain.stake(node, ROLE_COMPUTE)
+    async with running(view):
+        for _ in range(100):
+            view(Account.create().address, ROLE_COMPUTE)
+        assert view.dropped == 100 - 8
+        assert counted(errors, "stake-lookup-dropped") == view.dropped
+        # A peer on a new connection still gets its answer: it goes to the front.
+        with trio.fail_after(10):
+            assert await view.settle(node.address, ROLE_COMPUTE) is True
+
+
+async def test_static_allow_list__staked_whatever_the_chain_says(chain):
+    listed = Account.create().address  # never staked on-chain
+    static = static_role_check({ROLE_COMPUTE: [listed]})
+    view = StakeView(reader_for(chain).is_active, static, refresh_s=0.1)
+    changes: list[tuple[str, int, bool]] = []
+    view.subscribe(lambda *change: changes.append(change))
+    async with running(view):
+        assert view(listed, ROLE_COMPUTE) is True
+        assert await view.settle(listed, ROLE_ROUTER) is False
+        view.hold(listed, ROLE_COMPUTE)
+        await until(lambda: view.known(listed, ROLE_COMPUTE), "the chain's answer")
+        assert view(listed, ROLE_COMPUTE) is True and changes == []
