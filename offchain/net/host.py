@@ -11,6 +11,7 @@ from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.network.config import ConnectionConfig
+from libp2p.peer.id import ID
 from libp2p.peer.peerstore import PeerStore
 from libp2p.rcmgr import ResourceManager
 from libp2p.rcmgr.connection_limits import ConnectionLimits
@@ -98,6 +99,18 @@ def make_host(key_pair: KeyPair, limits: HostLimits) -> IHost:
     use_lean_yamux(host, int(limits.negotiate_timeout_s))
     logger.debug("host %s created (noise+yamux+tcp)", host.get_id())
     return host
+
+
+def forget_failed_dials(host: IHost, peer_id: ID) -> None:
+    """Let the next dial of ``peer_id`` go out even if all its addresses failed recently.
+
+    py-libp2p 0.8.1 refuses to dial a peer for 60 s once every address of it has failed (the
+    swarm's negative cache). Our dial loops pace themselves with their own backoff and jitter,
+    so a router that restarts would otherwise leave its nodes unlinked for up to a minute.
+    """
+    cache = getattr(host.get_network(), "_negative_peer_cache", None)
+    if cache is not None:
+        cache.evict(str(peer_id))
 
 
 def loopback_listen_addr(port: int = 0, host: str = "127.0.0.1") -> multiaddr.Multiaddr:

@@ -27,7 +27,12 @@ from libp2p.peer.peerstore import PeerStoreError
 from offchain.crypto.keys import generate_keypair
 from offchain.net import protocols
 from offchain.net.framing import FrameError, FrameReader
-from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
+from offchain.net.host import (
+    forget_failed_dials,
+    identity_from_seed,
+    listen_addrs_of,
+    make_host,
+)
 from offchain.net.identity import (
     ROLE_COMPUTE,
     ROLE_ROUTER,
@@ -634,6 +639,7 @@ class RouterAgent:
                 continue
             try:
                 with trio.fail_after(10):
+                    forget_failed_dials(self.host, info.peer_id)  # our backoff paces redials
                     await self.host.connect(info)
                     stream = await self.host.new_stream(info.peer_id, [protocols.MESH])
                 if await self._mesh_session(stream, peer, "to"):

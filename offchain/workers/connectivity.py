@@ -17,6 +17,7 @@ from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 
 from offchain.net import protocols
 from offchain.net.framing import FrameError, FrameReader
+from offchain.net.host import forget_failed_dials
 from offchain.net.messages import Hello, Load, Ping, Pong, receive
 from offchain.net.wire import NET_ERRORS, reset_quietly, send
 
@@ -119,6 +120,7 @@ class RouterLinks:
         stream: INetStream | None = None
         try:
             with trio.fail_after(self.policy.dial_timeout_s):
+                forget_failed_dials(self.host, info.peer_id)  # our backoff paces the redials
                 await self.host.connect(info)
                 stream = await self.host.new_stream(info.peer_id, [protocols.NODE_CONTROL])
                 await send(stream, self.hello())

@@ -1,0 +1,96 @@
+"""A compute node's router links: backoff, and relinking to a router that restarts."""
+
+import random
+import socket
+
+import pytest
+import trio
+
+from offchain.net.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
+from offchain.workers.connectivity import LinkPolicy, backoff_delay
+from tests.offchain.routers.routernet import eth_address, metric, wait_until, wait_until_sync
+
+# With a 0.2 s initial backoff capped at 1 s, a node redials its router about once a second, so
+# it is linked again within a couple of seconds of the router listening. py-libp2p on its own
+# refuses to dial a peer for 60 s once all its addresses failed; the node must not wait that out.
+RELINK_BOUND_S = 15.0
+
+
+def test_backoff_grows_to_its_cap_with_jitter_below_it():
+    policy = LinkPolicy(backoff_initial_s=0.5, backoff_max_s=4.0)
+    rng = random.Random(7)
+    for attempt, cap in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (10, 4.0), (500, 4.0)]:
+        delays = [backoff_delay(attempt, policy, rng) for _ in range(200)]
+        assert all(cap / 2 <= d <= cap for d in delays)
+        assert max(delays) - min(delays) > cap / 4  # jittered, not a fixed step
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def lone_router(tmp_path):
+    """One router on a fixed port and a node linked only to it: (router, start_router, node)."""
+    port = _free_port()
+    processes: list[AgentProcess] = []
+    args = [
+        "--identity-seed",
+        seed_hex("r9"),
+        "--listen",
+        f"/ip4/127.0.0.1/tcp/{port}",
+        "--metrics-port",
+        "0",
+        "--ping-interval",
+        "1",
+        "--staked",
+        eth_address("n9"),
+    ]
+
+    def start_router() -> AgentProcess:
+        router = router_process(tmp_path, "r9", args).start()
+        processes.append(router)
+        router.wait_ready()
+        return router
+
+    try:
+        router = start_router()
+        node = worker_process(
+            tmp_path,
+            "n9",
+            [router.info["addrs"][0]],
+            [
+                "--links",
+                "1",
+                "--eth-key-seed",
+                seed_hex("n9"),
+                "--workload",
+                "echo",
+                "--backoff-initial",
+                "0.2",
+                "--backoff-max",
+                "1",
+            ],
+        ).start()
+        processes.append(node)
+        node.wait_ready()
+        wait_until_sync(lambda: metric(router, "emc_router_nodes") == 1, 30, "node linked")
+        yield router, start_router, node
+    finally:
+        stop_all(processes)
+
+
+async def test_router_restarted__node_relinks_without_waiting_out_the_dial_lockout(lone_router):
+    router, start_router, node = lone_router
+    router.kill()
+    # Long enough for several failed redials: each marks the router as failed in py-libp2p.
+    await trio.sleep(3)
+    assert "dial of router" in node.log_text()
+    restarted = await trio.to_thread.run_sync(start_router)
+    took = await wait_until(
+        lambda: metric(restarted, "emc_router_nodes") == 1, 60, "node to relink to the router"
+    )
+    assert took < RELINK_BOUND_S, f"relinked after {took:.1f}s"
+    assert node.alive()
