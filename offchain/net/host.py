@@ -21,6 +21,7 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.transport.tcp.tcp import TCP
 
+from offchain.net import task_index
 from offchain.net.lean_yamux import LeanYamux, use_lean_yamux
 from offchain.net.limits import HostLimits
 
@@ -97,6 +98,7 @@ def make_host(key_pair: KeyPair, limits: HostLimits) -> IHost:
         negotiate_timeout=int(limits.negotiate_timeout_s),
     )
     use_lean_yamux(host, int(limits.negotiate_timeout_s))
+    task_index.install()
     logger.debug("host %s created (noise+yamux+tcp)", host.get_id())
     return host
 
