@@ -99,6 +99,10 @@ def make_host(key_pair: KeyPair, limits: HostLimits) -> IHost:
     )
     use_lean_yamux(host, int(limits.negotiate_timeout_s))
     task_index.install()
+    # No outbound identify: py-libp2p opens an identify stream both ways on every new connection
+    # (10-20 % of a router's CPU in a reconnect storm), and nothing here reads what it learns.
+    # Peers that ask are still answered.
+    host._should_identify_peer = lambda _peer_id: False  # type: ignore[attr-defined]
     logger.debug("host %s created (noise+yamux+tcp)", host.get_id())
     return host
 

@@ -75,3 +75,19 @@ async def test_host__stock_libp2p_peer__connects_over_noise_and_streams_back():
             await stream.write(b"back over your dial")
             assert await stream.read(64) == b"back over your dial"
         assert str(listen_addrs_of(router)[0]).endswith(f"/p2p/{router.get_id()}")
+
+
+async def test_host__runs_no_identify_of_its_own__but_answers_a_peer_that_asks():
+    router = make_host(identity_from_seed(), router_limits())
+    node = make_host(identity_from_seed(), node_limits())
+    stock = new_host(key_pair=identity_from_seed())  # identifies every peer it connects to
+    async with router.run([loopback_listen_addr()]), node.run([]), stock.run([]):
+        info = info_from_p2p_addr(listen_addrs_of(router)[0])
+        with trio.fail_after(10):
+            await node.connect(info)
+            await stock.connect(info)
+            while router.get_id() not in stock._identified_peers:
+                await trio.sleep(0.05)
+        await trio.sleep(0.3)  # time enough for an identify exchange to have run
+        assert not router._identified_peers
+        assert not node._identified_peers
