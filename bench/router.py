@@ -175,14 +175,21 @@ def metric(process: AgentProcess, name: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def wait_for_nodes(router: AgentProcess, target: int, timeout_s: float) -> tuple[int, float]:
-    """Wait until the router holds ``target`` nodes or stops gaining; return (held, seconds)."""
+def wait_for_nodes(
+    router: AgentProcess, target: int, timeout_s: float, progress: list | None = None
+) -> tuple[int, float]:
+    """Wait until the router holds ``target`` nodes or stops gaining; return (held, seconds).
+
+    ``progress``, if given, gets (seconds, nodes held) each time the count grows.
+    """
     started = time.monotonic()
     best, best_at = 0, started
     while time.monotonic() - started < timeout_s:
         held = int(metric(router, "emc_router_nodes"))
         if held > best:
             best, best_at = held, time.monotonic()
+            if progress is not None:
+                progress.append((round(best_at - started, 2), held))
         if held >= target:
             return held, time.monotonic() - started
         if time.monotonic() - best_at > 60:  # no progress for 60 s: plateau
@@ -495,17 +502,32 @@ def bench_storm(work: Path, results: dict) -> None:
         processes.append(restarted)
         restarted.wait_ready(60)
         ready_at = time.monotonic()
-        back, took = wait_for_nodes(restarted, held, 300)
+        dialers = [psutil.Process(p.pid) for p in processes if p.name.startswith("storm-dialer")]
+        dialer_cpu_before = sum(sum(d.cpu_times()[:2]) for d in dialers)
+        progress: list[tuple[float, int]] = []
+        back, took = wait_for_nodes(restarted, held, 300, progress)
+        router_cpu = sum(psutil.Process(restarted.pid).cpu_times()[:2])
+        dialer_cpu = sum(sum(d.cpu_times()[:2]) for d in dialers) - dialer_cpu_before
         results["reconnect_storm_s"] = round(took, 1)
         results["reconnect_storm"] = {
             "nodes_before": held,
             "nodes_after": back,
+            # Seconds from the router being ready until this share of the nodes was back.
+            "seconds_to_share": {
+                str(share): next((s for s, n in progress if n >= share * held), None)
+                for share in (0.5, 0.9, 0.99)
+            },
             "router_restart_s": round(ready_at - killed_at, 1),
             "seconds_from_router_ready": round(took, 1),
+            # CPU seconds spent while the nodes came back: the router's includes its start-up.
+            "router_cpu_s": round(router_cpu, 1),
+            "dialers_cpu_s": round(dialer_cpu, 1),
         }
         print(
             f"  storm: {back}/{held} nodes back {took:.1f}s after the restarted router was "
-            f"ready (restart itself {ready_at - killed_at:.1f}s)",
+            f"ready (restart itself {ready_at - killed_at:.1f}s); shares "
+            f"{results['reconnect_storm']['seconds_to_share']}; CPU s router {router_cpu:.1f}, "
+            f"dialers {dialer_cpu:.1f}",
             flush=True,
         )
     finally:
