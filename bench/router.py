@@ -24,9 +24,10 @@ import psutil  # noqa: E402
 import trio  # noqa: E402
 from libp2p.custom_types import TProtocol  # noqa: E402
 from libp2p.peer.id import ID  # noqa: E402
+from libp2p.peer.peerinfo import info_from_p2p_addr  # noqa: E402
 
 from offchain.crypto.keys import generate_keypair  # noqa: E402
-from offchain.net.framing import FrameError  # noqa: E402
+from offchain.net.framing import HEADER_SIZE, FrameError  # noqa: E402
 from offchain.net.host import (  # noqa: E402
     identity_from_seed,
     listen_addrs_of,
@@ -64,8 +65,15 @@ REPEATS = 3
 STORM_NODES = 1_000
 # Raw: plain request/response on reused streams between two hosts (the issue's baseline).
 # Raw session: the pipelined session protocol routed traffic uses, one hop, no router.
-KINDS = ("raw", "raw_session", "routed")
-CPU_BY_KIND = {"raw": ("raw_server",), "raw_session": ("raw_server",), "routed": ("router", "node")}
+# Relay: the least a router can do, one more hop that only copies each raw frame through to
+# the raw server and back: what py-libp2p costs per extra hop, before any routing logic.
+KINDS = ("raw", "raw_session", "relay", "routed")
+CPU_BY_KIND = {
+    "raw": ("raw_server",),
+    "raw_session": ("raw_server",),
+    "relay": ("relay", "raw_server"),
+    "routed": ("router", "node"),
+}
 
 
 # ---------------------------------------------------------------- helper processes
@@ -136,6 +144,59 @@ def raw_server_main(args: argparse.Namespace) -> None:
         host.set_stream_handler(RAW, handle)
         host.set_stream_handler(RAW_SESSION, handle_session)
         async with host.run([loopback_listen_addr()]):
+            Path(args.ready_file).write_text(
+                json.dumps(
+                    {
+                        "addrs": [str(a) for a in listen_addrs_of(host)],
+                        "peer_id": host.get_id().to_string(),
+                    }
+                )
+            )
+            with trio.open_signal_receiver(signal.SIGTERM) as signals:
+                async for _ in signals:
+                    return
+
+    trio.run(run)
+
+
+async def _read_frame_bytes(stream, buffer: bytearray) -> bytes:  # type: ignore[no-untyped-def]
+    """Return the next whole frame's bytes, unparsed (``buffer`` keeps what came after it)."""
+    while True:
+        if len(buffer) >= HEADER_SIZE:
+            end = HEADER_SIZE + int.from_bytes(buffer[2:HEADER_SIZE], "big")
+            if len(buffer) >= end:
+                frame = bytes(buffer[:end])
+                del buffer[:end]
+                return frame
+        chunk = await stream.read(65_536)
+        if not chunk:
+            raise EOFError("stream ended")
+        buffer.extend(chunk)
+
+
+def relay_main(args: argparse.Namespace) -> None:
+    """Copy raw request/response frames from each caller stream to the raw server and back."""
+
+    async def run() -> None:
+        host = make_host(identity_from_seed(), router_limits())
+        upstream = info_from_p2p_addr(multiaddr.Multiaddr(args.upstream))
+
+        async def handle(stream) -> None:  # type: ignore[no-untyped-def]
+            out = await host.new_stream(upstream.peer_id, [RAW])
+            inbound, outbound = bytearray(), bytearray()
+            try:
+                while True:
+                    await out.write(await _read_frame_bytes(stream, inbound))
+                    await stream.write(await _read_frame_bytes(out, outbound))
+            except (EOFError, *NET_ERRORS):
+                pass
+            finally:
+                await close_quietly(out)
+                await close_quietly(stream)
+
+        host.set_stream_handler(RAW, handle)
+        async with host.run([loopback_listen_addr()]):
+            await host.connect(upstream)
             Path(args.ready_file).write_text(
                 json.dumps(
                     {
@@ -354,12 +415,16 @@ def bench_throughput(work: Path, results: dict) -> None:
         raw = helper(work, "raw-server", ["raw-server"]).start()
         processes.append(raw)
         raw.wait_ready()
+        relay = helper(work, "relay", ["relay", "--upstream", raw.info["addrs"][0]]).start()
+        processes.append(relay)
+        relay.wait_ready()
         wait_for_nodes(router, 2, 60)
 
         cpu_of = {
             "router": [psutil.Process(router.pid)],
             "node": [psutil.Process(p.pid) for p in processes if p.name.startswith("tp-node")],
             "raw_server": [psutil.Process(raw.pid)],
+            "relay": [psutil.Process(relay.pid)],
         }
 
         def cpu_seconds() -> dict[str, float]:
@@ -371,7 +436,9 @@ def bench_throughput(work: Path, results: dict) -> None:
             out: dict = {kind: {} for kind in KINDS}
             cpu: dict = {kind: {} for kind in KINDS}
             async with (
-                caller([router.info["addrs"][0], raw.info["addrs"][0]]) as host,
+                caller(
+                    [router.info["addrs"][0], raw.info["addrs"][0], relay.info["addrs"][0]]
+                ) as host,
                 SessionPool(host, protocols.INVOKE) as routed_pool,
                 SessionPool(host, RAW_SESSION) as session_pool,
             ):
@@ -380,6 +447,7 @@ def bench_throughput(work: Path, results: dict) -> None:
                 targets = {
                     "raw": (StreamPool(host, RAW), raw_id),
                     "raw_session": (session_pool, raw_id),
+                    "relay": (StreamPool(host, RAW), ID.from_base58(relay.info["peer_id"])),
                     "routed": (routed_pool, router_id),
                 }
                 for pool, target in targets.values():  # warm up
@@ -430,7 +498,12 @@ def bench_throughput(work: Path, results: dict) -> None:
 
         measured = trio.run(run)
         latency, cpu = measured["latency"], measured["cpu"]
-        for kind, prefix in (("routed", "routed"), ("raw", "raw"), ("raw_session", "raw_session")):
+        for kind, prefix in (
+            ("routed", "routed"),
+            ("raw", "raw"),
+            ("raw_session", "raw_session"),
+            ("relay", "relay"),
+        ):
             results[f"{prefix}_rps"] = {c: v["rps"] for c, v in latency[kind].items()}
             results[f"{prefix}_p50_ms"] = {c: v["p50_ms"] for c, v in latency[kind].items()}
         results["p99_ms"] = {c: v["p99_ms"] for c, v in latency["routed"].items()}
@@ -446,6 +519,13 @@ def bench_throughput(work: Path, results: dict) -> None:
         results["added_p50_ms"] = round(
             latency["routed"]["1"]["p50_ms"] - latency["raw"]["1"]["p50_ms"], 2
         )
+        results["relay_added_p50_ms"] = round(
+            latency["relay"]["1"]["p50_ms"] - latency["raw"]["1"]["p50_ms"], 2
+        )
+        results["relay_cost_fraction"] = {
+            c: round(1 - latency["relay"][c]["rps"] / latency["raw"][c]["rps"], 3)
+            for c in latency["raw"]
+        }
         results["added_p50_vs_session_ms"] = round(
             latency["routed"]["1"]["p50_ms"] - latency["raw_session"]["1"]["p50_ms"], 2
         )
@@ -583,6 +663,9 @@ def print_table(r: dict) -> None:
             f"{100 * r['routing_cost_vs_session_fraction'][c]:.0f}% vs raw session"
         )
         print(f"{'  routing cost':<34}{cost:>40}")
+        if "relay_rps" in r:
+            relay = f"{r['relay_rps'][c]} req/s, cost {100 * r['relay_cost_fraction'][c]:.0f}%"
+            print(f"{'  bare relay hop':<34}{relay:>40}")
         lat = (
             f"p50 {r['routed_p50_ms'][c]} / {r['raw_p50_ms'][c]} / {r['raw_session_p50_ms'][c]} ms"
         )
@@ -595,6 +678,8 @@ def print_table(r: dict) -> None:
         print(f"{'  CPU ms per request':<34}{per:>40}")
     print(f"{'added p50 at 1 caller (ms)':<34}{r['added_p50_ms']:>40}")
     print(f"{'  against the raw session (ms)':<34}{r['added_p50_vs_session_ms']:>40}")
+    if "relay_added_p50_ms" in r:
+        print(f"{'  by a bare relay hop (ms)':<34}{r['relay_added_p50_ms']:>40}")
     print(f"{'reconnect storm, 1,000 nodes (s)':<34}{r['reconnect_storm_s']:>40}")
     print(f"\nwrote {RESULTS.relative_to(ROOT)}")
 
@@ -612,11 +697,16 @@ def main() -> None:
     dialer.add_argument("--count", type=int, required=True)
     dialer.add_argument("--stagger", type=float, default=0.05)
     dialer.add_argument("--ready-file", required=True)
+    relay = sub.add_parser("relay")
+    relay.add_argument("--upstream", required=True)
+    relay.add_argument("--ready-file", required=True)
     raw = sub.add_parser("raw-server")
     raw.add_argument("--ready-file", required=True)
     args = parser.parse_args(sys.argv[1:] or ["run"])
     if args.command == "dialer":
         dialer_main(args)
+    elif args.command == "relay":
+        relay_main(args)
     elif args.command == "raw-server":
         raw_server_main(args)
     else:
