@@ -77,6 +77,9 @@ async def test_records__published_by_serving_router__received_by_mesh_router():
             while r2.broadcast.records_received < 5:
                 await trio.sleep(0.1)
             assert r2.broadcast.dropped[protocols.TOPIC_RECORDS] == 0
+            # r1 sees its own batches delivered locally but counts only records from elsewhere.
+            assert r1.broadcast.received[protocols.TOPIC_RECORDS] >= 1
+            assert r1.broadcast.records_received == 0
             assert meshsub_attempts == []
             stop.set()
 
