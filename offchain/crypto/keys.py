@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from eth_keys import keys as eth_keys
 from eth_keys.exceptions import BadSignature, ValidationError
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
+
+from offchain.crypto.hashing import keccak
 
 
 class InvalidSignature(ValueError):

@@ -16,10 +16,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from eth_utils import keccak, to_canonical_address, to_checksum_address
+from eth_utils import to_canonical_address, to_checksum_address
 from libp2p.crypto.keys import PrivateKey
 from libp2p.peer.id import ID
 
+from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import InvalidSignature, Keypair, recover_address
 from offchain.net.framing import FrameError, decode_body, encode_body
 

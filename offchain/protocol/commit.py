@@ -9,7 +9,8 @@ digests at one height, so two digests for one height under one key are punishabl
 from dataclasses import dataclass
 
 from eth_abi import encode
-from eth_utils import keccak
+
+from offchain.crypto.hashing import keccak
 
 DOMAIN_NAME = "EMC Compute Consensus"
 DOMAIN_VERSION = "1"

@@ -6,8 +6,9 @@ batch so far. The ledger is pure: feed it settled invocations and emissions, rea
 
 from dataclasses import dataclass, field
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
+from offchain.crypto.hashing import keccak
 from offchain.protocol import billing, merkle, rewards
 
 

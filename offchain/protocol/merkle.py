@@ -11,7 +11,7 @@ Rules (the contracts verify the same way):
 
 from dataclasses import dataclass
 
-from eth_utils import keccak
+from offchain.crypto.hashing import keccak
 
 EMPTY_ROOT = b"\x00" * 32
 

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 import multiaddr
 import trio
-from eth_utils import keccak
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.peer.peerstore import PeerStoreError
 
+from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import generate_keypair
 from offchain.net import protocols
 from offchain.net.framing import FrameError, FrameReader

@@ -17,8 +17,7 @@ binding (an Ed25519 check and an ecrecover) is verified once, not on every summa
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from eth_utils import keccak
-
+from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import InvalidSignature, Keypair, recover_address
 from offchain.net.framing import FrameError, decode_body, encode_body
 from offchain.net.identity import (

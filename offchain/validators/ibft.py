@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
 
-from eth_utils import keccak
-
+from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import Keypair
 from offchain.protocol.quorum import max_faulty, quorum
 from offchain.validators import messages as m

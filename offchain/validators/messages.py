@@ -17,8 +17,7 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
-from eth_utils import keccak
-
+from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import InvalidSignature, Keypair, recover_address
 
 VERSION = 1

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from eth_utils import keccak
 
+from offchain.crypto.hashing import keccak
 from offchain.protocol import merkle
 from offchain.workers.errors import InvalidInput
 from offchain.workers.kernels.modp import (

@@ -16,8 +16,8 @@ import struct
 from collections.abc import Mapping
 
 import numpy as np
-from eth_utils import keccak
 
+from offchain.crypto.hashing import keccak
 from offchain.workers.errors import EncodingError
 
 MAGIC = b"EMCT"
