@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+import immutables
+
 # Scoring constants (milliseconds unless named otherwise).
 DEFAULT_RTT_MS = 5.0
 DEFAULT_SERVICE_MS = 10.0
@@ -51,16 +53,12 @@ class NodeEntry:
 class RoutingTable:
     """The router's nodes by peer id, with an index of the nodes serving each workload."""
 
-    nodes: Mapping[str, NodeEntry] = field(default_factory=lambda: MappingProxyType({}))
+    # A persistent map: a changed node costs O(log n), where copying a dict of every node cost
+    # a router with 2,000 of them up to 0.2 ms on each task start, finish and pong.
+    nodes: Mapping[str, NodeEntry] = field(default_factory=immutables.Map)
     # Sorted peer ids per workload: deterministic under a seeded random source, and O(1) to
-    # sample from.
+    # sample from. Changes only when a node joins or leaves.
     by_workload: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
-
-
-def _with_index(nodes: dict[str, NodeEntry], index: Mapping[str, tuple[str, ...]]) -> RoutingTable:
-    if not isinstance(index, MappingProxyType):
-        index = MappingProxyType(index)
-    return RoutingTable(MappingProxyType(nodes), index)
 
 
 def add_node(table: RoutingTable, entry: NodeEntry) -> RoutingTable:
@@ -69,14 +67,12 @@ def add_node(table: RoutingTable, entry: NodeEntry) -> RoutingTable:
         raise ValueError("capacity must be at least 1")
     if entry.peer_id in table.nodes:
         table = remove_node(table, entry.peer_id)
-    nodes = dict(table.nodes)
-    nodes[entry.peer_id] = entry
     index = dict(table.by_workload)
     for workload in entry.workloads:
         peers = list(index.get(workload, ()))
         bisect.insort(peers, entry.peer_id)
         index[workload] = tuple(peers)
-    return _with_index(nodes, index)
+    return RoutingTable(_nodes(table).set(entry.peer_id, entry), MappingProxyType(index))
 
 
 def remove_node(table: RoutingTable, peer_id: str) -> RoutingTable:
@@ -84,8 +80,6 @@ def remove_node(table: RoutingTable, peer_id: str) -> RoutingTable:
     entry = table.nodes.get(peer_id)
     if entry is None:
         return table
-    nodes = dict(table.nodes)
-    del nodes[peer_id]
     index = dict(table.by_workload)
     for workload in entry.workloads:
         rest = tuple(p for p in index.get(workload, ()) if p != peer_id)
@@ -93,16 +87,21 @@ def remove_node(table: RoutingTable, peer_id: str) -> RoutingTable:
             index[workload] = rest
         else:
             index.pop(workload, None)
-    return _with_index(nodes, index)
+    return RoutingTable(_nodes(table).delete(peer_id), MappingProxyType(index))
 
 
 def _update(table: RoutingTable, peer_id: str, **changes: object) -> RoutingTable:
     entry = table.nodes.get(peer_id)
     if entry is None:
         raise UnknownNode(peer_id)
-    nodes = dict(table.nodes)
-    nodes[peer_id] = replace(entry, **changes)  # type: ignore[arg-type]
-    return _with_index(nodes, table.by_workload)  # membership unchanged: share the index
+    updated = replace(entry, **changes)  # type: ignore[arg-type]
+    # Membership unchanged: share the index.
+    return RoutingTable(_nodes(table).set(peer_id, updated), table.by_workload)
+
+
+def _nodes(table: RoutingTable) -> immutables.Map:
+    nodes = table.nodes
+    return nodes if isinstance(nodes, immutables.Map) else immutables.Map(nodes)
 
 
 def report_load(table: RoutingTable, peer_id: str, queue_depth: int) -> RoutingTable:
