@@ -61,6 +61,8 @@ LEVELS = (500, 1_000, 2_000)
 PER_DIALER = 125
 CONCURRENCY = (1, 10, 100)
 PHASE_S = 5.0
+# Callers of the routed load run while the router holds each connection level.
+LOAD_CALLERS = 10
 REPEATS = 3
 STORM_NODES = 1_000
 # Raw: plain request/response on reused streams between two hosts (the issue's baseline).
@@ -98,9 +100,11 @@ def dialer_main(args: argparse.Namespace) -> None:
                     # Shared, loaded cores: give a dial and its first stream time to finish.
                     dial_timeout_s=30.0,
                     log_level="ERROR",
+                    # Seeded keys (when asked): the router can be told these nodes are staked.
+                    eth_key_seed=seed_hex(f"{args.key_label}{i}") if args.key_label else None,
                 )
             )
-            for _ in range(args.count)
+            for i in range(args.count)
         ]
         with trio.open_signal_receiver(signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
@@ -273,8 +277,16 @@ def rss_kb(pid: int) -> float:
 def bench_connections(work: Path, results: dict) -> None:
     processes: list[AgentProcess] = []
     try:
+        # Every node staked, so the routed load below is the router's work, not the
+        # one-task-at-a-time rule for unstaked nodes.
+        staked = [
+            arg
+            for d in range(max(LEVELS) // PER_DIALER)
+            for i in range(PER_DIALER)
+            for arg in ("--staked", _address(f"conn{d}-{i}"))
+        ]
         router = router_process(
-            work, "conn-router", ["--metrics-port", "0", "--log-level", "WARNING"]
+            work, "conn-router", ["--metrics-port", "0", "--log-level", "WARNING", *staked]
         ).start()
         processes.append(router)
         router.wait_ready()
@@ -286,6 +298,7 @@ def bench_connections(work: Path, results: dict) -> None:
         mem_by_level: dict[str, float] = {}
         cpu_by_level: dict[str, float] = {}
         time_by_level: dict[str, float] = {}
+        routed_at_level: dict[str, dict] = {}
         dialers = 0
         for level in LEVELS:
             level_started = time.monotonic()
@@ -295,7 +308,15 @@ def bench_connections(work: Path, results: dict) -> None:
                 dialer = helper(
                     work,
                     f"dialer{dialers}",
-                    ["dialer", "--router", addr, "--count", str(PER_DIALER)],
+                    [
+                        "dialer",
+                        "--router",
+                        addr,
+                        "--count",
+                        str(PER_DIALER),
+                        "--key-label",
+                        f"conn{dialers}-",
+                    ],
                 ).start()
                 processes.append(dialer)
                 dialers += 1
@@ -308,6 +329,7 @@ def bench_connections(work: Path, results: dict) -> None:
             rss = rss_kb(router.pid)
             cpu = idle_cpu_percent(router.pid)
             key = str(level)
+            routed_at_level[key] = routed_load(router, LOAD_CALLERS, PHASE_S)
             held_by_level[key] = held
             conns_by_level[key] = conns
             mem_by_level[key] = round((rss - base_rss) / max(held, 1), 1)
@@ -315,7 +337,9 @@ def bench_connections(work: Path, results: dict) -> None:
             time_by_level[key] = round(took, 1)
             print(
                 f"  {level:>5} asked: {held} nodes held ({conns} connections), "
-                f"{mem_by_level[key]} KB/conn, idle CPU {cpu:.1f}%, reached in {took:.1f}s",
+                f"{mem_by_level[key]} KB/conn, idle CPU {cpu:.1f}%, reached in {took:.1f}s; "
+                f"routed {routed_at_level[key]['rps']} req/s, p50 "
+                f"{routed_at_level[key]['p50_ms']} ms at {LOAD_CALLERS} callers",
                 flush=True,
             )
         alive = [p.name for p in processes if p.name.startswith("dialer") and not p.alive()]
@@ -324,6 +348,7 @@ def bench_connections(work: Path, results: dict) -> None:
         results["memory_per_connection_kb"] = mem_by_level
         results["idle_cpu_percent"] = cpu_by_level
         results["seconds_to_connect"] = time_by_level
+        results["routed_with_nodes_held"] = {"callers": LOAD_CALLERS, **routed_at_level}
         results["dialer_processes"] = dialers
         results["dialers_died"] = alive
         results["router_rss_mb_at_max"] = round(rss_kb(router.pid) / 1024, 1)
@@ -339,6 +364,27 @@ def bench_connections(work: Path, results: dict) -> None:
         )
     finally:
         stop_all(processes)
+
+
+def routed_load(router: AgentProcess, concurrency: int, seconds: float) -> dict:
+    """Return routed req/s, p50 and errors of ``concurrency`` callers through ``router``."""
+    from offchain.net import protocols  # noqa: PLC0415
+
+    async def run() -> tuple[int, list[float], int]:
+        async with (
+            caller([router.info["addrs"][0]]) as host,
+            SessionPool(host, protocols.INVOKE) as pool,
+        ):
+            target = ID.from_base58(router.info["peer_id"])
+            await _load(pool, target, 2, 1.0)  # warm up
+            return await _load(pool, target, concurrency, seconds)
+
+    count, latencies, errors = trio.run(run)
+    return {
+        "rps": round(count / seconds, 1),
+        "p50_ms": round(_pct(latencies, 0.5), 2),
+        "errors": errors,
+    }
 
 
 async def _load(
@@ -696,6 +742,7 @@ def main() -> None:
     dialer.add_argument("--router", required=True)
     dialer.add_argument("--count", type=int, required=True)
     dialer.add_argument("--stagger", type=float, default=0.05)
+    dialer.add_argument("--key-label", help="seed each node's Ethereum key from LABEL<index>")
     dialer.add_argument("--ready-file", required=True)
     relay = sub.add_parser("relay")
     relay.add_argument("--upstream", required=True)
