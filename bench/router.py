@@ -263,11 +263,13 @@ def wait_for_nodes(
     return best, time.monotonic() - started
 
 
-def idle_cpu_percent(pid: int, seconds: float = 10.0) -> float:
-    proc = psutil.Process(pid)
-    proc.cpu_percent(None)
+def idle_cpu_percent(pids: list[int], seconds: float = 10.0) -> list[float]:
+    """Return each process's CPU use over the same ``seconds`` (100 = one core)."""
+    procs = [psutil.Process(pid) for pid in pids]
+    for proc in procs:
+        proc.cpu_percent(None)
     time.sleep(seconds)
-    return proc.cpu_percent(None)
+    return [proc.cpu_percent(None) for proc in procs]
 
 
 def rss_kb(pid: int) -> float:
@@ -299,6 +301,7 @@ def bench_connections(work: Path, results: dict) -> None:
         cpu_by_level: dict[str, float] = {}
         time_by_level: dict[str, float] = {}
         routed_at_level: dict[str, dict] = {}
+        dialers_cpu_by_level: dict[str, float] = {}
         dialers = 0
         for level in LEVELS:
             level_started = time.monotonic()
@@ -327,7 +330,10 @@ def bench_connections(work: Path, results: dict) -> None:
             held = int(metric(router, "emc_router_nodes"))
             conns = int(metric(router, "emc_router_connections"))
             rss = rss_kb(router.pid)
-            cpu = idle_cpu_percent(router.pid)
+            dialer_pids = [p.pid for p in processes if p.name.startswith("dialer")]
+            cpu, *dialer_cpu = idle_cpu_percent([router.pid, *dialer_pids])
+            # The node side's idle load shares the 2 cores with the routed load below.
+            dialers_cpu_by_level[str(level)] = round(sum(dialer_cpu), 1)
             key = str(level)
             routed_at_level[key] = routed_load(router, LOAD_CALLERS, PHASE_S)
             held_by_level[key] = held
@@ -337,7 +343,8 @@ def bench_connections(work: Path, results: dict) -> None:
             time_by_level[key] = round(took, 1)
             print(
                 f"  {level:>5} asked: {held} nodes held ({conns} connections), "
-                f"{mem_by_level[key]} KB/conn, idle CPU {cpu:.1f}%, reached in {took:.1f}s; "
+                f"{mem_by_level[key]} KB/conn, idle CPU {cpu:.1f}% (node side "
+                f"{dialers_cpu_by_level[key]}%), reached in {took:.1f}s; "
                 f"routed {routed_at_level[key]['rps']} req/s, p50 "
                 f"{routed_at_level[key]['p50_ms']} ms at {LOAD_CALLERS} callers",
                 flush=True,
@@ -349,6 +356,7 @@ def bench_connections(work: Path, results: dict) -> None:
         results["idle_cpu_percent"] = cpu_by_level
         results["seconds_to_connect"] = time_by_level
         results["routed_with_nodes_held"] = {"callers": LOAD_CALLERS, **routed_at_level}
+        results["dialers_idle_cpu_percent"] = dialers_cpu_by_level
         results["dialer_processes"] = dialers
         results["dialers_died"] = alive
         results["router_rss_mb_at_max"] = round(rss_kb(router.pid) / 1024, 1)
