@@ -346,7 +346,8 @@ def bench_connections(work: Path, results: dict) -> None:
                 f"{mem_by_level[key]} KB/conn, idle CPU {cpu:.1f}% (node side "
                 f"{dialers_cpu_by_level[key]}%), reached in {took:.1f}s; "
                 f"routed {routed_at_level[key]['rps']} req/s, p50 "
-                f"{routed_at_level[key]['p50_ms']} ms at {LOAD_CALLERS} callers",
+                f"{routed_at_level[key]['p50_ms']} ms at {LOAD_CALLERS} callers, router CPU "
+                f"{routed_at_level[key]['router_cpu_percent']}%",
                 flush=True,
             )
         alive = [p.name for p in processes if p.name.startswith("dialer") and not p.alive()]
@@ -389,14 +390,18 @@ def routed_load(router: AgentProcess, concurrency: int, seconds: float) -> dict:
             target = ID.from_base58(router.info["peer_id"])
             # First round: most requests open the router's session to a node not used yet.
             cold = await _load(pool, target, concurrency, seconds)
+            router_proc.cpu_percent(None)
             return cold[0], await _load(pool, target, concurrency, seconds)
 
+    router_proc = psutil.Process(router.pid)
     cold_count, (count, latencies, errors) = trio.run(run)
     return {
         "rps": round(count / seconds, 1),
         "p50_ms": round(_pct(latencies, 0.5), 2),
         "errors": errors,
         "cold_rps": round(cold_count / seconds, 1),
+        # Is the router the limit? Its CPU over the measured round (100 = one core).
+        "router_cpu_percent": round(router_proc.cpu_percent(None), 1),
     }
 
 
