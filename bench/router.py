@@ -119,6 +119,15 @@ def dialer_main(args: argparse.Namespace) -> None:
     trio.run(run)
 
 
+async def _serve_until_sigterm(host, ready_file: str) -> None:  # type: ignore[no-untyped-def]
+    """Write the helper's ready file (its addresses and peer id), then wait for SIGTERM."""
+    ready = {"addrs": [str(a) for a in listen_addrs_of(host)], "peer_id": host.get_id().to_string()}
+    Path(ready_file).write_text(json.dumps(ready))
+    with trio.open_signal_receiver(signal.SIGTERM) as signals:
+        async for _ in signals:
+            return
+
+
 def raw_server_main(args: argparse.Namespace) -> None:
     """Serve the raw baselines, same framing, no routing, one hop: plain request/response on
     reused streams (RAW), and the pipelined session protocol that routed traffic uses."""
@@ -148,17 +157,7 @@ def raw_server_main(args: argparse.Namespace) -> None:
         host.set_stream_handler(RAW, handle)
         host.set_stream_handler(RAW_SESSION, handle_session)
         async with host.run([loopback_listen_addr()]):
-            Path(args.ready_file).write_text(
-                json.dumps(
-                    {
-                        "addrs": [str(a) for a in listen_addrs_of(host)],
-                        "peer_id": host.get_id().to_string(),
-                    }
-                )
-            )
-            with trio.open_signal_receiver(signal.SIGTERM) as signals:
-                async for _ in signals:
-                    return
+            await _serve_until_sigterm(host, args.ready_file)
 
     trio.run(run)
 
@@ -201,17 +200,7 @@ def relay_main(args: argparse.Namespace) -> None:
         host.set_stream_handler(RAW, handle)
         async with host.run([loopback_listen_addr()]):
             await host.connect(upstream)
-            Path(args.ready_file).write_text(
-                json.dumps(
-                    {
-                        "addrs": [str(a) for a in listen_addrs_of(host)],
-                        "peer_id": host.get_id().to_string(),
-                    }
-                )
-            )
-            with trio.open_signal_receiver(signal.SIGTERM) as signals:
-                async for _ in signals:
-                    return
+            await _serve_until_sigterm(host, args.ready_file)
 
     trio.run(run)
 

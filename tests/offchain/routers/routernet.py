@@ -29,6 +29,23 @@ def eth_address(label: str) -> str:
     return generate_keypair(bytes.fromhex(seed_hex(label))).address
 
 
+def one_link_echo_node(label: str) -> list[str]:
+    """Return worker flags for an echo node keyed by ``label`` with one link and a quick
+    relink (0.2 s backoff, capped at 1 s)."""
+    return [
+        "--links",
+        "1",
+        "--eth-key-seed",
+        seed_hex(label),
+        "--workload",
+        "echo",
+        "--backoff-initial",
+        "0.2",
+        "--backoff-max",
+        "1",
+    ]
+
+
 def metric(process: AgentProcess, name: str, labels: str = "") -> float:
     """Return one sample from the agent's Prometheus endpoint (0.0 if absent)."""
     port = process.info["metrics_port"]

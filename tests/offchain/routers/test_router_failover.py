@@ -8,7 +8,13 @@ from libp2p.peer.id import ID
 
 from offchain.net.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from offchain.routers.client import caller, invoke
-from tests.offchain.routers.routernet import eth_address, metric, wait_until, wait_until_sync
+from tests.offchain.routers.routernet import (
+    eth_address,
+    metric,
+    one_link_echo_node,
+    wait_until,
+    wait_until_sync,
+)
 
 NODES = ("m1", "m2", "m3")
 # The stated bound: with a 0.2 s initial backoff, a 1 s cap and jitter, a node whose router dies
@@ -38,19 +44,7 @@ def pair(tmp_path):
         routers = [r3.info["addrs"][0], r4.info["addrs"][0]]
         for name in NODES:
             # One link each, r3 first in the list: every node starts on r3.
-            args = [
-                "--links",
-                "1",
-                "--eth-key-seed",
-                seed_hex(name),
-                "--workload",
-                "echo",
-                "--backoff-initial",
-                "0.2",
-                "--backoff-max",
-                "1",
-            ]
-            node = worker_process(tmp_path, name, routers, args).start()
+            node = worker_process(tmp_path, name, routers, one_link_echo_node(name)).start()
             processes.append(node)
             node.wait_ready()
         wait_until_sync(lambda: metric(r3, "emc_router_nodes") == 3, 60, "3 nodes on r3")

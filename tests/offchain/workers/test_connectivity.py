@@ -8,7 +8,13 @@ import trio
 
 from offchain.net.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from offchain.workers.connectivity import LinkPolicy, backoff_delay
-from tests.offchain.routers.routernet import eth_address, metric, wait_until, wait_until_sync
+from tests.offchain.routers.routernet import (
+    eth_address,
+    metric,
+    one_link_echo_node,
+    wait_until,
+    wait_until_sync,
+)
 
 # With a 0.2 s initial backoff capped at 1 s, a node redials its router about once a second, so
 # it is linked again within a couple of seconds of the router listening. py-libp2p on its own
@@ -61,18 +67,7 @@ def lone_router(tmp_path):
             tmp_path,
             "n9",
             [router.info["addrs"][0]],
-            [
-                "--links",
-                "1",
-                "--eth-key-seed",
-                seed_hex("n9"),
-                "--workload",
-                "echo",
-                "--backoff-initial",
-                "0.2",
-                "--backoff-max",
-                "1",
-            ],
+            one_link_echo_node("n9"),
         ).start()
         processes.append(node)
         node.wait_ready()
