@@ -162,6 +162,10 @@ class RouterAgent:
         self.node_sessions = SessionPool(self.host, protocols.WORK)
         self.router_sessions = SessionPool(self.host, protocols.INVOKE)
         self.in_flight = 0
+        # Read at scrape time, and the common outcome's counter looked up once: each costs a
+        # lock and a label lookup per request otherwise.
+        self.metrics.in_flight.set_function(lambda: self.in_flight)
+        self._answered_ok = self.metrics.requests.labels(outcome="ok")
         self.ready = trio.Event()
         self.metrics_port: int | None = None
         # Who is staked for which role: Staking.is_active through the chain view when a chain
@@ -463,7 +467,10 @@ class RouterAgent:
             started = trio.current_time()
             response = await self._admit(request, peer)
             self.metrics.latency.observe(trio.current_time() - started)
-            self.metrics.requests.labels(outcome="ok" if response.ok else response.error).inc()
+            if response.ok:
+                self._answered_ok.inc()
+            else:
+                self.metrics.requests.labels(outcome=response.error).inc()
             return response
 
         try:
@@ -485,12 +492,10 @@ class RouterAgent:
         if self.in_flight >= self.config.max_in_flight:
             return self._busy(request)
         self.in_flight += 1
-        self.metrics.in_flight.set(self.in_flight)
         try:
             return await self.route(request)
         finally:
             self.in_flight -= 1
-            self.metrics.in_flight.set(self.in_flight)
 
     def _timeout_s(self, request: Request) -> float:
         return min(self.config.request_timeout_s, max(request.timeout_ms, 1) / 1_000)
