@@ -2,12 +2,12 @@
 
 from libp2p.custom_types import TProtocol
 
-# A compute node opens this stream to a router after it dials out, sends its hello and load
-# reports on it, and answers the router's pings on it.
-NODE_CONTROL = TProtocol("/emc/node/1.0.0")
-# A router opens this stream back over the node's own connection and keeps it as a session:
-# requests are pipelined on it, and answers come back in any order, each naming its request.
-WORK = TProtocol("/emc/work/2.0.0")
+# A compute node's link to a router: the node opens this stream after it dials out and sends
+# its hello on it; from then on the router pipelines requests and pings on it, and the node
+# sends answers (in any order, each naming its request), pongs and load reports. In 1.0 the
+# router opened a second stream per node for work (``/emc/work/2.0.0``), paid for again after
+# each idle minute: with thousands of nodes almost every request paid for a new stream.
+NODE_CONTROL = TProtocol("/emc/node/2.0.0")
 # Callers (users, gateways) and other routers hold a session of the same kind with a router.
 INVOKE = TProtocol("/emc/invoke/2.0.0")
 # Routers exchange summaries of their routing tables on this protocol. Since 2.0 each end's
@@ -15,7 +15,7 @@ INVOKE = TProtocol("/emc/invoke/2.0.0")
 # router; 1.0 ends opened with a ping and were not checked.
 MESH = TProtocol("/emc/mesh/2.0.0")
 
-ALL_PROTOCOLS = (NODE_CONTROL, WORK, INVOKE, MESH)
+ALL_PROTOCOLS = (NODE_CONTROL, INVOKE, MESH)
 
 # Gossipsub topics.
 TOPIC_RECORDS = "emc/records/1"

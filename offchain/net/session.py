@@ -22,7 +22,7 @@ from libp2p.peer.id import ID
 
 from offchain.net.framing import FrameError, FrameReader, Oversized, Truncated
 from offchain.net.lean_yamux import lean_net_stream
-from offchain.net.messages import Request, Response, encode, receive
+from offchain.net.messages import Message, Request, Response, encode, receive
 from offchain.net.wire import NET_ERRORS, close_quietly, remote_peer, reset_quietly
 
 logger = logging.getLogger(__name__)
@@ -123,27 +123,56 @@ class _Slot:
 class ClientSession:
     """The requesting end of one session stream."""
 
-    def __init__(self, stream: INetStream) -> None:
+    def __init__(
+        self,
+        stream: INetStream,
+        reader: FrameReader | None = None,
+        *,
+        kinds: tuple[type, ...] = (),
+        on_message: Callable[[Message], None] | None = None,
+        silence_s: Callable[[], float] | None = None,
+    ) -> None:
+        """Hold a session on ``stream``, read through ``reader`` if one is already reading it.
+
+        A node's link also carries its load reports and pongs: messages of ``kinds`` go to
+        ``on_message``. With ``silence_s``, a peer that sends nothing for that long (asked
+        again after each message) ends the session as ``timeout``.
+        """
         self.stream = lean_net_stream(stream)
         self.closed = False
         self.last_used = trio.current_time()
-        self._reader = FrameReader(stream)
+        self._reader = reader or FrameReader(stream)
         self._outbox = _Outbox(stream, self._write_failed, lambda: len(self._waiting) > 1)
         self._waiting: dict[bytes, _Slot] = {}
         self._end: SessionEnded | None = None
+        self._kinds = (Response, *kinds)
+        self._on_message = on_message
+        self._silence_s = silence_s
 
     @property
     def in_flight(self) -> int:
         """Return the number of requests waiting for their answers."""
         return len(self._waiting)
 
-    async def run(self) -> None:
-        """Read answers until the stream ends, then fail the requests still waiting."""
+    async def run(self) -> SessionEnded:
+        """Read answers until the stream ends, fail the requests still waiting, say why it ended."""
         try:
-            await self._read()
+            if self._silence_s is None:
+                await self._read()
+            else:
+                with trio.CancelScope() as self._silence:
+                    await self._read()
+                if self._silence.cancelled_caught:
+                    self._end = SessionEnded("timeout", "peer silent")
         finally:
             self._finish(self._end or SessionEnded("closed", "session stopped"))
             await reset_quietly(self.stream)
+        assert self._end is not None
+        return self._end
+
+    async def send(self, message: Message) -> None:
+        """Write ``message`` (not a request: no answer is awaited) in turn with the requests."""
+        await self._outbox.send(encode(message))
 
     def _write_failed(self, exc: BaseException) -> None:
         # Fail the waiting requests now; the reset makes the reader stop too.
@@ -152,8 +181,10 @@ class ClientSession:
 
     async def _read(self) -> None:
         while True:
+            if self._silence_s is not None:
+                self._silence.deadline = trio.current_time() + self._silence_s()
             try:
-                response = await receive(self._reader, Response)
+                response = await receive(self._reader, *self._kinds)
             except Truncated as exc:
                 self._end = SessionEnded("gone", str(exc))
                 return
@@ -161,7 +192,10 @@ class ClientSession:
                 logger.warning("session to %s sent a bad frame: %s", remote_peer(self.stream), exc)
                 self._end = SessionEnded(exc.reason, str(exc))
                 return
-            assert isinstance(response, Response)
+            if not isinstance(response, Response):
+                assert self._on_message is not None
+                self._on_message(response)
+                continue
             slot = self._waiting.pop(response.request_id, None)
             if slot is None:
                 # The caller gave up on it (timeout); the late answer is simply dropped.
@@ -214,13 +248,16 @@ class SessionPool:
     """One client session per peer on ``protocol``, opened on first use and reopened after it ends.
 
     Use as an async context manager: the sessions' reader and writer tasks live inside it.
+    With no ``protocol`` the pool opens nothing: it holds only the sessions handed to it with
+    ``adopt`` (a router's links to its nodes, opened by the nodes), for as long as they live.
     """
 
-    def __init__(self, host: IHost, protocol: TProtocol) -> None:
+    def __init__(self, host: IHost, protocol: TProtocol | None) -> None:
         self.host = host
         self.protocol = protocol
         self.opened = 0
         self._sessions: dict[ID, ClientSession] = {}
+        self._adopted: set[ClientSession] = set()
         self._opening: dict[ID, trio.Lock] = {}
         self._nursery: trio.Nursery | None = None
         self._exit = None
@@ -245,6 +282,8 @@ class SessionPool:
             session = self._sessions.get(peer)
             if session is not None and self._usable(session):
                 return session
+            if self.protocol is None:
+                raise SessionEnded("gone", "no link to the peer")
             if session is not None:
                 await session.close()
             if self._nursery is None:
@@ -256,10 +295,11 @@ class SessionPool:
             self._nursery.start_soon(session.run)
             return session
 
-    @staticmethod
-    def _usable(session: ClientSession) -> bool:
+    def _usable(self, session: ClientSession) -> bool:
         if session.closed:
             return False
+        if session in self._adopted:
+            return True  # its owner keeps it alive (pings), and ends it with the link
         idle = trio.current_time() - session.last_used
         return session.in_flight > 0 or idle < CLIENT_IDLE_S
 
@@ -278,11 +318,26 @@ class SessionPool:
                 raise
         return await (await self._session(peer))._request(request, _Slot())
 
-    def forget(self, peer: ID) -> None:
-        """Drop the session to ``peer`` (it has gone); requests waiting on it fail."""
+    def adopt(self, peer: ID, session: ClientSession) -> None:
+        """Use ``session``, which its owner runs, for ``peer`` until ``forget(peer)``."""
+        self._sessions[peer] = session
+        self._adopted.add(session)
+
+    def forget(self, peer: ID, session: ClientSession | None = None) -> None:
+        """Drop the session to ``peer`` (it has gone); requests waiting on it fail.
+
+        Given ``session``, drop only that one: a link that ends after its peer linked again
+        must not take the new link's session with it.
+        """
+        if session is not None:
+            self._adopted.discard(session)
+            if self._sessions.get(peer) is not session:
+                session._finish(SessionEnded("gone", "peer left"))
+                return
         session = self._sessions.pop(peer, None)
         self._opening.pop(peer, None)
         if session is not None:
+            self._adopted.discard(session)
             session._finish(SessionEnded("gone", "peer left"))
 
 
@@ -313,78 +368,132 @@ async def serve_session(
 ) -> int:
     """Answer the requests that arrive on ``stream``, several at once, until it goes quiet.
 
-    Each request runs in its own task; beyond ``limits.max_in_flight`` the answer is
-    ``busy(request)`` at once, so a session can never queue without bound. Returns the number
-    of requests handled. Raises ``SessionRefused`` (work in flight cancelled) for a malformed
-    frame or a peer too slow to send one: the agent logs the reason and then resets the
-    stream, so the peer never sees the reset before the reason is on record.
+    See ``SessionServer``; this is one with nothing but requests on its stream.
     """
-    reader = FrameReader(lean_net_stream(stream))
-    work = _InFlight(limits.idle_timeout_s)
+    return await SessionServer(stream, handle, limits, busy).run()
 
-    async def answer(request: Request) -> None:
+
+class SessionServer:
+    """The answering end of one session stream.
+
+    Each request runs in its own task; beyond ``limits.max_in_flight`` the answer is
+    ``busy(request)`` at once, so a session can never queue without bound. A node's link to
+    its router also carries other messages: those of ``kinds`` go to ``on_message``, whose
+    reply (if any) is written in turn, and ``send`` writes a message of this end's own.
+    """
+
+    def __init__(
+        self,
+        stream: INetStream,
+        handle: Handler,
+        limits: ServeLimits,
+        busy: Callable[[Request], Response],
+        reader: FrameReader | None = None,
+        *,
+        kinds: tuple[type, ...] = (),
+        on_message: Callable[[Message], Message | None] | None = None,
+    ) -> None:
+        self.stream = stream
+        self._handle = handle
+        self._limits = limits
+        self._busy = busy
+        self._reader = reader or FrameReader(lean_net_stream(stream))
+        self._kinds = (Request, *kinds)
+        self._on_message = on_message
+        self._work = _InFlight(limits.idle_timeout_s)
+        self._outbox: _Outbox | None = None
+        self._ready = trio.Event()
+        # Whether the session ended because the peer sent nothing for the idle timeout.
+        self.went_quiet = False
+
+    async def send(self, message: Message) -> None:
+        """Write ``message`` in turn with the answers, once the session runs."""
+        await self._ready.wait()
+        assert self._outbox is not None
+        await self._outbox.send(encode(message))
+
+    async def run(self) -> int:
+        """Serve until the peer ends the stream or goes quiet; return the requests handled.
+
+        Raises ``SessionRefused`` (work in flight cancelled) for a malformed frame or a peer
+        too slow to send one: the agent logs the reason and then resets the stream, so the
+        peer never sees the reset before the reason is on record.
+        """
+        work = self._work
+        refused: SessionRefused | None = None
+        async with trio.open_nursery() as nursery:
+
+            def write_failed(exc: BaseException) -> None:
+                logger.info("peer %s left before its answers: %s", remote_peer(self.stream), exc)
+                nursery.cancel_scope.cancel()
+
+            self._outbox = outbox = _Outbox(self.stream, write_failed, lambda: work.count > 1)
+            self._ready.set()
+            first = True
+            while True:
+                try:
+                    message = await self._next(first)
+                except trio.TooSlowError:
+                    refused = SessionRefused("timeout", "no whole request in time")
+                    break
+                except FrameError as exc:
+                    refused = SessionRefused(exc.reason, str(exc))
+                    break
+                if message is None:
+                    break
+                first = False
+                if not isinstance(message, Request):
+                    assert self._on_message is not None
+                    reply = self._on_message(message)
+                    if reply is not None:
+                        await outbox.send(encode(reply))
+                    continue
+                if work.count >= self._limits.max_in_flight:
+                    await outbox.send(encode(self._busy(message)))
+                    continue
+                work.start()
+                nursery.start_soon(self._answer, message)
+            if refused is None:
+                # Each answer's task returns once its frame is written (by it or by the task
+                # writing when it queued), so nothing is left queued after the last one.
+                await work.drained()
+            else:
+                nursery.cancel_scope.cancel()
+        if refused is not None:
+            raise refused
+        await close_quietly(self.stream)
+        return work.total
+
+    async def _answer(self, request: Request) -> None:
+        assert self._outbox is not None
         try:
             try:
-                frame = _encode_answer(request, await handle(request))
+                frame = _encode_answer(request, await self._handle(request))
             except Exception:  # noqa: BLE001 - one request's bug must not end the others
                 logger.exception("handling request %s failed", request.request_id.hex())
                 frame = encode(_failure(request, "internal-error", "the handler failed"))
-            await outbox.send(frame)
+            await self._outbox.send(frame)
         finally:
-            work.finish()
+            self._work.finish()
 
-    async def next_request(first: bool) -> Request | None:
+    async def _next(self, first: bool) -> Message | None:
+        reader = self._reader
         if not first and not reader.has_frame():
             # Silence only counts as idle while nothing is in flight: a caller waiting on
             # long work has nothing to send. The idle clock starts when the last work ends.
-            with work.idle_clock() as idle:
+            with self._work.idle_clock() as idle:
                 try:
                     await reader.wait_for_data()
                 except Truncated:
                     return None
             if idle.cancelled_caught:
+                self.went_quiet = True
                 return None
         if reader.has_frame():
-            return await _receive_request(reader)  # all here: nothing to wait for
+            return await receive(reader, *self._kinds)  # all here: nothing to wait for
+        limits = self._limits
         with trio.fail_after(limits.first_timeout_s if first else limits.frame_timeout_s):
-            return await _receive_request(reader)
-
-    refused: SessionRefused | None = None
-    async with trio.open_nursery() as nursery:
-
-        def write_failed(exc: BaseException) -> None:
-            logger.info("peer %s left before its answers: %s", remote_peer(stream), exc)
-            nursery.cancel_scope.cancel()
-
-        outbox = _Outbox(stream, write_failed, lambda: work.count > 1)
-        first = True
-        while True:
-            try:
-                request = await next_request(first)
-            except trio.TooSlowError:
-                refused = SessionRefused("timeout", "no whole request in time")
-                break
-            except FrameError as exc:
-                refused = SessionRefused(exc.reason, str(exc))
-                break
-            if request is None:
-                break
-            first = False
-            if work.count >= limits.max_in_flight:
-                await outbox.send(encode(busy(request)))
-                continue
-            work.start()
-            nursery.start_soon(answer, request)
-        if refused is None:
-            # Each answer's task returns once its frame is written (by it or by the task
-            # writing when it queued), so nothing is left queued after the last one.
-            await work.drained()
-        else:
-            nursery.cancel_scope.cancel()
-    if refused is not None:
-        raise refused  # the caller logs the reason, then resets the stream
-    await close_quietly(stream)
-    return work.total
+            return await receive(reader, *self._kinds)
 
 
 class _InFlight:
@@ -451,9 +560,3 @@ def _encode_answer(request: Request, response: Response) -> bytes:
     except Oversized as exc:
         logger.warning("answer to %s is too large: %s", request.request_id.hex(), exc)
         return encode(_failure(request, "output-too-large", str(exc)))
-
-
-async def _receive_request(reader: FrameReader) -> Request:
-    request = await receive(reader, Request)
-    assert isinstance(request, Request)
-    return request

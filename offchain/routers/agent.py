@@ -5,6 +5,7 @@ each request back over the node's own connection on a work stream, so nodes need
 port. Requests no local node can take go to another router along the mesh's shortest path.
 """
 
+import functools
 import itertools
 import json
 import logging
@@ -49,6 +50,7 @@ from offchain.net.limits import router_limits
 from offchain.net.messages import (
     Hello,
     Load,
+    Message,
     Ping,
     Pong,
     RecordBatch,
@@ -61,6 +63,7 @@ from offchain.net.messages import (
 )
 from offchain.net.metrics import AgentMetrics, make_metrics, serve_metrics
 from offchain.net.session import (
+    ClientSession,
     ServeLimits,
     SessionEnded,
     SessionPool,
@@ -159,7 +162,8 @@ class RouterAgent:
         self.mesh = meshlib.MeshState(self.me)
         self.metrics = metrics or make_metrics("router")
         self.rng = random.Random()
-        self.node_sessions = SessionPool(self.host, protocols.WORK)
+        # Nodes' sessions are their own link streams, adopted as they join (``_serve_node``).
+        self.node_sessions = SessionPool(self.host, None)
         self.router_sessions = SessionPool(self.host, protocols.INVOKE)
         self.in_flight = 0
         # Read at scrape time, and the common outcome's counter looked up once: each costs a
@@ -347,18 +351,30 @@ class RouterAgent:
             staked,
             address or "-",
         )
-        lock = trio.Lock()
         sent: dict[int, float] = {}
+        session = ClientSession(
+            stream,
+            reader,
+            kinds=(Load, Pong),
+            on_message=functools.partial(self._node_report, peer, sent),
+            silence_s=lambda: 3 * self._ping_interval() * 1.2 + 2,
+        )
+        node_id = peer_id(peer)
+        self.node_sessions.adopt(node_id, session)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._ping_node, stream, lock, sent)
-                await self._read_node_reports(reader, peer, sent)
+                nursery.start_soon(self._ping_node, session, sent)
+                end = await session.run()
+                if end.reason == "timeout":
+                    self._drop(peer, "control", "timeout", "node silent")
+                elif end.reason not in ("gone", "closed"):
+                    self._drop(peer, "control", end.reason, str(end))
                 nursery.cancel_scope.cancel()
         finally:
+            self.node_sessions.forget(node_id, session)
             if self._controls.get(peer) is token:
                 del self._controls[peer]
                 self.table = tablelib.remove_node(self.table, peer)
-                self.node_sessions.forget(ID.from_base58(peer))
                 self._count_nodes()
                 logger.info("node %s left", peer)
             await reset_quietly(stream)
@@ -414,43 +430,28 @@ class RouterAgent:
         spread = len(self.table.nodes) / self.config.max_pings_per_s
         return min(max(self.config.ping_interval_s, spread), self.config.max_ping_interval_s)
 
-    async def _ping_node(self, stream: INetStream, lock: trio.Lock, sent: dict[int, float]) -> None:
+    async def _ping_node(self, session: ClientSession, sent: dict[int, float]) -> None:
         while True:
             await trio.sleep(self._ping_interval() * self.rng.uniform(0.8, 1.2))
             nonce = next(self._nonces)
             sent[nonce] = trio.current_time()
             if len(sent) > 8:
                 sent.pop(min(sent))
-            try:
-                async with lock:
-                    await send(stream, Ping(nonce))
-            except NET_ERRORS:
+            await session.send(Ping(nonce))
+            if session.closed:
                 return
 
-    async def _read_node_reports(
-        self, reader: FrameReader, peer: str, sent: dict[int, float]
-    ) -> None:
-        while True:
-            silence = 3 * self._ping_interval() * 1.2 + 2
-            try:
-                with trio.fail_after(silence):
-                    message = await receive(reader, Load, Pong)
-            except trio.TooSlowError:
-                self._drop(peer, "control", "timeout", "node silent")
-                return
-            except FrameError as exc:
-                if exc.reason != "truncated":
-                    self._drop(peer, "control", exc.reason, str(exc))
-                return
-            if isinstance(message, Load):
+    def _node_report(self, peer: str, sent: dict[int, float], message: Message) -> None:
+        """Take a node's load report or pong, which come on its link between its answers."""
+        if isinstance(message, Load):
+            self.table = tablelib.report_load(self.table, peer, message.queue_depth)
+        elif isinstance(message, Pong):
+            started = sent.pop(message.nonce, None)
+            if started is None:
                 self.table = tablelib.report_load(self.table, peer, message.queue_depth)
-            elif isinstance(message, Pong):
-                started = sent.pop(message.nonce, None)
-                if started is None:
-                    self.table = tablelib.report_load(self.table, peer, message.queue_depth)
-                else:
-                    rtt_ms = (trio.current_time() - started) * 1_000
-                    self.table = tablelib.record_pong(self.table, peer, rtt_ms, message.queue_depth)
+            else:
+                rtt_ms = (trio.current_time() - started) * 1_000
+                self.table = tablelib.record_pong(self.table, peer, rtt_ms, message.queue_depth)
 
     # ------------------------------------------------------------------ requests
 

@@ -7,7 +7,7 @@ so the nodes of a dead router spread over the others without a thundering herd.
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import multiaddr
@@ -16,9 +16,9 @@ from libp2p.abc import IHost, INetStream
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 
 from offchain.net import protocols
-from offchain.net.framing import FrameError, FrameReader
 from offchain.net.host import forget_failed_dials
-from offchain.net.messages import Hello, Load, Ping, Pong, receive
+from offchain.net.messages import Hello, Load, Message, Ping, Pong, Request, Response
+from offchain.net.session import ServeLimits, SessionRefused, SessionServer
 from offchain.net.wire import NET_ERRORS, reset_quietly, send
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,11 @@ def backoff_delay(attempt: int, policy: LinkPolicy, rng: random.Random) -> float
 
 
 class RouterLinks:
-    """Keeps a node's control streams open to its routers."""
+    """Keeps a node's links to its routers open, and serves the requests that come on them.
+
+    A link is one stream the node opens: it sends its hello, then answers the router's
+    requests and pings on it and reports its load, all in turn on the same stream.
+    """
 
     def __init__(
         self,
@@ -56,6 +60,10 @@ class RouterLinks:
         queue_depth: Callable[[], int],
         policy: LinkPolicy,
         rng: random.Random | None = None,
+        *,
+        handle: Callable[[Request], Awaitable[Response]],
+        busy: Callable[[Request], Response],
+        serve_limits: ServeLimits,
     ) -> None:
         if not routers:
             raise ValueError("a node needs at least one router address")
@@ -64,6 +72,9 @@ class RouterLinks:
         self.router_ids = frozenset(i.peer_id.to_string() for i in self.infos)
         self.hello = hello
         self.queue_depth = queue_depth
+        self.handle = handle
+        self.busy = busy
+        self.serve_limits = serve_limits
         self.policy = policy
         self.rng = rng or random.Random()
         self.held: set[str] = set()
@@ -132,43 +143,47 @@ class RouterLinks:
         self.connected.add(peer)
         self._notify()
         logger.info("linked to router %s", peer)
-        lock = trio.Lock()
+        server = SessionServer(
+            stream,
+            self.handle,
+            # The first frame from the router may be its first ping; silence is judged the same.
+            ServeLimits(
+                first_timeout_s=self.policy.silence_s,
+                frame_timeout_s=self.serve_limits.frame_timeout_s,
+                idle_timeout_s=self.policy.silence_s,
+                max_in_flight=self.serve_limits.max_in_flight,
+            ),
+            self.busy,
+            kinds=(Ping,),
+            on_message=self._pong,
+        )
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._report_load, stream, lock)
-                await self._answer_pings(stream, lock, peer)
+                nursery.start_soon(self._report_load, server)
+                try:
+                    await server.run()
+                    if server.went_quiet:
+                        logger.warning("router %s went silent", peer)
+                except SessionRefused as exc:
+                    if exc.reason == "truncated":
+                        logger.info("router %s link lost: %s", peer, exc.detail)
+                    else:
+                        logger.warning(
+                            "router %s link dropped: reason=%s (%s)", peer, exc.reason, exc.detail
+                        )
                 nursery.cancel_scope.cancel()
         finally:
             await reset_quietly(stream)
 
-    async def _answer_pings(self, stream: INetStream, lock: trio.Lock, peer: str) -> None:
-        reader = FrameReader(stream)
-        while True:
-            try:
-                with trio.fail_after(self.policy.silence_s):
-                    ping = await receive(reader, Ping)
-                async with lock:
-                    await send(stream, Pong(ping.nonce, self.queue_depth()))  # type: ignore[union-attr]
-            except trio.TooSlowError:
-                logger.warning("router %s went silent", peer)
-                return
-            except FrameError as exc:
-                if exc.reason != "truncated":
-                    logger.warning("router %s sent a bad frame: %s", peer, exc)
-                return
-            except NET_ERRORS as exc:
-                logger.info("router %s link lost: %s", peer, type(exc).__name__)
-                return
+    def _pong(self, message: Message) -> Pong:
+        assert isinstance(message, Ping)
+        return Pong(message.nonce, self.queue_depth())
 
-    async def _report_load(self, stream: INetStream, lock: trio.Lock) -> None:
+    async def _report_load(self, server: SessionServer) -> None:
         last = -1
         while True:
             depth = self.queue_depth()
             if depth != last:
-                try:
-                    async with lock:
-                        await send(stream, Load(depth))
-                except NET_ERRORS:
-                    return
+                await server.send(Load(depth))
                 last = depth
             await trio.sleep(self.policy.load_interval_s)

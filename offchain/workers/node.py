@@ -1,7 +1,7 @@
-"""The compute node's agent: links to routers, serves the work streams they open, reports load.
+"""The compute node's agent: links to routers, runs the requests they send, reports load.
 
 The node dials out (see ``connectivity``) and never listens unless ``listen`` is configured;
-routers reach it over the connections it opened. Work runs with bounded parallelism and a
+routers send their requests on the link streams it opened. Work runs with bounded parallelism and a
 bounded queue: a node that is full answers ``busy`` at once, so the router can go elsewhere.
 """
 
@@ -15,20 +15,16 @@ from pathlib import Path
 
 import multiaddr
 import trio
-from libp2p.abc import INetStream
 
 from offchain.crypto.keys import generate_keypair
-from offchain.net import protocols
 from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
 from offchain.net.identity import encode_binding, make_binding
 from offchain.net.limits import node_limits
 from offchain.net.messages import Hello, Request, Response
 from offchain.net.metrics import AgentMetrics, make_metrics, serve_metrics
 from offchain.net.no_yield import NoYieldSemaphore
-from offchain.net.session import ServeLimits, SessionRefused, serve_session
+from offchain.net.session import ServeLimits
 from offchain.net.wire import (
-    remote_peer,
-    reset_quietly,
     shut_down,
 )
 from offchain.workers.connectivity import LinkPolicy, RouterLinks
@@ -171,6 +167,13 @@ class NodeAgent:
                 dial_timeout_s=config.dial_timeout_s,
             ),
             random.Random(),
+            handle=self._execute_timed,
+            busy=self._busy,
+            serve_limits=ServeLimits(
+                frame_timeout_s=config.read_timeout_s,
+                # The node's own queue answers busy; this only bounds a misbehaving router.
+                max_in_flight=4 * (config.parallel + config.queue_size),
+            ),
         )
 
     def _hello(self) -> Hello:
@@ -184,7 +187,6 @@ class NodeAgent:
 
     async def run(self, stop: trio.Event) -> None:
         """Serve until ``stop`` is set."""
-        self.host.set_stream_handler(protocols.WORK, self._handle_work)
         listen = [multiaddr.Multiaddr(self.config.listen)] if self.config.listen else []
         with trio.CancelScope() as teardown:
             async with self.host.run(listen):
@@ -229,27 +231,6 @@ class NodeAgent:
             )
         )
         tmp.replace(path)
-
-    async def _handle_work(self, stream: INetStream) -> None:
-        """Run the requests a router sends on its work session, several at once."""
-        peer = remote_peer(stream)
-        if peer not in self.links.router_ids:
-            logger.warning("refused a work stream from %s: not one of our routers", peer)
-            self.metrics.errors.labels(reason="not-a-router").inc()
-            await reset_quietly(stream)
-            return
-        limits = ServeLimits(
-            first_timeout_s=self.config.read_timeout_s,
-            frame_timeout_s=self.config.read_timeout_s,
-            # The node's own queue answers busy; this only bounds a misbehaving router.
-            max_in_flight=4 * (self.config.parallel + self.config.queue_size),
-        )
-        try:
-            await serve_session(stream, self._execute_timed, limits, self._busy)
-        except SessionRefused as exc:
-            logger.warning("dropped work stream from %s: reason=%s (%s)", peer, exc.reason, exc)
-            self.metrics.errors.labels(reason=exc.reason).inc()
-            await reset_quietly(stream)
 
     async def _execute_timed(self, request: Request) -> Response:
         started = trio.current_time()
