@@ -189,6 +189,14 @@ class FrameReader:
 
     async def read(self, expected: frozenset[MsgType]) -> tuple[MsgType, dict[str, Any]]:
         """Return the next frame's type and map, or raise ``FrameError``."""
-        msg_type, length = parse_header(await self._read_exact(HEADER_SIZE), expected)
-        body = await self._read_exact(length) if length else b""
-        return msg_type, decode_body(body)
+        msg_type, value, _frame = await self.read_frame(expected)
+        return msg_type, value
+
+    async def read_frame(
+        self, expected: frozenset[MsgType]
+    ) -> tuple[MsgType, dict[str, Any], bytes]:
+        """Return the next frame's type and map, and the whole frame as read."""
+        await self._fill(HEADER_SIZE)
+        msg_type, length = parse_header(bytes(self._buffer[:HEADER_SIZE]), expected)
+        frame = await self._read_exact(HEADER_SIZE + length)
+        return msg_type, decode_body(frame[HEADER_SIZE:]), frame

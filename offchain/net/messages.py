@@ -161,6 +161,9 @@ class Request:
     payload: bytes
     path: tuple[str, ...] = ()
     timeout_ms: int = 30_000
+    # The frame it was read from, when that is exactly its encoding: a router passes it on
+    # as read. Not an init field, so ``replace`` (a changed message) never carries it over.
+    frame: bytes | None = field(default=None, init=False, compare=False, repr=False)
 
     TYPE = MsgType.REQUEST
     KEYS = frozenset({"request_id", "workload", "payload", "path", "timeout_ms"})
@@ -206,6 +209,8 @@ class Response:
     message: str = ""
     node: str = ""
     hops: int = 0
+    # As ``Request.frame``: a router passes a node's answer on to its caller as read.
+    frame: bytes | None = field(default=None, init=False, compare=False, repr=False)
 
     TYPE = MsgType.RESPONSE
     KEYS = frozenset({"request_id", "ok", "output", "error", "message", "node", "hops"})
@@ -412,13 +417,30 @@ Message = (
 )
 
 
+# Messages that routers pass on unchanged, and so keep the frame they were read from.
+RELAYED = (Request, Response)
+
+
 def encode(message: Message) -> bytes:
     """Return the frame that carries ``message``."""
+    frame = getattr(message, "frame", None)
+    if frame is not None:
+        return frame
     return encode_frame(message.TYPE, message.to_map())
+
+
+_EXPECTED: dict[tuple[type, ...], frozenset[MsgType]] = {}
 
 
 async def receive(reader: FrameReader, *classes: type) -> Message:
     """Return the next message, which must be of one of ``classes``, or raise ``FrameError``."""
-    expected = frozenset(cls.TYPE for cls in classes)
-    msg_type, value = await reader.read(expected)
-    return MESSAGE_CLASSES[msg_type].from_map(value)
+    expected = _EXPECTED.get(classes)
+    if expected is None:
+        expected = _EXPECTED[classes] = frozenset(cls.TYPE for cls in classes)
+    msg_type, value, frame = await reader.read_frame(expected)
+    message = MESSAGE_CLASSES[msg_type].from_map(value)
+    # The body is canonical (checked on reading), so the frame is this message's encoding
+    # exactly when its map round-trips: not when ``from_map`` trimmed an over-long text.
+    if isinstance(message, RELAYED) and message.to_map() == value:
+        object.__setattr__(message, "frame", frame)
+    return message

@@ -552,7 +552,9 @@ class RouterAgent:
             with trio.fail_after(self._timeout_s(request)):
                 response = await self.node_sessions.request(peer_id(node), request)
             ok = response.ok or response.error not in RETRYABLE
-            return replace(response, node=node), response.error or "ok"
+            if response.node != node:  # the router's own knowledge of who answered
+                response = replace(response, node=node)
+            return response, response.error or "ok"
         except trio.TooSlowError:
             logger.warning("node %s timed out on request %s", node, request.request_id.hex())
             self.metrics.errors.labels(reason="node-timeout").inc()

@@ -1,4 +1,5 @@
 import struct
+from dataclasses import replace
 
 import cbor2
 import pytest
@@ -20,6 +21,7 @@ from offchain.net.framing import (
     encode_frame,
 )
 from offchain.net.messages import (
+    MAX_ERROR,
     Hello,
     Load,
     Ping,
@@ -210,3 +212,28 @@ async def test_frame_reader__oversized_header__raises_without_waiting_for_body()
     with trio.fail_after(5):
         with pytest.raises(Oversized):
             await FrameReader(HeaderThenSilence(header)).read(frozenset({MsgType.REQUEST}))
+
+
+async def test_receive__relayed_messages__keep_their_frame_and_a_change_drops_it():
+    request, response = SAMPLES[4], SAMPLES[5]
+    frames = encode(request) + encode(response)
+    reader = FrameReader(ChunkedStream(frames, chunk=7))
+    got_request = await receive(reader, Request)
+    got_response = await receive(reader, Response)
+    assert got_request.frame == encode(request) and encode(got_request) is got_request.frame
+    assert got_response.frame == encode(response)
+    changed = replace(got_response, node="12D3KooWother")
+    assert changed.frame is None
+    assert encode(changed) == encode(replace(response, node="12D3KooWother"))
+    assert got_request == request and "frame" not in repr(got_request)
+
+
+async def test_receive__message_trimmed_on_reading__does_not_keep_the_frame():
+    # A peer's over-long error message is cut to MAX_ERROR on reading: the frame read is then
+    # not the message's encoding, and passing it on would pass on the untrimmed text.
+    long = Response(b"r" * 16, False, error="busy", message="m" * (MAX_ERROR + 10))
+    value = long.to_map() | {"message": "m" * (MAX_ERROR + 10)}
+    frame = encode_frame(MsgType.RESPONSE, value)
+    got = await receive(FrameReader(ChunkedStream(frame, chunk=64)), Response)
+    assert got.frame is None and len(got.message) == MAX_ERROR
+    assert encode(got) != frame
