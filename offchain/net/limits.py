@@ -29,7 +29,7 @@ def router_limits(max_connections: int = 4_096) -> HostLimits:
         raise ValueError("max_connections must be at least 1")
     return HostLimits(
         max_connections=max_connections,
-        # Each node connection carries a control stream plus its in-flight work streams.
+        # Each node connection carries one link stream; callers' and mesh streams come on top.
         max_streams=max(10_000, 16 * max_connections),
         max_memory_mb=max(1_024, max_connections // 2),
         # Far above any connection count, and the router also forgets peers that leave.

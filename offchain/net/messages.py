@@ -57,7 +57,7 @@ def _check_keys(value: dict[str, Any], keys: frozenset[str]) -> None:
 
 @dataclass(frozen=True)
 class Hello:
-    """A compute node's introduction on its control stream."""
+    """A compute node's introduction, the first frame on its link to a router."""
 
     workloads: tuple[str, ...]
     e_power: int

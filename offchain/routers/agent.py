@@ -1,8 +1,8 @@
 """The router agent: holds compute-node connections, routes requests, and meshes with routers.
 
-Compute nodes dial in and open a control stream (hello, load reports, pings). The router sends
-each request back over the node's own connection on a work stream, so nodes need no public
-port. Requests no local node can take go to another router along the mesh's shortest path.
+Compute nodes dial in and open a link stream: hello, then load reports and pongs from the node
+and pings from the router, and the router's requests and the node's answers on the same
+stream, so nodes need no public port. Requests no local node can take go to another router along the mesh's shortest path.
 """
 
 import functools
@@ -328,7 +328,7 @@ class RouterAgent:
         address: str,
         staked: bool,
     ) -> None:
-        """Hold the node in the routing table while its control stream lives."""
+        """Hold the node in the routing table, and its link as its session, while the link lives."""
         token = object()
         self._controls[peer] = token
         self.table = tablelib.add_node(
