@@ -2,7 +2,8 @@
 
 Compute nodes dial in and open a link stream: hello, then load reports and pongs from the node
 and pings from the router, and the router's requests and the node's answers on the same
-stream, so nodes need no public port. Requests no local node can take go to another router along the mesh's shortest path.
+stream, so nodes need no public port. Requests no local node can take go to another router
+along the mesh's shortest path.
 """
 
 import functools
