@@ -7,9 +7,9 @@ that failed), and joins the blocks into C. Members are callables, so the compute
 can put a network call behind one; ``local_member`` runs the registry in this process.
 """
 
+import collections
 import logging
 import math
-import queue
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -117,21 +117,23 @@ def split_product(
     sizes = workload.validate(inputs)
     m, n = sizes["m"], sizes["n"]
     rows = tile_rows or math.ceil(m / (2 * len(pool.members)))
-    todo: queue.Queue[Block] = queue.Queue()
-    for block in plan_blocks(m, n, rows, tile_cols):
-        todo.put(block)
+    todo = collections.deque(plan_blocks(m, n, rows, tile_cols))
     out = np.empty((m, n), dtype=inputs["a"].dtype)
     result = PoolResult(outputs={"c": out})
-    lock = threading.Lock()
-    remaining = [todo.qsize()]
+    # Guards ``todo`` and ``remaining``. A member with nothing to take waits while blocks are
+    # still out with other members: one of them may fail and hand its block back.
+    changed = threading.Condition()
+    remaining = [len(todo)]
     rngs = rng.spawn(len(pool.members))
 
+    def take() -> Block | None:
+        with changed:
+            while not todo and remaining[0]:
+                changed.wait()
+            return todo.popleft() if todo else None
+
     def serve(member: Member, member_rng: np.random.Generator) -> None:
-        while True:
-            try:
-                block = todo.get_nowait()
-            except queue.Empty:
-                return
+        while (block := take()) is not None:
             sub = block_inputs(inputs, block)
             try:
                 answer = dict(member.run(workload_id, sub))
@@ -141,6 +143,12 @@ def split_product(
                 # A member's own failure (bad answer, lost connection, timeout): its block
                 # goes back to the queue and the member takes no more.
                 verdict, reason = None, f"failed: {type(exc).__name__}: {exc}"
+            except BaseException:
+                # Not a member failure but a bug: hand the block back so no one waits for it.
+                with changed:
+                    todo.append(block)
+                    changed.notify_all()
+                raise
             if verdict is None or not verdict.accepted:
                 log.warning(
                     "pool %s: member %s block %s rejected: %s",
@@ -149,14 +157,17 @@ def split_product(
                     block,
                     reason,
                 )
-                with lock:
+                with changed:
                     result.rejected.append((member.node_id, block, reason))
-                todo.put(block)
+                    todo.append(block)
+                    changed.notify_all()
                 return
             out[block.row0 : block.row1, block.col0 : block.col1] = answer["c"]
-            with lock:
+            with changed:
                 result.assignments.setdefault(member.node_id, []).append(block)
                 remaining[0] -= 1
+                if not remaining[0]:
+                    changed.notify_all()
 
     threads = [
         threading.Thread(target=serve, args=(member, member_rng), daemon=True)

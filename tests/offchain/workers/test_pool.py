@@ -1,3 +1,5 @@
+import threading
+
 import numpy as np
 import pytest
 
@@ -64,6 +66,41 @@ def test_split_product__faulty_member__rejected_and_its_block_redone():
     assert np.array_equal(result.outputs["c"], get_workload("matmul-modp").run(inputs)["c"])
     assert [node for node, _, _ in result.rejected] == ["bad"]
     assert "bad" not in result.assignments
+
+
+def test_split_product__last_block_rejected_after_queue_drained__honest_member_redoes_it():
+    # The faulty member answers only after the honest ones have done every other block and
+    # found the queue empty: they must still be there to take its block back.
+    rng = np.random.default_rng(6)
+    inputs = {
+        "a": rng.integers(0, P, (20, 8), dtype=np.uint32),
+        "b": rng.integers(0, P, (8, 6), dtype=np.uint32),
+    }
+    blocks = 10  # 20 rows in tiles of 2
+    holding, others_done = threading.Event(), threading.Event()
+    done = []
+
+    def late_and_wrong(workload_id, block):
+        holding.set()
+        others_done.wait(timeout=10)
+        return {"c": get_workload(workload_id).run(block, device="cpu")["c"] + 1}
+
+    def honest(member):
+        def run(workload_id, block):
+            holding.wait(timeout=10)
+            out = member.run(workload_id, block)
+            done.append(1)
+            if len(done) == blocks - 1:
+                others_done.set()
+            return out
+
+        return pool.Member(member.node_id, run)
+
+    group = pool.Pool("op", (pool.Member("late", late_and_wrong), *map(honest, members(2))))
+    result = pool.split_product(group, "matmul-modp", inputs, rng, tile_rows=2)
+    assert others_done.is_set()
+    assert np.array_equal(result.outputs["c"], get_workload("matmul-modp").run(inputs)["c"])
+    assert [node for node, _, _ in result.rejected] == ["late"]
 
 
 def unreachable(node_id):
