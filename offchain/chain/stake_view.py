@@ -2,9 +2,14 @@
 
 A router asks ``view(address, role)`` on paths that must not wait (a node's hello, every mesh
 summary), so the answer always comes from memory. An address it has not seen is answered
-"unstaked" and looked up in the background; a sweep re-reads every tracked address every
-``refresh_s`` seconds, so new stake, unstaking, slashing and blacklisting show within one sweep.
-Subscribers hear of each change. While the chain does not answer, the last view stands.
+"unstaked" and looked up in the background. The view follows the Staking contract's events:
+each poll (every ``follow_s``) reads the logs of the blocks since the last one and re-reads the
+addresses they name, so new stake, unstaking, slashing and blacklisting show within a poll of
+their block; a change of a role's minimum re-reads everyone. A sweep re-reads every tracked
+address every ``refresh_s`` seconds, the safety net for reorganisations and missed logs. Every
+read is pinned to a block, and an answer from an older block than the one held is ignored, so a
+slow read never undoes a newer one. Subscribers hear of each change. While the chain does not
+answer, the last view stands.
 
 Memory and RPC are bounded whatever peers claim: at most ``max_tracked`` entries (the least
 recently asked evicted first, except those ``hold`` pins, such as connected nodes) and at most
@@ -16,15 +21,22 @@ import itertools
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import requests
 import trio
-from eth_utils import function_signature_to_4byte_selector, to_canonical_address
+from eth_utils import (
+    function_signature_to_4byte_selector,
+    to_canonical_address,
+    to_checksum_address,
+)
 from prometheus_client import Counter
 
 from offchain.chain.client import DEFAULT_ABI_DIR, DEFAULT_DEPLOYMENTS_DIR, ChainClient, ChainError
+from offchain.crypto.hashing import keccak
 from offchain.net.identity import RoleCheck
 
 logger = logging.getLogger(__name__)
@@ -37,6 +49,41 @@ IS_ACTIVE = "is_active(address,uint256)"
 IS_ACTIVE_SELECTOR = function_signature_to_4byte_selector(IS_ACTIVE)
 # Calls per JSON-RPC batch: public endpoints commonly cap batches at 100.
 RPC_BATCH = 100
+# The Staking events that change ``is_active``: those naming one account (indexed, first), and
+# the one that changes it for everyone. Every write to the inputs of ``_is_active`` (roles,
+# stake, blacklist, minimums) logs one of them.
+ACCOUNT_EVENTS = ("Staked", "UnstakeRequested", "Withdrawn", "Slashed", "NodeBlacklisted")
+EVERYONE_EVENTS = ("MinStakeChanged",)
+# A poll that would cover more blocks than this (after an outage) sweeps instead: public
+# endpoints cap the range of one eth_getLogs.
+MAX_LOG_SPAN = 1_000
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What the Staking logs of a range of blocks say to re-read."""
+
+    addresses: frozenset[str] = frozenset()  # checksummed
+    everyone: bool = False
+
+
+EVERYONE = Changes(everyone=True)
+
+
+class StakeSource(Protocol):
+    """Where a ``StakeView`` reads the chain (a ``StakingReader``); blocking calls."""
+
+    def head(self) -> int:
+        """Return the number of the newest block."""
+        ...
+
+    def is_active(self, keys: Sequence[Key], block: int | None = None) -> list[bool]:
+        """Return ``is_active`` for each (address, role) at ``block`` (None: the newest)."""
+        ...
+
+    def changes(self, first: int, last: int) -> Changes:
+        """Return what the Staking logs of blocks ``first`` to ``last`` say to re-read."""
+        ...
 
 
 class StakingReader:
@@ -47,10 +94,18 @@ class StakingReader:
     the GIL) for seconds. Encoded here and batched, a call costs about 35 us.
     """
 
-    def __init__(self, url: str, staking: str, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        staking: str,
+        timeout_s: float = 5.0,
+        topics: Mapping[str, bool] | None = None,
+    ) -> None:
         self.url = url
         self.staking = staking
         self.timeout_s = timeout_s
+        # Event topic (0x hex) -> whether it changes everyone (else just the account it names).
+        self.topics = dict(topics or {})
         self._local = threading.local()  # a requests.Session per thread: they are not shared
         self._ids = itertools.count(1)
 
@@ -64,15 +119,57 @@ class StakingReader:
         except (requests.RequestException, ValueError) as exc:
             raise ChainError(f"no answer from {self.url}: {type(exc).__name__}") from exc
 
+    def _result(self, method: str, params: list) -> object:
+        reply = self._post(
+            {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+        )
+        if not isinstance(reply, dict) or "result" not in reply:
+            raise ChainError(f"{method} from {self.url}: {reply!r:.200}")
+        return reply["result"]
+
     def chain_id(self) -> int:
         """Return the endpoint's chain id."""
-        reply = self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": "eth_chainId"})
-        if not isinstance(reply, dict) or "result" not in reply:
-            raise ChainError(f"eth_chainId from {self.url}: {reply!r:.200}")
-        return int(reply["result"], 16)
+        return _quantity(self._result("eth_chainId", []))
 
-    def is_active(self, keys: Sequence[Key]) -> list[bool]:
-        """Return ``Staking.is_active(address, role)`` for each key, at one block per batch."""
+    def head(self) -> int:
+        """Return the number of the newest block."""
+        return _quantity(self._result("eth_blockNumber", []))
+
+    def changes(self, first: int, last: int) -> Changes:
+        """Return what the Staking logs of blocks ``first`` to ``last`` say to re-read."""
+        if not self.topics:
+            raise ChainError("this reader was made without the Staking events")
+        logs = self._result(
+            "eth_getLogs",
+            [
+                {
+                    "address": self.staking,
+                    "fromBlock": hex(first),
+                    "toBlock": hex(last),
+                    "topics": [sorted(self.topics)],
+                }
+            ],
+        )
+        if not isinstance(logs, list):
+            raise ChainError(f"eth_getLogs answered {logs!r:.200}")
+        addresses: set[str] = set()
+        for log in logs:
+            topics = log.get("topics") if isinstance(log, dict) else None
+            if not topics or topics[0] not in self.topics:
+                raise ChainError(f"eth_getLogs answered a log not asked for: {log!r:.200}")
+            if self.topics[topics[0]]:
+                return EVERYONE
+            if len(topics) < 2 or not isinstance(topics[1], str) or len(topics[1]) != 66:
+                raise ChainError(f"a Staking log without its account: {log!r:.200}")
+            addresses.add(to_checksum_address("0x" + topics[1][-40:]))
+        return Changes(frozenset(addresses))
+
+    def is_active(self, keys: Sequence[Key], block: int | None = None) -> list[bool]:
+        """Return ``Staking.is_active(address, role)`` for each key at ``block``.
+
+        With no block, at the newest one (which may differ between batches).
+        """
+        at = "latest" if block is None else hex(block)
         out: list[bool] = []
         for start in range(0, len(keys), RPC_BATCH):
             chunk = keys[start : start + RPC_BATCH]
@@ -81,7 +178,7 @@ class StakingReader:
                     "jsonrpc": "2.0",
                     "id": i,
                     "method": "eth_call",
-                    "params": [{"to": self.staking, "data": _is_active_data(*key)}, "latest"],
+                    "params": [{"to": self.staking, "data": _is_active_data(*key)}, at],
                 }
                 for i, key in enumerate(chunk)
             ]
@@ -97,6 +194,12 @@ class StakingReader:
                     raise ChainError(f"is_active answered {by_id.get(i)!r:.200}")
                 out.append(result == _WORD_TRUE)
         return out
+
+
+def _quantity(value: object) -> int:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise ChainError(f"expected a hex quantity, got {value!r:.100}")
+    return int(value, 16)
 
 
 _WORD_FALSE = "0x" + "00" * 32
@@ -143,22 +246,48 @@ def connect_staking(
     inputs = [i["type"] for i in abi.get("is_active", {}).get("inputs", [])]
     if inputs != ["address", "uint256"]:
         raise ChainError(f"the Staking ABI in {abi_dir} has no {IS_ACTIVE}")
-    return StakingReader(url, staking.address, timeout_s)
+    return StakingReader(url, staking.address, timeout_s, event_topics(staking.abi))
+
+
+def event_topics(abi: Sequence[Mapping]) -> dict[str, bool]:
+    """Return, per topic of a Staking event that changes ``is_active``, whether for everyone.
+
+    If not for everyone, it changes it for the account it names in its first, indexed, field.
+    """
+    events = {entry["name"]: entry for entry in abi if entry.get("type") == "event"}
+    topics: dict[str, bool] = {}
+    for name in (*ACCOUNT_EVENTS, *EVERYONE_EVENTS):
+        inputs = events.get(name, {}).get("inputs")
+        if not inputs:
+            raise ChainError(f"the Staking ABI has no event {name}")
+        names_account = inputs[0]["type"] == "address" and inputs[0].get("indexed")
+        if name in ACCOUNT_EVENTS and not names_account:
+            raise ChainError(f"the Staking event {name} does not index its account first")
+        signature = f"{name}({','.join(i['type'] for i in inputs)})"
+        topics["0x" + keccak(signature.encode()).hex()] = name in EVERYONE_EVENTS
+    return topics
+
+
+# Which read an answer comes from: (epoch, block). The epoch goes up when the chain's head goes
+# back (a reorganisation or a reset devnet), so answers read on the abandoned blocks lose.
+Version = tuple[int, int]
 
 
 class StakeView:
-    """A cached ``RoleCheck`` over a blocking ``read(keys) -> [bool]`` (``StakingReader``).
+    """A cached ``RoleCheck`` over a ``StakeSource`` (a ``StakingReader``).
 
     ``static`` stays staked whatever the chain says (the config's allow-lists). Addresses are
-    the checksummed ones bindings carry. Call ``run`` in a nursery to look up and refresh.
+    the checksummed ones bindings carry. ``follow_s`` None reads no events (the sweep alone
+    sees changes). Call ``run`` in a nursery to look up, follow and sweep.
     """
 
     def __init__(
         self,
-        read: Callable[[Sequence[Key]], list[bool]],
+        source: StakeSource,
         static: RoleCheck | None = None,
         *,
-        refresh_s: float = 10.0,
+        refresh_s: float = 60.0,
+        follow_s: float | None = 1.0,
         max_tracked: int = 16_384,
         max_pending: int = 1_024,
         lookups_per_s: float = 200.0,
@@ -166,21 +295,27 @@ class StakeView:
     ) -> None:
         if refresh_s <= 0 or lookups_per_s <= 0 or max_tracked < 1 or max_pending < 1:
             raise ValueError("refresh_s, lookups_per_s, max_tracked, max_pending must be positive")
-        self._read = read
+        if follow_s is not None and follow_s <= 0:
+            raise ValueError("follow_s must be positive (or None: no events)")
+        self._source = source
         self._static: RoleCheck = static or (lambda _address, _role: False)
         self.refresh_s = refresh_s
+        self.follow_s = follow_s
         self.max_tracked = max_tracked
         self.max_pending = max_pending
         self.lookups_per_s = lookups_per_s
         self._errors = errors
         self._status: dict[Key, bool] = {}  # every tracked key
+        self._version: dict[Key, Version] = {}  # which read each tracked answer comes from
+        self._epoch = 0
+        self._sweep_now = trio.Event()
         self._lru: OrderedDict[Key, None] = OrderedDict()  # tracked and not held, oldest first
         self._held: dict[Key, int] = {}
         self._pending: OrderedDict[Key, None] = OrderedDict()  # to look up, first in front
         self._waiters: dict[Key, trio.Event] = {}
         self._kick = trio.Event()
         self._subscribers: list[StakeChange] = []
-        self._limiter = trio.CapacityLimiter(2)  # one sweep and one lookup at a time
+        self._limiter = trio.CapacityLimiter(3)  # a sweep, a lookup and a poll at a time
         self.down_since: float | None = None
         self.dropped = 0
 
@@ -244,10 +379,12 @@ class StakeView:
         return self(address, role)
 
     async def run(self) -> None:
-        """Look up new keys and sweep the tracked ones until cancelled."""
+        """Look up new keys, follow the chain's events and sweep, until cancelled."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._lookups)
             nursery.start_soon(self._sweeps)
+            if self.follow_s is not None:
+                nursery.start_soon(self._follow)
 
     # ------------------------------------------------------------------ internals
 
@@ -275,33 +412,99 @@ class StakeView:
                 self._kick = trio.Event()
                 await self._kick.wait()
             keys = list(itertools.islice(self._pending, RPC_BATCH))
-            results = await self._call(keys)
-            if results is None:
+            read = await self._read_at_head(keys)
+            if read is None:
                 await trio.sleep(retry_s)
                 continue
+            version, results = read
             for key, active in zip(keys, results, strict=True):
                 if key in self._pending:  # else dropped while the read was out
                     del self._pending[key]
-                    self._apply(key, active, lookup=True)
+                    self._apply(key, active, version, lookup=True)
                 self._wake(key)
             await trio.sleep(len(keys) / self.lookups_per_s)  # the lookup rate limit
 
     async def _sweeps(self) -> None:
+        retry_s = min(1.0, self.refresh_s)
         while True:
-            await trio.sleep(self.refresh_s)
+            with trio.move_on_after(self.refresh_s):
+                await self._sweep_now.wait()
+            asked, self._sweep_now = self._sweep_now.is_set(), trio.Event()
             keys = list(self._status)
-            results = await self._call(keys) if keys else None
-            if results is None:
+            read = await self._read_at_head(keys) if keys else None
+            if read is None:
+                if keys and asked:  # the chain did not answer a sweep events asked for
+                    await trio.sleep(retry_s)
+                    self._sweep_now.set()
                 continue  # nothing tracked, or the chain did not answer: the view stands
+            version, results = read
             for key, active in zip(keys, results, strict=True):
-                self._apply(key, active, lookup=False)
+                self._apply(key, active, version, lookup=False)
 
-    async def _call(self, keys: list[Key]) -> list[bool] | None:
-        """Return the chain's answers for ``keys``, or None (logged once per outage)."""
+    async def _follow(self) -> None:
+        """Re-read the keys whose address the Staking logs name, block range by block range."""
+        assert self.follow_s is not None
+        cursor: int | None = None  # the last block whose logs were taken
+        while True:
+            polled = await self._call(self._poll, cursor)
+            if polled is not None:
+                head, changes = polled
+                if cursor is not None and head < cursor:
+                    self._epoch += 1  # the head went back: newer reads must win
+                    logger.info("stake view: chain head went back %d -> %d", cursor, head)
+                if changes.everyone:
+                    self._sweep_now.set()
+                    cursor = head
+                elif await self._reread(changes.addresses, head):
+                    cursor = head
+            await trio.sleep(self.follow_s)
+
+    def _poll(self, cursor: int | None) -> tuple[int, Changes]:
+        """Return the head and what the logs since ``cursor`` say (in a worker thread)."""
+        head = self._source.head()
+        if cursor is None or head == cursor:
+            return head, Changes()  # at start the lookups read the current state anyway
+        if head < cursor or head - cursor > MAX_LOG_SPAN:
+            return head, EVERYONE  # a reorganisation, a reset chain, or a long outage
+        return head, self._source.changes(cursor + 1, head)
+
+    async def _reread(self, addresses: frozenset[str], head: int) -> bool:
+        """Re-read every key tracked or pending for ``addresses`` at ``head``.
+
+        Return False if the chain did not answer.
+        """
+        keys = [k for k in self._status if k[0] in addresses]
+        keys += [k for k in self._pending if k[0] in addresses and k not in self._status]
+        if not keys:
+            return True
+        version = (self._epoch, head)
+        results = await self._call(self._source.is_active, keys, head)
+        if results is None:
+            return False
+        for key, active in zip(keys, results, strict=True):
+            # A pending key read here is tracked now; its own lookup, if still out, is older.
+            self._apply(key, active, version, lookup=True)
+        return True
+
+    async def _read_at_head(self, keys: list[Key]) -> tuple[Version, list[bool]] | None:
+        """Return the chain's answers for ``keys`` at its newest block, with their version."""
+        epoch = self._epoch
+        read = await self._call(self._at_head, keys)
+        return None if read is None else ((epoch, read[0]), read[1])
+
+    def _at_head(self, keys: list[Key]) -> tuple[int, list[bool]]:
+        head = self._source.head()
+        return head, self._source.is_active(keys, head)
+
+    async def _call(self, fn: Callable, *args: object):  # type: ignore[no-untyped-def]
+        """Return ``fn(*args)``, run in a worker thread.
+
+        Return None if the chain did not answer (counted, and logged once per outage).
+        """
         try:
             # Abandoned on cancellation: a router stopping never waits for an RPC timeout.
             results = await trio.to_thread.run_sync(
-                self._read, keys, limiter=self._limiter, abandon_on_cancel=True
+                fn, *args, limiter=self._limiter, abandon_on_cancel=True
             )
         except Exception as exc:  # noqa: BLE001 - any failure to read keeps the last view
             self._count("stake-chain-error")
@@ -321,14 +524,17 @@ class StakeView:
             self.down_since = None
         return results
 
-    def _apply(self, key: Key, active: bool, lookup: bool) -> None:
+    def _apply(self, key: Key, active: bool, version: Version, lookup: bool) -> None:
         old = self._status.get(key)
         if old is None:
             if not lookup:
                 return  # evicted while the sweep was out
             if not self._track(key):
                 return
+        elif version < self._version.get(key, version):
+            return  # read before the answer we hold
         self._status[key] = active
+        self._version[key] = version
         if bool(old) != active and not self._static(*key):
             for callback in self._subscribers:
                 callback(key[0], key[1], active)
@@ -351,6 +557,7 @@ class StakeView:
         while len(self._status) + room > self.max_tracked and self._lru:
             key, _ = self._lru.popitem(last=False)
             del self._status[key]
+            self._version.pop(key, None)
 
     def _wake(self, key: Key) -> None:
         waiter = self._waiters.pop(key, None)

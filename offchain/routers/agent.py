@@ -189,9 +189,10 @@ class RouterAgent:
                 config.chain_rpc, config.deployment, config.chain_id
             )
             self.stake = stake_view.StakeView(
-                reader.is_active,
+                reader,
                 static,
                 refresh_s=config.stake_refresh_s,
+                follow_s=config.stake_follow_s or None,
                 max_tracked=config.stake_max_tracked,
                 errors=self.metrics.errors,
             )

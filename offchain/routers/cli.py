@@ -53,10 +53,17 @@ logger = logging.getLogger(__name__)
 )
 @click.option("--chain-id", type=int, help="Refuse to start unless the chain has this id.")
 @click.option(
+    "--stake-follow",
+    "stake_follow_s",
+    type=float,
+    help="Read the Staking events this often and re-read the addresses they name, in seconds "
+    "(default 1; 0: no events, sweeps only).",
+)
+@click.option(
     "--stake-refresh",
     "stake_refresh_s",
     type=float,
-    help="Re-read the stake of every tracked address this often, in seconds (default 10).",
+    help="Re-read the stake of every tracked address this often, in seconds (default 60).",
 )
 @click.option("--max-connections", type=int)
 @click.option("--max-in-flight", type=int)

@@ -24,9 +24,12 @@ class RouterConfig:
     chain_rpc: str | None = None
     deployment: str = "local"
     chain_id: int | None = None
-    # The chain view re-reads every address it tracks this often, and tracks at most this many
-    # (address, role) pairs, the least recently asked evicted first.
-    stake_refresh_s: float = 10.0
+    # The chain view reads the Staking events this often and re-reads the addresses they name
+    # (0: no events), re-reads every address it tracks every ``stake_refresh_s`` (the safety net
+    # for reorganisations and missed logs), and tracks at most ``stake_max_tracked`` (address,
+    # role) pairs, the least recently asked evicted first.
+    stake_follow_s: float = 1.0
+    stake_refresh_s: float = 60.0
     stake_max_tracked: int = 16_384
     max_connections: int = 4_096
     max_in_flight: int = 2_048
@@ -61,5 +64,7 @@ class RouterConfig:
             raise ValueError("gossip_rate_per_s and gossip_burst must be positive")
         if self.stake_refresh_s <= 0 or self.stake_max_tracked < 1:
             raise ValueError("stake_refresh_s and stake_max_tracked must be positive")
+        if self.stake_follow_s < 0:
+            raise ValueError("stake_follow_s must not be negative (0: no events)")
         if self.max_ping_interval_s < self.ping_interval_s:
             raise ValueError("max_ping_interval_s must be at least ping_interval_s")

@@ -48,15 +48,37 @@ class StakingChain:
         self.client.transact(account, self.staking.functions.request_unstake(amount))
 
     def slash(self, address: str, amount: int) -> None:
-        """Slash ``address`` as the slasher (ComputeConsensus) does, impersonated on anvil."""
-        slasher = self.staking.functions.slasher().call()
+        """Slash ``address`` as the slasher (ComputeConsensus) does."""
+        self._as_slasher(self.staking.functions.slash(address, amount, "test"))
+
+    def blacklist(self, address: str, blacklisted: bool = True) -> None:
+        """Blacklist ``address`` (or lift it) as the consensus contract does."""
+        self._as_slasher(self.staking.functions.set_blacklisted(address, blacklisted))
+
+    def set_min_stake(self, role: int, amount: int) -> None:
+        """Set ``role``'s minimum stake as the Staking contract's owner."""
+        owner = self.staking.functions.owner().call()
+        self._as(owner, self.staking.functions.set_min_stake(role, amount))
+
+    def snapshot(self) -> str:
+        """Return an id to ``revert`` the chain to its state now (its head too)."""
+        return self.client.w3.provider.make_request("evm_snapshot", [])["result"]
+
+    def revert(self, snapshot: str) -> None:
+        reply = self.client.w3.provider.make_request("evm_revert", [snapshot])
+        assert reply["result"] is True, reply
+
+    def _as_slasher(self, call) -> None:
+        self._as(self.staking.functions.slasher().call(), call)
+
+    def _as(self, sender: str, call) -> None:
+        """Send ``call`` from ``sender``, impersonated on anvil."""
         w3 = self.client.w3
-        w3.provider.make_request("anvil_impersonateAccount", [slasher])
-        w3.provider.make_request("anvil_setBalance", [slasher, hex(10**18)])
-        call = self.staking.functions.slash(address, amount, "test")
-        tx_hash = call.transact({"from": slasher})
+        w3.provider.make_request("anvil_impersonateAccount", [sender])
+        w3.provider.make_request("anvil_setBalance", [sender, hex(10**18)])
+        tx_hash = call.transact({"from": sender})
         assert w3.eth.wait_for_transaction_receipt(tx_hash)["status"] == 1
-        w3.provider.make_request("anvil_stopImpersonatingAccount", [slasher])
+        w3.provider.make_request("anvil_stopImpersonatingAccount", [sender])
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -13,7 +14,7 @@ from prometheus_client import Counter as PromCounter
 
 from offchain.chain.anvil import free_port
 from offchain.chain.client import ChainError
-from offchain.chain.stake_view import StakeView, StakingReader, connect_staking
+from offchain.chain.stake_view import Changes, StakeView, StakingReader, connect_staking
 from offchain.net.identity import ROLE_COMPUTE, ROLE_ROUTER, static_role_check
 
 WARNED = "stake view: chain read failed"
@@ -52,7 +53,7 @@ async def test_staked_address__unknown_at_first__staked_once_looked_up(chain):
     staked = chain.account()
     chain.stake(staked, ROLE_COMPUTE)
     bystander = Account.create().address
-    view = StakeView(reader_for(chain).is_active, refresh_s=60)
+    view = StakeView(reader_for(chain), refresh_s=60)
     async with running(view):
         # Never waits: unknown addresses are answered unstaked and looked up in the background.
         assert view(staked.address, ROLE_COMPUTE) is False
@@ -68,7 +69,7 @@ async def test_staked_address__unknown_at_first__staked_once_looked_up(chain):
 
 async def test_stake__then_unstake_and_slash__seen_on_refresh_with_a_change_each(chain):
     node, router = chain.account(), chain.account()
-    view = StakeView(reader_for(chain).is_active, refresh_s=0.2)
+    view = StakeView(reader_for(chain), refresh_s=0.2, follow_s=None)  # the sweep alone
     changes: list[tuple[str, int, bool]] = []
     view.subscribe(lambda address, role, staked: changes.append((address, role, staked)))
     async with running(view):
@@ -93,13 +94,127 @@ async def test_stake__then_unstake_and_slash__seen_on_refresh_with_a_change_each
         )
 
 
+async def test_events__stake_unstake_slash_blacklist__seen_without_a_sweep(chain):
+    node, router, listed = chain.account(), chain.account(), chain.account()
+    view = StakeView(reader_for(chain), refresh_s=3600, follow_s=0.05)  # no sweep in this test
+    changes: list[tuple[str, int, bool]] = []
+    view.subscribe(lambda *change: changes.append(change))
+    async with running(view):
+        for account, role in ((node, ROLE_COMPUTE), (router, ROLE_ROUTER), (listed, ROLE_COMPUTE)):
+            assert await view.settle(account.address, role) is False
+        chain.stake(node, ROLE_COMPUTE)
+        chain.stake(router, ROLE_ROUTER)
+        chain.stake(listed, ROLE_COMPUTE)
+        await until(lambda: view(node.address, ROLE_COMPUTE), "Staked, for the node")
+        await until(lambda: view(router.address, ROLE_ROUTER), "Staked, for the router")
+        await until(lambda: view(listed.address, ROLE_COMPUTE), "Staked, for the third")
+        chain.unstake(node)
+        minimum = chain.staking.functions.min_stake(ROLE_ROUTER).call()
+        chain.slash(router.address, minimum // 2)
+        chain.blacklist(listed.address)
+        await until(lambda: not view(node.address, ROLE_COMPUTE), "UnstakeRequested")
+        await until(lambda: not view(router.address, ROLE_ROUTER), "Slashed")
+        await until(lambda: not view(listed.address, ROLE_COMPUTE), "NodeBlacklisted")
+        chain.blacklist(listed.address, False)
+        await until(lambda: view(listed.address, ROLE_COMPUTE), "NodeBlacklisted lifted")
+        assert changes == [
+            (node.address, ROLE_COMPUTE, True),
+            (router.address, ROLE_ROUTER, True),
+            (listed.address, ROLE_COMPUTE, True),
+            (node.address, ROLE_COMPUTE, False),
+            (router.address, ROLE_ROUTER, False),
+            (listed.address, ROLE_COMPUTE, False),
+            (listed.address, ROLE_COMPUTE, True),
+        ]
+
+
+async def test_events__minimum_raised_then_chain_reverted__everyone_reread(chain):
+    node = chain.account()
+    chain.stake(node, ROLE_COMPUTE)
+    minimum = chain.staking.functions.min_stake(ROLE_COMPUTE).call()
+    view = StakeView(reader_for(chain), refresh_s=3600, follow_s=0.05)
+    async with running(view):
+        assert await view.settle(node.address, ROLE_COMPUTE) is True
+        before = chain.snapshot()
+        # MinStakeChanged names no account: everyone tracked is read again.
+        chain.set_min_stake(ROLE_COMPUTE, minimum + 1)
+        await until(lambda: not view(node.address, ROLE_COMPUTE), "MinStakeChanged")
+        # The head goes back (a reorganisation; here anvil's revert): the view reads again, and
+        # the answers it read on the abandoned blocks do not outrank those of the new ones.
+        chain.revert(before)
+        await until(lambda: view(node.address, ROLE_COMPUTE), "the reverted minimum")
+    assert chain.staking.functions.min_stake(ROLE_COMPUTE).call() == minimum
+
+
+def test_reader__changes__names_the_accounts_of_a_block_range(chain):
+    reader = reader_for(chain)
+    node, other = chain.account(), chain.account()
+    start = reader.head()
+    chain.stake(node, ROLE_COMPUTE)
+    middle = reader.head()
+    chain.stake(other, ROLE_COMPUTE)
+    end = reader.head()
+    assert reader.changes(start + 1, end).addresses == {node.address, other.address}
+    assert reader.changes(middle + 1, end).addresses == {other.address}
+    assert reader.is_active([(node.address, ROLE_COMPUTE)], start) == [False]
+    assert reader.is_active([(node.address, ROLE_COMPUTE)], end) == [True]
+
+
+async def test_older_read_answered_late__does_not_undo_a_newer_one():
+    """A lookup read at block 5 answers after the follower read the same key at block 6."""
+    address = Account.create().address
+    source = ScriptedChain()
+    view = StakeView(source, refresh_s=3600, follow_s=0.02)
+    changes: list[tuple[str, int, bool]] = []
+    view.subscribe(lambda *change: changes.append(change))
+    async with running(view):
+        await until(lambda: source.polled, "the follower's first poll")
+        view(address, ROLE_COMPUTE)  # queues a lookup, which the source holds at block 5
+        await until(lambda: source.held_reads, "the lookup to be out")
+        source.stake_at_next_block(address)
+        await until(lambda: view(address, ROLE_COMPUTE), "the follower's read at block 6")
+        source.release.set()
+        await until(lambda: not view._pending, "the late lookup to be answered")
+        assert view(address, ROLE_COMPUTE) is True
+    assert changes == [(address, ROLE_COMPUTE, True)]
+
+
+class ScriptedChain:
+    """A chain in memory whose first read at block 5 waits until released."""
+
+    def __init__(self) -> None:
+        self.block = 5
+        self.staked_from: dict[str, int] = {}
+        self.release = threading.Event()
+        self.held_reads = 0
+        self.polled = False
+
+    def head(self) -> int:
+        self.polled = True
+        return self.block
+
+    def is_active(self, keys, block=None):
+        if block == 5 and not self.release.is_set():
+            self.held_reads += 1
+            self.release.wait(timeout=10)
+        return [self.staked_from.get(address, 1 << 62) <= block for address, _role in keys]
+
+    def changes(self, first, last):
+        named = {a for a, at in self.staked_from.items() if first <= at <= last}
+        return Changes(frozenset(named))
+
+    def stake_at_next_block(self, address: str) -> None:
+        self.block += 1
+        self.staked_from[address] = self.block
+
+
 async def test_chain_down__last_view_kept_and_logged_once__recovers_when_back(chain, caplog):
     caplog.set_level(logging.INFO, logger="offchain.chain.stake_view")
     node = chain.account()
     chain.stake(node, ROLE_COMPUTE)
     reader = reader_for(chain)
     errors = errors_counter()
-    view = StakeView(reader.is_active, refresh_s=0.1, errors=errors)
+    view = StakeView(reader, refresh_s=0.1, errors=errors)
     changes: list[tuple[str, int, bool]] = []
     async with running(view):
         assert await view.settle(node.address, ROLE_COMPUTE) is True
@@ -153,7 +268,7 @@ async def test_tracked_addresses__capped__least_recent_evicted_held_kept(chain):
     held = chain.account()
     chain.stake(held, ROLE_COMPUTE)
     errors = errors_counter()
-    view = StakeView(reader_for(chain).is_active, refresh_s=60, max_tracked=4, errors=errors)
+    view = StakeView(reader_for(chain), refresh_s=60, max_tracked=4, errors=errors)
     async with running(view):
         view.hold(held.address, ROLE_COMPUTE)  # a linked node: tracked while held
         await until(lambda: view.known(held.address, ROLE_COMPUTE), "the held lookup")
@@ -175,7 +290,7 @@ async def test_lookups__queue_bounded__a_flood_of_misses_dropped_and_counted(cha
     errors = errors_counter()
     # Half a lookup a second: the queue fills long before it drains.
     view = StakeView(
-        reader_for(chain).is_active, refresh_s=60, max_pending=8, lookups_per_s=0.5, errors=errors
+        reader_for(chain), refresh_s=60, max_pending=8, lookups_per_s=0.5, errors=errors
     )
     node = chain.account()
     chain.stake(node, ROLE_COMPUTE)
@@ -192,7 +307,7 @@ async def test_lookups__queue_bounded__a_flood_of_misses_dropped_and_counted(cha
 async def test_static_allow_list__staked_whatever_the_chain_says(chain):
     listed = Account.create().address  # never staked on-chain
     static = static_role_check({ROLE_COMPUTE: [listed]})
-    view = StakeView(reader_for(chain).is_active, static, refresh_s=0.1)
+    view = StakeView(reader_for(chain), static, refresh_s=0.1)
     changes: list[tuple[str, int, bool]] = []
     view.subscribe(lambda *change: changes.append(change))
     async with running(view):

@@ -30,7 +30,9 @@ def chain_config(chain, label: str, **kwargs) -> RouterConfig:
         chain_rpc=chain.anvil.url,
         deployment=str(chain.record),
         chain_id=31337,
-        stake_refresh_s=0.2,
+        # Changes reach the router through the Staking events alone: no sweep in these tests.
+        stake_follow_s=0.1,
+        stake_refresh_s=3600,
         summary_interval_s=0.2,
         **kwargs,
     )
@@ -72,7 +74,7 @@ async def test_router__chain_view__nodes_marked_by_onchain_stake_and_remarked_on
             assert staked_in_table(router, unstaked.address) is False
             assert staked_nodes(router) == 1
 
-            # Stake changes on-chain; the next refresh re-marks the linked nodes.
+            # Stake changes on-chain; the events re-mark the linked nodes.
             chain.unstake(staked)
             chain.stake(unstaked, ROLE_COMPUTE)
             await until(lambda: staked_in_table(router, staked.address) is False, "unstaked")

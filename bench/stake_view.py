@@ -1,0 +1,157 @@
+"""The router's chain view of stake: how soon it sees a change, and what reading costs the RPC.
+
+Against a real anvil with the contracts deployed, in one process, two configurations of
+``StakeView`` read the same chain in turn:
+
+* ``sweep_10s``: the view before it followed events (re-read every tracked address every
+  10 s, the old default), the baseline;
+* ``follow_1s``: the default now (Staking events read every second, addresses they name read
+  again, the sweep every 60 s as the safety net).
+
+For each: the seconds from a ``stake`` transaction's receipt to the view's change callback
+(``trials`` new accounts, each staked at a random moment), and the RPC load of holding
+``tracked`` addresses for ``window_s``: HTTP requests and ``eth_call``s per minute.
+
+Usage: python -m bench.stake_view [--tracked 2000] [--trials 6] [--window 60]
+Writes bench/results/stake_view.json.
+"""
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+from eth_account import Account
+
+from offchain.chain.stake_view import StakeView, StakingReader, connect_staking
+from offchain.net.identity import ROLE_COMPUTE
+from tests.offchain.chain.chainnet import StakingChain, staking_chain
+
+RESULTS = Path(__file__).parent / "results" / "stake_view.json"
+CONFIGS = {"sweep_10s": (None, 10.0), "follow_1s": (1.0, 60.0)}  # name: (follow_s, refresh_s)
+
+
+class CountingReader(StakingReader):
+    """A ``StakingReader`` that counts its HTTP requests and the ``eth_call``s in them."""
+
+    requests = 0
+    calls = 0
+
+    def _post(self, body: object) -> object:
+        self.requests += 1
+        if isinstance(body, list):
+            self.calls += sum(item.get("method") == "eth_call" for item in body)
+        return super()._post(body)
+
+
+def counting_reader(chain: StakingChain) -> CountingReader:
+    plain = connect_staking(chain.anvil.url, str(chain.record), chain_id=31337)
+    return CountingReader(plain.url, plain.staking, plain.timeout_s, plain.topics)
+
+
+async def measure(chain: StakingChain, follow_s: float | None, refresh_s: float, args) -> dict:
+    reader = counting_reader(chain)
+    view = StakeView(
+        reader,
+        refresh_s=refresh_s,
+        follow_s=follow_s,
+        max_pending=args.tracked + args.trials,
+        lookups_per_s=2_000,
+    )
+    seen: dict[str, float] = {}
+    view.subscribe(lambda address, _role, staked: staked and seen.setdefault(address, time.time()))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(view.run)
+        # Held like connected nodes, never evicted: the sweep reads every one of them.
+        for _ in range(args.tracked):
+            view.hold(Account.create().address, ROLE_COMPUTE)
+        while len(view) < args.tracked:
+            await trio.sleep(0.2)
+        requests, calls, started = reader.requests, reader.calls, time.monotonic()
+        await trio.sleep(args.window)
+        minutes = (time.monotonic() - started) / 60
+        load = {
+            "rpc_requests_per_min": round((reader.requests - requests) / minutes),
+            "eth_calls_per_min": round((reader.calls - calls) / minutes),
+        }
+        delays = []
+        pacing = random.Random(7)  # the same moments for every configuration
+        for _ in range(args.trials):
+            # Changes come at any moment, not just after a sweep.
+            await trio.sleep(pacing.uniform(0, max(c[1] for c in CONFIGS.values() if not c[0])))
+            account = chain.account()
+            assert await view.settle(account.address, ROLE_COMPUTE) is False
+            view.hold(account.address, ROLE_COMPUTE)
+            await trio.to_thread.run_sync(chain.stake, account, ROLE_COMPUTE)
+            mined = time.time()  # the receipt is in: the change is on the chain
+            while account.address not in seen:
+                await trio.sleep(0.01)
+            delays.append(seen[account.address] - mined)
+        nursery.cancel_scope.cancel()
+    return {
+        "follow_s": follow_s,
+        "refresh_s": refresh_s,
+        "change_seen_s": {
+            "median": round(statistics.median(delays), 2),
+            "max": round(max(delays), 2),
+            "all": [round(d, 2) for d in delays],
+        },
+        **load,
+    }
+
+
+def print_table(results: dict) -> None:
+    print(
+        f"{'config':<11} {'seen median s':>14} {'seen max s':>11} {'RPC req/min':>12} "
+        f"{'eth_call/min':>13}"
+    )
+    for name, r in results["configs"].items():
+        seen = r["change_seen_s"]
+        print(
+            f"{name:<11} {seen['median']:>14} {seen['max']:>11} "
+            f"{r['rpc_requests_per_min']:>12} {r['eth_calls_per_min']:>13}"
+        )
+    ratio = results["ratios_follow_to_sweep"]
+    print(
+        f"follow / sweep: seen median x{ratio['change_seen_median']}, "
+        f"eth_calls x{ratio['eth_calls']}, requests x{ratio['rpc_requests']}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracked", type=int, default=2_000)
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--window", type=float, default=60.0, help="seconds of RPC counting")
+    args = parser.parse_args([] if __name__ != "__main__" else None)
+    with tempfile.TemporaryDirectory() as work, staking_chain(Path(work)) as chain:
+        configs = {
+            name: trio.run(measure, chain, follow_s, refresh_s, args)
+            for name, (follow_s, refresh_s) in CONFIGS.items()
+        }
+    base, new = configs["sweep_10s"], configs["follow_1s"]
+    results = {
+        "machine": platform.platform(),
+        "tracked": args.tracked,
+        "trials": args.trials,
+        "window_s": args.window,
+        "configs": configs,
+        "ratios_follow_to_sweep": {
+            "change_seen_median": round(
+                new["change_seen_s"]["median"] / base["change_seen_s"]["median"], 3
+            ),
+            "eth_calls": round(new["eth_calls_per_min"] / base["eth_calls_per_min"], 3),
+            "rpc_requests": round(new["rpc_requests_per_min"] / base["rpc_requests_per_min"], 3),
+        },
+    }
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+
+
+if __name__ == "__main__":
+    main()
