@@ -68,6 +68,7 @@ class Changes:
 
 
 EVERYONE = Changes(everyone=True)
+Block = tuple[int, str]  # (number, hash)
 
 
 class StakeSource(Protocol):
@@ -75,6 +76,10 @@ class StakeSource(Protocol):
 
     def head(self) -> int:
         """Return the number of the newest block."""
+        ...
+
+    def block(self, number: int | None = None) -> Block:
+        """Return the number and hash of block ``number`` (None: the newest)."""
         ...
 
     def is_active(self, keys: Sequence[Key], block: int | None = None) -> list[bool]:
@@ -134,6 +139,14 @@ class StakingReader:
     def head(self) -> int:
         """Return the number of the newest block."""
         return _quantity(self._result("eth_blockNumber", []))
+
+    def block(self, number: int | None = None) -> Block:
+        """Return the number and hash of block ``number`` (None: the newest)."""
+        tag = "latest" if number is None else hex(number)
+        block = self._result("eth_getBlockByNumber", [tag, False])
+        if not isinstance(block, dict) or not isinstance(block.get("hash"), str):
+            raise ChainError(f"eth_getBlockByNumber({tag}) answered {block!r:.200}")
+        return _quantity(block.get("number")), block["hash"]
 
     def changes(self, first: int, last: int) -> Changes:
         """Return what the Staking logs of blocks ``first`` to ``last`` say to re-read."""
@@ -444,29 +457,38 @@ class StakeView:
     async def _follow(self) -> None:
         """Re-read the keys whose address the Staking logs name, block range by block range."""
         assert self.follow_s is not None
-        cursor: int | None = None  # the last block whose logs were taken
+        cursor: Block | None = None  # the last block whose logs were taken
         while True:
             polled = await self._call(self._poll, cursor)
             if polled is not None:
-                head, changes = polled
-                if cursor is not None and head < cursor:
-                    self._epoch += 1  # the head went back: newer reads must win
-                    logger.info("stake view: chain head went back %d -> %d", cursor, head)
+                head, changes, reorganised = polled
+                if reorganised:
+                    self._epoch += 1  # reads on the abandoned blocks must lose to newer ones
+                    logger.info(
+                        "stake view: block %d is no longer %s (now head %d): reading all again",
+                        *(cursor or (0, "")),
+                        head[0],
+                    )
                 if changes.everyone:
                     self._sweep_now.set()
                     cursor = head
-                elif await self._reread(changes.addresses, head):
+                elif await self._reread(changes.addresses, head[0]):
                     cursor = head
             await trio.sleep(self.follow_s)
 
-    def _poll(self, cursor: int | None) -> tuple[int, Changes]:
-        """Return the head and what the logs since ``cursor`` say (in a worker thread)."""
-        head = self._source.head()
+    def _poll(self, cursor: Block | None) -> tuple[Block, Changes, bool]:
+        """Return the head, what the logs since ``cursor`` say, and whether it was reorganised.
+
+        Reorganised: ``cursor`` is no longer on the chain. Runs in a worker thread.
+        """
+        head = self._source.block()
         if cursor is None or head == cursor:
-            return head, Changes()  # at start the lookups read the current state anyway
-        if head < cursor or head - cursor > MAX_LOG_SPAN:
-            return head, EVERYONE  # a reorganisation, a reset chain, or a long outage
-        return head, self._source.changes(cursor + 1, head)
+            return head, Changes(), False  # at start the lookups read the current state anyway
+        if head[0] < cursor[0] or self._source.block(cursor[0]) != cursor:
+            return head, EVERYONE, True  # a reorganisation or a reset chain
+        if head[0] - cursor[0] > MAX_LOG_SPAN:
+            return head, EVERYONE, False  # a long outage: endpoints cap eth_getLogs ranges
+        return head, self._source.changes(cursor[0] + 1, head[0]), False
 
     async def _reread(self, addresses: frozenset[str], head: int) -> bool:
         """Re-read every key tracked or pending for ``addresses`` at ``head``.

@@ -146,6 +146,23 @@ async def test_events__minimum_raised_then_chain_reverted__everyone_reread(chain
     assert chain.staking.functions.min_stake(ROLE_COMPUTE).call() == minimum
 
 
+async def test_events__chain_reorganised_onto_a_longer_fork__everyone_reread(chain):
+    node = chain.account()
+    view = StakeView(reader_for(chain), refresh_s=3600, follow_s=0.05)
+    async with running(view):
+        assert await view.settle(node.address, ROLE_COMPUTE) is False
+        fork_point = chain.snapshot()
+        chain.stake(node, ROLE_COMPUTE)
+        await until(lambda: view(node.address, ROLE_COMPUTE), "Staked")
+        staked_head = chain.client.w3.eth.block_number
+        # Another fork, without the stake and longer, replaces it: the head does not go back,
+        # but the last block the view read is no longer on the chain.
+        chain.revert(fork_point)
+        chain.client.w3.provider.make_request("anvil_mine", [hex(8)])
+        assert chain.client.w3.eth.block_number > staked_head
+        await until(lambda: not view(node.address, ROLE_COMPUTE), "the fork without the stake")
+
+
 def test_reader__changes__names_the_accounts_of_a_block_range(chain):
     reader = reader_for(chain)
     node, other = chain.account(), chain.account()
@@ -183,15 +200,19 @@ class ScriptedChain:
     """A chain in memory whose first read at block 5 waits until released."""
 
     def __init__(self) -> None:
-        self.block = 5
+        self.number = 5
         self.staked_from: dict[str, int] = {}
         self.release = threading.Event()
         self.held_reads = 0
         self.polled = False
 
     def head(self) -> int:
+        return self.number
+
+    def block(self, number=None):
         self.polled = True
-        return self.block
+        number = self.number if number is None else number
+        return number, f"hash-{number}"
 
     def is_active(self, keys, block=None):
         if block == 5 and not self.release.is_set():
@@ -204,8 +225,8 @@ class ScriptedChain:
         return Changes(frozenset(named))
 
     def stake_at_next_block(self, address: str) -> None:
-        self.block += 1
-        self.staked_from[address] = self.block
+        self.number += 1
+        self.staked_from[address] = self.number
 
 
 async def test_chain_down__last_view_kept_and_logged_once__recovers_when_back(chain, caplog):
