@@ -321,6 +321,9 @@ class StakeView:
         self._status: dict[Key, bool] = {}  # every tracked key
         self._version: dict[Key, Version] = {}  # which read each tracked answer comes from
         self._epoch = 0
+        # The follower sees every change after this read (its first poll's head, or the head
+        # when it found a reorganisation); an answer read before it may have missed one.
+        self._fresh_from: Version | None = None
         self._sweep_now = trio.Event()
         self._lru: OrderedDict[Key, None] = OrderedDict()  # tracked and not held, oldest first
         self._held: dict[Key, int] = {}
@@ -430,11 +433,16 @@ class StakeView:
                 await trio.sleep(retry_s)
                 continue
             version, results = read
+            stale = []
             for key, active in zip(keys, results, strict=True):
                 if key in self._pending:  # else dropped while the read was out
                     del self._pending[key]
                     self._apply(key, active, version, lookup=True)
+                    if self._fresh_from and self._version.get(key, version) < self._fresh_from:
+                        stale.append(key)  # read before the follower began: read it again
                 self._wake(key)
+            for key in stale:
+                self._queue(key)
             await trio.sleep(len(keys) / self.lookups_per_s)  # the lookup rate limit
 
     async def _sweeps(self) -> None:
@@ -469,6 +477,10 @@ class StakeView:
                         *(cursor or (0, "")),
                         head[0],
                     )
+                if reorganised or cursor is None:
+                    fresh = self._fresh_from = (self._epoch, head[0])
+                    if any(v < fresh for v in self._version.values()):
+                        self._sweep_now.set()  # answers read before the follower began
                 if changes.everyone:
                     self._sweep_now.set()
                     cursor = head
@@ -483,7 +495,7 @@ class StakeView:
         """
         head = self._source.block()
         if cursor is None or head == cursor:
-            return head, Changes(), False  # at start the lookups read the current state anyway
+            return head, Changes(), False  # at start: lookups read before it are read again
         if head[0] < cursor[0] or self._source.block(cursor[0]) != cursor:
             return head, EVERYONE, True  # a reorganisation or a reset chain
         if head[0] - cursor[0] > MAX_LOG_SPAN:
@@ -523,6 +535,7 @@ class StakeView:
 
         Return None if the chain did not answer (counted, and logged once per outage).
         """
+        started = trio.current_time()
         try:
             # Abandoned on cancellation: a router stopping never waits for an RPC timeout.
             results = await trio.to_thread.run_sync(
@@ -538,7 +551,8 @@ class StakeView:
                     len(self._status),
                 )
             return None
-        if self.down_since is not None:
+        # Only a read that started after the outage was seen says the chain is back.
+        if self.down_since is not None and started >= self.down_since:
             logger.info(
                 "stake view: chain answers again after %.1f s",
                 trio.current_time() - self.down_since,

@@ -196,20 +196,69 @@ async def test_older_read_answered_late__does_not_undo_a_newer_one():
     assert changes == [(address, ROLE_COMPUTE, True)]
 
 
-class ScriptedChain:
-    """A chain in memory whose first read at block 5 waits until released."""
+async def test_change_before_the_followers_first_poll__not_missed():
+    """A lookup reads block 5; the stake lands in block 6; only then does the first poll run."""
+    address = Account.create().address
+    source = ScriptedChain(hold_first_poll=True)
+    source.release.set()  # no read is held in this test, only the first poll
+    view = StakeView(source, refresh_s=3600, follow_s=0.02)
+    async with running(view):
+        assert await view.settle(address, ROLE_COMPUTE) is False  # read at block 5
+        source.stake_at_next_block(address)
+        source.first_poll.set()  # the follower starts at block 6, after the Staked log
+        await until(lambda: view(address, ROLE_COMPUTE), "the stake logged before the first poll")
 
-    def __init__(self) -> None:
+
+async def test_read_started_before_an_outage__does_not_end_it(caplog):
+    """The follower's first poll is asked before the outage and answers after a lookup saw it."""
+    caplog.set_level(logging.INFO, logger="offchain.chain.stake_view")
+    source = ScriptedChain(hold_first_poll=True)
+    source.release.set()  # only the first poll is held
+    view = StakeView(source, refresh_s=3600, follow_s=0.02)
+    address = Account.create().address
+    async with running(view):
+        await until(lambda: source.polls_asked, "the first poll to be out")
+        source.down = True
+        view(address, ROLE_COMPUTE)
+        await until(lambda: view.down_since is not None, "a lookup to see the outage")
+        source.first_poll.set()  # answers, though asked before the outage
+        await until(lambda: source.polls_asked >= 3, "the polls after it, which fail")
+        assert view.down_since is not None
+        source.down = False
+        await until(lambda: view.known(address, ROLE_COMPUTE), "the lookup, once back")
+        assert view.down_since is None
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum(WARNED in m for m in messages) == 1
+    assert sum("chain answers again" in m for m in messages) == 1
+
+
+class ScriptedChain:
+    """A chain in memory: its first read at block 5 waits until released, its first poll
+    (with ``hold_first_poll``) until ``first_poll`` is set, and every read fails while down."""
+
+    def __init__(self, hold_first_poll: bool = False) -> None:
         self.number = 5
         self.staked_from: dict[str, int] = {}
         self.release = threading.Event()
+        self.first_poll = threading.Event()
+        if not hold_first_poll:
+            self.first_poll.set()
         self.held_reads = 0
         self.polled = False
+        self.polls_asked = 0
+        self.down = False
 
     def head(self) -> int:
+        if self.down:
+            raise ChainError("down")
         return self.number
 
     def block(self, number=None):
+        down = self.down  # as it was when the poll was asked
+        self.polls_asked += 1
+        self.first_poll.wait(timeout=10)
+        if down:
+            raise ChainError("down")
         self.polled = True
         number = self.number if number is None else number
         return number, f"hash-{number}"
