@@ -10,6 +10,7 @@ import functools
 import itertools
 import json
 import logging
+import math
 import os
 import random
 import time
@@ -83,7 +84,7 @@ from offchain.routers import mesh as meshlib
 from offchain.routers import signing
 from offchain.routers import table as tablelib
 from offchain.routers.config import RouterConfig
-from offchain.routers.gossip import Broadcast
+from offchain.routers.gossip import Broadcast, TokenBucket
 
 if TYPE_CHECKING:
     from offchain.chain.stake_view import StakeView
@@ -832,6 +833,9 @@ class RouterAgent:
         sent: dict[int, float],
     ) -> None:
         silence = 3 * self.config.summary_interval_s + 5
+        allowance = TokenBucket(1.0, 1, trio.current_time())
+        allowance.tokens = math.inf  # full to start with, capped at the burst on the first take
+        flood_noted = -math.inf
         while True:
             try:
                 with trio.fail_after(silence):
@@ -844,6 +848,28 @@ class RouterAgent:
                     self._drop(peer, "mesh", exc.reason, str(exc))
                 return
             now = trio.current_time()
+            allowance.rate = meshlib.flood_rate(
+                self.config.mesh_rate_per_s,
+                len(self.mesh.summaries),
+                self.config.summary_interval_s,
+            )
+            allowance.burst = int(2 * allowance.rate)
+            if not allowance.take(now):
+                # Dropped unread; each second of flooding is one piece of evidence.
+                self.metrics.errors.labels(reason=meshlib.MESH_FLOOD).inc()
+                if now - flood_noted >= 1.0:
+                    flood_noted = now
+                    logger.warning(
+                        "mesh neighbour %s sends over %.0f messages/s: dropping the excess",
+                        peer,
+                        allowance.rate,
+                    )
+                    self.conduct, cut = meshlib.record_refusal(
+                        self.conduct, peer, address, meshlib.MESH_FLOOD, now
+                    )
+                    if cut:
+                        self._cut_off(peer, address, meshlib.MESH_FLOOD)
+                continue
             if isinstance(message, Ping):
                 try:
                     async with lock:

@@ -41,6 +41,9 @@ class RouterConfig:
     max_pings_per_s: float = 50.0
     max_ping_interval_s: float = 20.0
     summary_interval_s: float = 1.0
+    # Messages a second a mesh neighbour may send, beyond 4 a summary interval for each origin
+    # we know: faster is a flood, dropped and counted against it (``mesh.flood_rate``).
+    mesh_rate_per_s: float = 500.0
     # Run gossipsub (records and other network-wide topics) with the mesh routers and with
     # peers that open gossipsub to us (validators); never with compute nodes or callers.
     gossip: bool = True
@@ -58,7 +61,8 @@ class RouterConfig:
         for name in ("request_timeout_s", "read_timeout_s", "hello_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        if min(self.ping_interval_s, self.summary_interval_s, self.max_pings_per_s) <= 0:
+        rates = (self.ping_interval_s, self.summary_interval_s, self.max_pings_per_s)
+        if min(*rates, self.mesh_rate_per_s) <= 0:
             raise ValueError("intervals and rates must be positive")
         if self.gossip_rate_per_s <= 0 or self.gossip_burst < 1:
             raise ValueError("gossip_rate_per_s and gossip_burst must be positive")

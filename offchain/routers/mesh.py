@@ -32,9 +32,12 @@ COOL_DOWN_S = 600.0
 # ahead of its), and an origin it knows as a staked router and we do not (stake views change at
 # different moments). Duplicates and stale sequence numbers, which gossip redundancy and
 # replays deliver all the time, are not refusals at all: they are dropped on ``seq`` before any
-# check and never reach this score.
+# check and never reach this score, unless they come faster than any honest neighbour sends
+# (``MESH_FLOOD``, once per second of it).
+MESH_FLOOD = "mesh-flood"
 EVIDENCE = frozenset(
     {
+        MESH_FLOOD,
         signing.MALFORMED,
         signing.BAD_SIGNATURE_LENGTH,
         signing.NO_BINDING,
@@ -200,6 +203,16 @@ def next_hop(
         if best is None or cost < best.cost_ms:
             best = Route(first[router], router, cost)
     return best
+
+
+def flood_rate(base_per_s: float, origins: int, summary_interval_s: float) -> float:
+    """Return the messages a second beyond which a mesh neighbour is flooding.
+
+    An honest neighbour sends a ping, a pong and its own summary each interval, and relays each
+    origin's fresh summary at most once per interval; ``base_per_s`` covers neighbours with a
+    shorter interval than ours, and the factor 4 covers bursts of relays.
+    """
+    return base_per_s + 4 * origins / summary_interval_s
 
 
 def is_evidence(reason: str) -> bool:

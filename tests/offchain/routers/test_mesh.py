@@ -7,6 +7,7 @@ from offchain.routers.mesh import (
     COOL_DOWN_S,
     EVIDENCE,
     MAX_HOPS,
+    MESH_FLOOD,
     STRIKE_LIMIT,
     STRIKE_WINDOW_S,
     SUMMARY_TTL_S,
@@ -14,6 +15,7 @@ from offchain.routers.mesh import (
     MeshState,
     accept_summary,
     cool_down_left,
+    flood_rate,
     forget_router,
     is_evidence,
     is_newer,
@@ -204,7 +206,7 @@ def test_conduct__benign_refusals__never_counted():
 
 
 def test_conduct__every_refusal_reason_is_classified():
-    assert EVIDENCE | BENIGN == set(signing.REASONS)
+    assert EVIDENCE | BENIGN == {*signing.REASONS, MESH_FLOOD}
     assert not EVIDENCE & BENIGN
     for reason in ("summary-unstaked-origin", "summary-expired-binding"):
         assert not is_evidence(reason)
@@ -263,3 +265,10 @@ def test_conduct__defaults_are_the_stated_constants():
     )
     with pytest.raises(ValueError):
         Conduct(limit=0)
+
+
+def test_flood_rate__base_plus_four_per_origin_and_interval__flooding_is_evidence():
+    assert flood_rate(500.0, 0, 1.0) == 500.0
+    assert flood_rate(500.0, 100, 1.0) == 900.0
+    assert flood_rate(50.0, 10, 0.2) == 250.0  # shorter intervals send more
+    assert is_evidence(MESH_FLOOD)

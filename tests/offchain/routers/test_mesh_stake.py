@@ -202,6 +202,46 @@ async def test_neighbour_relaying_forgeries__cut_off_until_cool_down__replays_ne
             stop.set()
 
 
+async def test_neighbour_flooding_duplicates__excess_dropped_then_cut_off(caplog):
+    caplog.set_level(logging.INFO)
+    stop = trio.Event()
+    # 50 messages a second beyond 4 a summary interval per known origin; a burst twice that.
+    staked = [eth_address("stake-a"), M.eth.address, C.eth.address]
+    a = RouterAgent(config("stake-a", staked, mesh_rate_per_s=50))
+    a.conduct = Conduct(limit=3, window_s=60.0, cool_down_s=60.0)
+    with trio.fail_after(40):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(a.run, stop)
+            await a.ready.wait()
+            async with mesh_peer(M, a.addrs()[0]) as open_link:
+                stream = await open_link(M.signed(seq=100))
+                await until(lambda: M.peer in a.mesh.summaries, "A to admit M")
+                # A burst within the allowance, as a neighbour relaying a backlog sends: taken.
+                for seq in range(5, 45):
+                    await stream.write(encode(C.signed(seq=seq)))
+                await until(lambda: a.mesh.seen.get(C.peer) == 44, "A to take the burst")
+                assert agent_errors(a, meshlib.MESH_FLOOD) == 0 and a.conduct.strikes == {}
+
+                # The same summary, as fast as M can write it, until A ends the link.
+                duplicate = encode(C.signed(seq=44))
+                started = trio.current_time()
+                try:
+                    while mesh_links(a, "cut-off") == 0:
+                        await stream.write(duplicate * 20)
+                except NET_ERRORS:
+                    pass
+                await until(lambda: mesh_links(a, "cut-off") == 1, "A to cut M off")
+                took = trio.current_time() - started
+                assert 1.5 < took < 20  # three strikes, a second apart
+                assert agent_errors(a, meshlib.MESH_FLOOD) > 100
+                assert logged(caplog, f"mesh neighbour {M.peer} sends over") == 3
+                cut = f"cut off mesh neighbour {M.peer} ({M.eth.address}): 3 bad summaries"
+                assert logged(caplog, cut) == 1 and logged(caplog, "last reason=mesh-flood") == 1
+                assert a.conduct.banned[M.peer] > trio.current_time()
+                assert await reset_by_router(stream)
+            stop.set()
+
+
 async def test_router_we_dial__cut_off__not_redialled_until_cool_down_ends(caplog):
     caplog.set_level(logging.INFO)
     staked = [eth_address("stake-a"), eth_address("stake-b")]
