@@ -23,8 +23,10 @@ class AgentMetrics:
     in_flight: Gauge
     gossip: Counter
     mesh_links: Counter
-    # Routers only: how many of the linked compute nodes are staked.
+    # Routers only: how many of the linked compute nodes are staked, and the full garbage
+    # collections the router runs itself (``gc_policy.ChurnCollector``).
     staked_nodes: Gauge | None = None
+    full_collections: Histogram | None = None
 
 
 def make_metrics(role: str) -> AgentMetrics:
@@ -65,6 +67,14 @@ def make_metrics(role: str) -> AgentMetrics:
         ),
         staked_nodes=Gauge(
             f"{prefix}_staked_nodes", "Compute nodes linked that are staked", registry=registry
+        )
+        if role == "router"
+        else None,
+        full_collections=Histogram(
+            f"{prefix}_full_collection_seconds",
+            "Full garbage collections run after connections ended or a while",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=registry,
         )
         if role == "router"
         else None,

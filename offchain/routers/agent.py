@@ -7,6 +7,7 @@ along the mesh's shortest path.
 """
 
 import functools
+import gc
 import itertools
 import json
 import logging
@@ -30,6 +31,7 @@ from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import generate_keypair
 from offchain.net import protocols
 from offchain.net.framing import FrameError, FrameReader
+from offchain.net.gc_policy import ChurnCollector
 from offchain.net.host import (
     forget_failed_dials,
     identity_from_seed,
@@ -104,6 +106,8 @@ BINDING_RENEW_S = 24 * 3_600
 # has not seen (then it counts as unstaked until a read finds its stake). Kept under the hello
 # timeout, which the other end of a mesh link applies to our answer.
 STAKE_WAIT_S = 2.0
+# How often the router asks whether a full garbage collection is due (gc_policy).
+GC_CHECK_S = 5.0
 
 
 def seed_bytes(hex_seed: str | None) -> bytes | None:
@@ -119,9 +123,12 @@ def seed_bytes(hex_seed: str | None) -> bytes | None:
 class _PeerStoreJanitor(INotifee):
     """Forgets peers that leave, so churn never fills (or evicts) the peer store."""
 
-    def __init__(self, host: IHost, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self, host: IHost, on_change: Callable[[], None], on_ended: Callable[[], None]
+    ) -> None:
         self._host = host
         self._on_change = on_change
+        self._on_ended = on_ended
 
     async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
         """Ignore stream events."""
@@ -136,6 +143,7 @@ class _PeerStoreJanitor(INotifee):
     async def disconnected(self, network: INetwork, conn: INetConn) -> None:
         """Drop a departed peer's peer-store entry once its last connection is gone."""
         self._on_change()
+        self._on_ended()
         peer = conn.muxed_conn.peer_id
         if peer == self._host.get_id() or network.get_connections(peer):
             return
@@ -203,6 +211,8 @@ class RouterAgent:
         self._is_router = stake_check_for(self._roles, ROLE_ROUTER)
         # Evidence against mesh neighbours, and those cut off for it (mesh.Conduct).
         self.conduct = meshlib.Conduct()
+        # Full garbage collections after churn (gc_policy): what ended connections left behind.
+        self.garbage = ChurnCollector(last_full=time.monotonic())
         self._controls: dict[str, object] = {}
         # Sequence numbers start at the wall clock in ms, so a restarted router's summaries
         # are newer than those it sent before (receivers refuse older ones as replays).
@@ -234,7 +244,9 @@ class RouterAgent:
         self.host.set_stream_handler(protocols.INVOKE, self._handle_invoke)
         self.host.set_stream_handler(protocols.MESH, self._handle_mesh)
         network = self.host.get_network()
-        network.register_notifee(_PeerStoreJanitor(self.host, self._count_connections))
+        network.register_notifee(
+            _PeerStoreJanitor(self.host, self._count_connections, self.garbage.note_ended)
+        )
         with trio.CancelScope() as teardown:
             async with self.host.run([multiaddr.Multiaddr(self.config.listen)]):
                 async with self.node_sessions, self.router_sessions, trio.open_nursery() as nursery:
@@ -249,6 +261,7 @@ class RouterAgent:
                     if self.broadcast is not None:
                         nursery.start_soon(self.broadcast.run)
                         nursery.start_soon(self._publish_records)
+                    nursery.start_soon(self._collect_garbage)
                     if self.config.metrics_port is not None:
                         self.metrics_port = serve_metrics(
                             self.metrics, self.config.metrics_port, self.config.metrics_host
@@ -284,6 +297,32 @@ class RouterAgent:
 
     def _count_connections(self) -> None:
         self.metrics.connections.set(len(self.host.get_network().get_connections()))
+
+    async def _collect_garbage(self) -> None:
+        """Run a full collection when connections have ended or a while has passed.
+
+        What ``gc_policy.ChurnCollector`` decides; the collection stalls the router, as the
+        collector's own full collections would.
+        """
+        while True:
+            await trio.sleep(GC_CHECK_S)
+            held = len(self.host.get_network().get_connections())
+            if not self.garbage.due(held, time.monotonic()):
+                continue
+            ended = self.garbage.ended
+            started = time.perf_counter()
+            found = gc.collect()
+            took = time.perf_counter() - started
+            self.garbage.collected(time.monotonic())
+            if self.metrics.full_collections is not None:
+                self.metrics.full_collections.observe(took)
+            logger.debug(
+                "full collection: %d objects freed in %.3f s (%d connections ended, %d held)",
+                found,
+                took,
+                ended,
+                held,
+            )
 
     def _drop(self, peer: str, stream_kind: str, reason: str, detail: str) -> None:
         logger.warning(

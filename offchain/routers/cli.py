@@ -6,6 +6,7 @@ import os
 import click
 import trio
 
+from offchain.net import gc_policy
 from offchain.net.config import ConfigError, load_config
 from offchain.net.logs import configure_logging
 from offchain.net.runner import run_until_signal
@@ -113,6 +114,7 @@ def router(
     except chain_errors as exc:  # no answer, another chain, or no such deployment record
         raise click.ClickException(str(exc)) from exc
     configure_logging("router", agent.me, config.log_level)
+    gc_policy.tune_process()
     trio.run(run_until_signal, agent.run)
     logger.info("router stopped")
     # Everything is closed; skip the interpreter's slow teardown of libp2p's object graph.
