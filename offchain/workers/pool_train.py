@@ -12,6 +12,7 @@ import os
 import queue
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -59,9 +60,17 @@ def batch_indices(cfg: TrainConfig, step: int) -> torch.Tensor:
 
 
 def train(
-    rank: int, world_size: int, cfg: TrainConfig, init_method: str | None = None
+    rank: int,
+    world_size: int,
+    cfg: TrainConfig,
+    init_method: str | None = None,
+    on_done: Callable[[list[float]], None] | None = None,
 ) -> list[float]:
-    """Return the global loss before each step, training as member ``rank`` of ``world_size``."""
+    """Return the global loss before each step, training as member ``rank`` of ``world_size``.
+
+    ``on_done(losses)`` runs before the process group is torn down: where the member that
+    hosts the group's store (rank 0) waits for the others to leave first.
+    """
     if cfg.global_batch % world_size:
         raise InvalidInput("the global batch must split evenly across the members")
     distributed = init_method is not None
@@ -87,6 +96,8 @@ def train(
                 total /= world_size
             optimizer.step()
             losses.append(float(total))
+        if on_done is not None:
+            on_done(losses)
         return losses
     finally:
         if distributed:
@@ -100,12 +111,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _member_main(rank: int, world_size: int, cfg: TrainConfig, init_method: str, out) -> None:
-    """Run one local member and report rank 0's losses."""
+def _member_main(
+    rank: int, world_size: int, cfg: TrainConfig, init_method: str, out, others_gone, wait_s: float
+) -> None:
+    """Run one local member; rank 0 reports its losses and leaves last.
+
+    Rank 0 hosts the group's TCP store. A member still tearing down its process group when
+    the store goes away aborts in gloo's C++ (``terminate called without an active
+    exception``, SIGABRT), so rank 0 keeps the store up until the others have exited.
+    """
     torch.set_num_threads(1)
-    losses = train(rank, world_size, cfg, init_method)
-    if rank == 0:
-        out.put(losses)
+
+    def done(losses: list[float]) -> None:
+        if rank == 0:
+            out.put(losses)
+            others_gone.wait(wait_s)
+
+    train(rank, world_size, cfg, init_method, on_done=done)
 
 
 def train_local(world_size: int, cfg: TrainConfig, timeout_s: float = 120.0) -> list[float]:
@@ -113,9 +135,13 @@ def train_local(world_size: int, cfg: TrainConfig, timeout_s: float = 120.0) -> 
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
+    others_gone = ctx.Event()
     init_method = f"tcp://127.0.0.1:{free_port()}"
     procs = [
-        ctx.Process(target=_member_main, args=(rank, world_size, cfg, init_method, out))
+        ctx.Process(
+            target=_member_main,
+            args=(rank, world_size, cfg, init_method, out, others_gone, timeout_s),
+        )
         for rank in range(world_size)
     ]
     for proc in procs:
@@ -123,6 +149,10 @@ def train_local(world_size: int, cfg: TrainConfig, timeout_s: float = 120.0) -> 
     try:
         losses = _wait_for_losses(out, procs, timeout_s)
     finally:
+        # The others first, then rank 0, whose store they use until they have left.
+        for proc in procs[1:]:
+            proc.join(timeout=timeout_s)
+        others_gone.set()
         for proc in procs:
             proc.join(timeout=timeout_s)
             if proc.is_alive():
