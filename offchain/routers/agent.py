@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING
 import multiaddr
 import trio
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
-from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.peer.peerstore import PeerStoreError
 
 from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import generate_keypair
 from offchain.net import protocols
+from offchain.net.boundary import StreamGuard
 from offchain.net.framing import FrameError, FrameReader
 from offchain.net.gc_policy import ChurnCollector
 from offchain.net.host import (
@@ -41,11 +41,14 @@ from offchain.net.host import (
 from offchain.net.identity import (
     ROLE_COMPUTE,
     ROLE_ROUTER,
+    ROLE_VALIDATOR,
     BindingError,
     RoleCheck,
     classify_peer,
     decode_endorsed_binding,
+    encode_binding,
     encode_endorsed_binding,
+    make_binding,
     make_endorsed_binding,
     stake_check_for,
     static_role_check,
@@ -53,6 +56,7 @@ from offchain.net.identity import (
 from offchain.net.limits import router_limits
 from offchain.net.messages import (
     Hello,
+    Join,
     Load,
     Message,
     Ping,
@@ -76,6 +80,7 @@ from offchain.net.session import (
 )
 from offchain.net.wire import (
     NET_ERRORS,
+    close_quietly,
     peer_id,
     remote_peer,
     reset_quietly,
@@ -171,6 +176,8 @@ class RouterAgent:
         self.table = tablelib.RoutingTable()
         self.mesh = meshlib.MeshState(self.me)
         self.metrics = metrics or make_metrics("router")
+        # Every stream handler runs behind it; it cuts off peers that keep sending bad input.
+        self.guard = StreamGuard(self.host, self.metrics)
         self.rng = random.Random()
         # Nodes' sessions are their own link streams, adopted as they join (``_serve_node``).
         self.node_sessions = SessionPool(self.host, None)
@@ -185,7 +192,11 @@ class RouterAgent:
         # Who is staked for which role: Staking.is_active through the chain view when a chain
         # is configured (the config's lists still count), else the config's lists alone.
         static = static_role_check(
-            {ROLE_COMPUTE: config.staked, ROLE_ROUTER: config.staked_routers}
+            {
+                ROLE_COMPUTE: config.staked,
+                ROLE_ROUTER: config.staked_routers,
+                ROLE_VALIDATOR: config.staked_validators,
+            }
         )
         self.stake: StakeView | None = None
         self._roles: RoleCheck = static
@@ -228,7 +239,15 @@ class RouterAgent:
         self._session_ids = itertools.count(1)
         self._nonces = itertools.count(1)
         self.broadcast = (
-            Broadcast(self.host, self.metrics, config.gossip_rate_per_s, config.gossip_burst)
+            Broadcast(
+                self.host,
+                self.metrics,
+                config.gossip_rate_per_s,
+                config.gossip_burst,
+                guard=self.guard,
+                # A record's origin is a router whose signed summary we took (a staked router).
+                known_origin=lambda peer: peer in self.mesh.summaries,
+            )
             if config.gossip
             else None
         )
@@ -240,9 +259,14 @@ class RouterAgent:
 
     async def run(self, stop: trio.Event) -> None:
         """Serve until ``stop`` is set."""
-        self.host.set_stream_handler(protocols.NODE_CONTROL, self._handle_node_control)
-        self.host.set_stream_handler(protocols.INVOKE, self._handle_invoke)
-        self.host.set_stream_handler(protocols.MESH, self._handle_mesh)
+        # A node holds one link per router (two while one replaces another); a caller or a
+        # router a few sessions; a neighbour one mesh link each way.
+        guard = self.guard
+        guard.set_handler(protocols.NODE_CONTROL, "control", self._handle_node_control, 2)
+        guard.set_handler(protocols.INVOKE, "invoke", self._handle_invoke, 16)
+        guard.set_handler(protocols.MESH, "mesh", self._handle_mesh, 2)
+        if self.broadcast is not None:
+            guard.set_handler(protocols.GOSSIP_JOIN, "join", self._handle_join, 2)
         network = self.host.get_network()
         network.register_notifee(
             _PeerStoreJanitor(self.host, self._count_connections, self.garbage.note_ended)
@@ -250,6 +274,7 @@ class RouterAgent:
         with trio.CancelScope() as teardown:
             async with self.host.run([multiaddr.Multiaddr(self.config.listen)]):
                 async with self.node_sessions, self.router_sessions, trio.open_nursery() as nursery:
+                    nursery.start_soon(self.guard.run)
                     if self.stake is not None:
                         nursery.start_soon(self.stake.run)
                     elif self.config.peers and not self.config.staked_routers:
@@ -325,10 +350,9 @@ class RouterAgent:
             )
 
     def _drop(self, peer: str, stream_kind: str, reason: str, detail: str) -> None:
-        logger.warning(
-            "dropped %s stream from %s: reason=%s (%s)", stream_kind, peer, reason, detail
-        )
+        """Refuse ``peer``'s stream for ``reason`` at the boundary (logged, counted, held)."""
         self.metrics.errors.labels(reason=reason).inc()
+        self.guard.reject(peer, stream_kind, reason, detail)
 
     # ------------------------------------------------------------------ compute nodes
 
@@ -451,7 +475,10 @@ class RouterAgent:
                         address,
                     )
             self._count_nodes()
+        elif role == ROLE_VALIDATOR and not staked:
+            self._revoke_gossip(address)
         elif role == ROLE_ROUTER and not staked:
+            self._revoke_gossip(address)
             for neighbour, bound, scope in list(self._mesh_scopes.values()):
                 if bound == address:
                     logger.warning(
@@ -461,6 +488,57 @@ class RouterAgent:
                     )
                     self.metrics.mesh_links.labels(outcome="unstaked").inc()
                     scope.cancel()
+
+    def _revoke_gossip(self, address: str) -> None:
+        """Stop gossiping with the peers bound to ``address`` unless it is still staked."""
+        if self.broadcast is None:
+            return
+        if self._roles(address, ROLE_ROUTER) or self._roles(address, ROLE_VALIDATOR):
+            return
+        self.broadcast.revoke_address(address)
+
+    async def _handle_join(self, stream: INetStream) -> None:
+        """Admit a peer bound to a staked router or validator address to gossip.
+
+        The peer presents its binding on its own connection; the answer is our own, sent only
+        once the peer is admitted. Anyone else's stream is reset, and the refusal counted (not
+        held against the peer: stake views change at different moments).
+        """
+        assert self.broadcast is not None
+        peer = remote_peer(stream)
+        with trio.fail_after(self.config.hello_timeout_s):
+            join = await receive(FrameReader(stream), Join)
+        assert isinstance(join, Join)
+        address, staked = classify_peer(join.binding, peer, lambda _address: False)
+        if not address:
+            raise BindingError("no valid binding for this peer")
+        staked = await self._staked_for_gossip(address)
+        if not staked:
+            self.guard.reject(
+                peer,
+                "join",
+                "gossip-not-staked",
+                f"{address} is no staked router or validator",
+                evidence=False,
+            )
+            await reset_quietly(stream)
+            return
+        if not self.broadcast.admit(peer_id(peer), address):
+            self.guard.reject(peer, "join", "gossip-full", "no room", evidence=False)
+            await reset_quietly(stream)
+            return
+        logger.info("gossip peer %s admitted (staked %s)", peer, address)
+        await send(stream, Join(encode_binding(make_binding(self.eth, self.me))))
+        await close_quietly(stream)
+
+    async def _staked_for_gossip(self, address: str) -> bool:
+        """Return whether ``address`` is staked as a validator or a router (tracked while so)."""
+        for role in (ROLE_VALIDATOR, ROLE_ROUTER):
+            if self._roles(address, role):
+                return True
+            if self.stake is not None and await self._settle_stake(address, role):
+                return True
+        return False
 
     def _ping_interval(self) -> float:
         """Return the ping period for the node count now.
@@ -678,7 +756,10 @@ class RouterAgent:
         peer = info.peer_id.to_string()
         backoff = 0.5
         while True:
-            banned_for = meshlib.cool_down_left(self.conduct, peer, trio.current_time())
+            banned_for = max(
+                meshlib.cool_down_left(self.conduct, peer, trio.current_time()),
+                self.guard.banned_for(peer),
+            )
             if banned_for > 0:
                 logger.info(
                     "mesh link to router %s waits %.1f s: cut off for misbehaviour",
@@ -692,10 +773,15 @@ class RouterAgent:
                     forget_failed_dials(self.host, info.peer_id)  # our backoff paces redials
                     await self.host.connect(info)
                     stream = await self.host.new_stream(info.peer_id, [protocols.MESH])
-                if await self._mesh_session(stream, peer, "to"):
-                    backoff = 0.5  # a refused link backs off further each time
             except (trio.TooSlowError, *NET_ERRORS) as exc:
                 logger.info("mesh link to router %s failed: %s", peer, type(exc).__name__)
+            else:
+                # The link we opened has no handler around it: the boundary is here.
+                with self.guard.contain(peer, "mesh") as outcome:
+                    if await self._mesh_session(stream, peer, "to"):
+                        backoff = 0.5  # a refused link backs off further each time
+                if outcome.failed:
+                    await reset_quietly(stream)
             await trio.sleep(backoff * self.rng.uniform(0.5, 1.5))
             backoff = min(MESH_BACKOFF_MAX_S, backoff * 2)
 
@@ -722,7 +808,7 @@ class RouterAgent:
         logger.info("mesh link %s router %s up (staked router %s)", direction, peer, address)
         if self.broadcast is not None:
             # Mesh routers gossip with each other; compute nodes and callers never do.
-            self.broadcast.add_peer(ID.from_base58(peer))
+            self.broadcast.admit(peer_id(peer), address)
         lock = trio.Lock()
         sent: dict[int, float] = {}
         try:
@@ -742,6 +828,8 @@ class RouterAgent:
             if self._mesh_sessions[peer] == 0:
                 del self._mesh_sessions[peer]
                 self.mesh = meshlib.forget_router(self.mesh, peer)
+                if self.broadcast is not None:
+                    self.broadcast.revoke(peer_id(peer))
                 logger.info("mesh link with router %s down", peer)
             await reset_quietly(stream)
         return True
@@ -790,10 +878,11 @@ class RouterAgent:
             self._refuse_link(peer, "timeout", "no signed summary in time")
             return None
         except FrameError as exc:
-            self._refuse_link(peer, exc.reason, str(exc))
+            self._refuse_link(peer, exc.reason, str(exc), exc.reason != "truncated")
             return None
         except signing.SummaryRejected as exc:
-            self._refuse_link(peer, exc.reason, exc.detail)
+            evidence = meshlib.is_evidence(exc.reason) or exc.reason == signing.NOT_OWN_SUMMARY
+            self._refuse_link(peer, exc.reason, exc.detail, evidence)
             return None
         except NET_ERRORS as exc:
             logger.info("mesh link with router %s failed: %s", peer, type(exc).__name__)
@@ -803,10 +892,11 @@ class RouterAgent:
             self._relay(signed, summary.router, peer)
         return address
 
-    def _refuse_link(self, peer: str, reason: str, detail: str) -> None:
-        logger.warning("refused mesh link with router %s: reason=%s (%s)", peer, reason, detail)
+    def _refuse_link(self, peer: str, reason: str, detail: str, evidence: bool = False) -> None:
+        """Refuse a mesh link; ``evidence`` when the refusal counts against the peer."""
         self.metrics.errors.labels(reason=reason).inc()
         self.metrics.mesh_links.labels(outcome="refused").inc()
+        self.guard.reject(peer, "mesh", reason, f"mesh link refused: {detail}", evidence)
 
     def _binding_for_mesh(self) -> bytes:
         """Return our endorsed binding (Ethereum key and libp2p key), renewed before expiry."""

@@ -17,6 +17,7 @@ import multiaddr
 import trio
 
 from offchain.crypto.keys import generate_keypair
+from offchain.net.boundary import StreamGuard
 from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
 from offchain.net.identity import encode_binding, make_binding
 from offchain.net.limits import node_limits
@@ -150,6 +151,9 @@ class NodeAgent:
         self.eth = generate_keypair(_seed(config.eth_key_seed))
         self.binding = encode_binding(make_binding(self.eth, self.me))
         self.metrics = metrics or make_metrics("worker")
+        # Routers are peers like any other: what their bytes raise ends one link, and a router
+        # that keeps sending bad input is refused for a cool-down.
+        self.guard = StreamGuard(self.host, self.metrics)
         self.pending = 0
         # Free slots are taken without a scheduler trip (a semaphore, not a CapacityLimiter:
         # nothing here hands the limiter to threads).
@@ -174,6 +178,7 @@ class NodeAgent:
                 # The node's own queue answers busy; this only bounds a misbehaving router.
                 max_in_flight=4 * (config.parallel + config.queue_size),
             ),
+            guard=self.guard,
         )
 
     def _hello(self) -> Hello:
@@ -191,6 +196,7 @@ class NodeAgent:
         with trio.CancelScope() as teardown:
             async with self.host.run(listen):
                 async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self.guard.run)
                     nursery.start_soon(self.links.run)
                     nursery.start_soon(self._watch_links)
                     port = None

@@ -10,7 +10,9 @@ from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service.context import background_trio_service
 
+from offchain.crypto.keys import generate_keypair
 from offchain.net import protocols
+from offchain.net.identity import encode_binding, make_binding
 from offchain.net.framing import FrameError, MsgType, decode_frame
 from offchain.net.host import identity_from_seed, make_host
 from offchain.net.limits import node_limits
@@ -24,6 +26,7 @@ from offchain.routers.gossip import (
     MAX_GOSSIP_BYTES,
     MESHSUB_PROTOCOLS,
     TokenBucket,
+    join_gossip,
 )
 from offchain.workers.node import NodeAgent, NodeConfig
 from tests.offchain.routers.routernet import eth_address
@@ -87,8 +90,13 @@ async def test_records__published_by_serving_router__received_by_mesh_router():
 async def test_flooding_peer__held_to_its_rate__rest_dropped_neither_delivered_nor_relayed():
     rate, burst, flood = 20.0, 20, 300
     stop = trio.Event()
-    router = RouterAgent(RouterConfig(gossip_rate_per_s=rate, gossip_burst=burst))
-    # The flooder speaks gossipsub (as a validator would) and publishes as fast as it can.
+    # The flooder is a staked validator: it joins gossip, then publishes as fast as it can.
+    validator = generate_keypair(bytes.fromhex(seed_hex("gossip-flooder")))
+    router = RouterAgent(
+        RouterConfig(
+            gossip_rate_per_s=rate, gossip_burst=burst, staked_validators=[validator.address]
+        )
+    )
     flooder = make_host(identity_from_seed(), node_limits())
     gossipsub = GossipSub(
         list(MESHSUB_PROTOCOLS), 6, 4, 12, heartbeat_interval=1, spam_protection_enabled=False
@@ -112,7 +120,9 @@ async def test_flooding_peer__held_to_its_rate__rest_dropped_neither_delivered_n
                     await flooder.connect(
                         info_from_p2p_addr(multiaddr.Multiaddr(router.addrs()[0]))
                     )
-                    # The flooder opened gossipsub to the router, so the router answers in kind.
+                    binding = encode_binding(make_binding(validator, flooder.get_id().to_string()))
+                    await join_gossip(flooder, router.host.get_id(), binding)
+                    # The flooder joined and opened gossipsub: the router answers in kind.
                     while not (
                         router.broadcast.is_gossip_peer(flooder.get_id())
                         and router.host.get_id() in pubsub.peer_topics.get(topic, ())
