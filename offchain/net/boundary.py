@@ -217,14 +217,22 @@ class StreamGuard:
     # ------------------------------------------------------------------ refusals
 
     def reject(
-        self, peer: str, kind: str, reason: str, detail: str, evidence: bool | None = None
+        self,
+        peer: str,
+        kind: str,
+        reason: str,
+        detail: str,
+        evidence: bool | None = None,
+        *,
+        log: bool = True,
     ) -> bool:
         """Log, count and hold a refusal against ``peer``; return True if it is now cut off.
 
         ``evidence`` says whether the refusal counts against the peer; by default it does
-        unless ``reason`` is one of ``NOT_EVIDENCE``.
+        unless ``reason`` is one of ``NOT_EVIDENCE``. ``log=False`` when the caller logged it.
         """
-        logger.warning("refused %s input from %s: reason=%s (%s)", kind, peer, reason, detail)
+        if log:
+            logger.warning("refused %s input from %s: reason=%s (%s)", kind, peer, reason, detail)
         self._count(reason)
         if not (reason not in NOT_EVIDENCE if evidence is None else evidence):
             return False

@@ -29,7 +29,7 @@ from libp2p.peer.peerstore import PeerStoreError
 from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import generate_keypair
 from offchain.net import protocols
-from offchain.net.boundary import StreamGuard
+from offchain.net.boundary import ConductPolicy, PeerConduct, StreamGuard
 from offchain.net.framing import FrameError, FrameReader
 from offchain.net.gc_policy import ChurnCollector
 from offchain.net.host import (
@@ -55,6 +55,7 @@ from offchain.net.identity import (
 )
 from offchain.net.limits import router_limits
 from offchain.net.messages import (
+    MAX_PEERS_IN_SUMMARY,
     Hello,
     Join,
     Load,
@@ -177,7 +178,11 @@ class RouterAgent:
         self.mesh = meshlib.MeshState(self.me)
         self.metrics = metrics or make_metrics("router")
         # Every stream handler runs behind it; it cuts off peers that keep sending bad input.
-        self.guard = StreamGuard(self.host, self.metrics)
+        self.guard = StreamGuard(
+            self.host,
+            self.metrics,
+            PeerConduct(ConductPolicy(strikes=config.strikes, cool_down_s=config.cool_down_s)),
+        )
         self.rng = random.Random()
         # Nodes' sessions are their own link streams, adopted as they join (``_serve_node``).
         self.node_sessions = SessionPool(self.host, None)
@@ -351,8 +356,11 @@ class RouterAgent:
 
     def _drop(self, peer: str, stream_kind: str, reason: str, detail: str) -> None:
         """Refuse ``peer``'s stream for ``reason`` at the boundary (logged, counted, held)."""
+        logger.warning(
+            "dropped %s stream from %s: reason=%s (%s)", stream_kind, peer, reason, detail
+        )
         self.metrics.errors.labels(reason=reason).inc()
-        self.guard.reject(peer, stream_kind, reason, detail)
+        self.guard.reject(peer, stream_kind, reason, detail, log=False)
 
     # ------------------------------------------------------------------ compute nodes
 
@@ -395,13 +403,22 @@ class RouterAgent:
         staked: bool,
     ) -> None:
         """Hold the node in the routing table, and its link as its session, while the link lives."""
+        workloads = tablelib.admissible_workloads(self.table, hello.workloads, staked)
+        if len(workloads) < len(set(hello.workloads)):
+            logger.info(
+                "node %s (unstaked) listed for %d of the %d workloads it declared",
+                peer,
+                len(workloads),
+                len(set(hello.workloads)),
+            )
+            self.metrics.rejected.labels(reason="unstaked-workload-cap").inc()
         token = object()
         self._controls[peer] = token
         self.table = tablelib.add_node(
             self.table,
             tablelib.NodeEntry(
                 peer_id=peer,
-                workloads=frozenset(hello.workloads),
+                workloads=workloads,
                 e_power=hello.e_power,
                 capacity=max(1, hello.capacity),
                 staked=staked,
@@ -509,6 +526,7 @@ class RouterAgent:
         with trio.fail_after(self.config.hello_timeout_s):
             join = await receive(FrameReader(stream), Join)
         assert isinstance(join, Join)
+        self.broadcast.expect(peer_id(peer))
         address, staked = classify_peer(join.binding, peer, lambda _address: False)
         if not address:
             raise BindingError("no valid binding for this peer")
@@ -894,9 +912,10 @@ class RouterAgent:
 
     def _refuse_link(self, peer: str, reason: str, detail: str, evidence: bool = False) -> None:
         """Refuse a mesh link; ``evidence`` when the refusal counts against the peer."""
+        logger.warning("refused mesh link with router %s: reason=%s (%s)", peer, reason, detail)
         self.metrics.errors.labels(reason=reason).inc()
         self.metrics.mesh_links.labels(outcome="refused").inc()
-        self.guard.reject(peer, "mesh", reason, f"mesh link refused: {detail}", evidence)
+        self.guard.reject(peer, "mesh", reason, detail, evidence, log=False)
 
     def _binding_for_mesh(self) -> bytes:
         """Return our endorsed binding (Ethereum key and libp2p key), renewed before expiry."""
@@ -917,7 +936,7 @@ class RouterAgent:
             self.me,
             next(self._summary_seq),
             self.mesh.links,
-            tablelib.best_expected_by_workload(self.table),
+            tablelib.best_expected_by_workload(self.table, MAX_PEERS_IN_SUMMARY),
         )
         signed = signing.sign_summary(summary, self.eth, self._binding_for_mesh())
         self._own_signed = (now, signed)

@@ -52,6 +52,10 @@ class RouterConfig:
     # Gossip messages accepted per forwarding peer and topic: sustained rate and burst.
     gossip_rate_per_s: float = 2_000.0
     gossip_burst: int = 4_000
+    # A peer refused this many times within a minute (malformed input and the like) is
+    # disconnected and refused for ``cool_down_s`` (``net/boundary.py``).
+    strikes: int = 5
+    cool_down_s: float = 300.0
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     ready_file: str | None = None

@@ -30,6 +30,7 @@ per forwarding peer and topic; rejected messages are neither delivered nor relay
 import logging
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import trio
@@ -64,10 +65,20 @@ MESHSUB_PROTOCOLS = (PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID)
 # A peer's gossipsub may open its stream before its join is answered (py-libp2p opens one on
 # connect): the stream waits this long for the peer to be admitted.
 ADMISSION_WAIT_S = 10.0
+# ... if it has begun to join within this long; otherwise the stream is refused at once.
+JOIN_GRACE_S = 1.0
 # How long a join may take, each way.
 JOIN_TIMEOUT_S = 5.0
 # Admitted gossip peers at most (routers' mesh neighbours and validators).
 MAX_GOSSIP_PEERS = 1_024
+
+
+@dataclass
+class _Admission:
+    """A ``/meshsub`` stream waiting for its peer's join (``joining``) and verdict."""
+
+    joining: trio.Event = field(default_factory=trio.Event)
+    admitted: trio.Event = field(default_factory=trio.Event)
 
 
 class NotAdmitted(InputRejected):
@@ -168,7 +179,7 @@ class Broadcast:
         self._known_origin = known_origin
         # Admitted peers and the staked address each is bound to; waiters for admission.
         self.admitted: dict[ID, str] = {}
-        self._admission: dict[ID, trio.Event] = {}
+        self._admission: dict[ID, _Admission] = {}
         for protocol in MESHSUB_PROTOCOLS:
             self.guard.set_handler(protocol, "gossip", self._handle_meshsub, 2)
         for topic in protocols.ALL_TOPICS:
@@ -202,7 +213,8 @@ class Broadcast:
         self.pubsub.remove_from_blacklist(peer)
         waiting = self._admission.pop(peer, None)
         if waiting is not None:
-            waiting.set()
+            waiting.joining.set()
+            waiting.admitted.set()
         if peer not in self.pubsub.peers:
             try:
                 self._new_peers_in.send_nowait(peer)
@@ -226,20 +238,41 @@ class Broadcast:
         """Return whether our pubsub stream to ``peer`` is open."""
         return peer in self.pubsub.peers
 
+    def expect(self, peer: ID) -> None:
+        """Note that ``peer`` has sent a join: its ``/meshsub`` stream waits for the verdict."""
+        waiting = self._waiting(peer)
+        if waiting is not None:
+            waiting.joining.set()
+
+    def _waiting(self, peer: ID) -> "_Admission | None":
+        waiting = self._admission.get(peer)
+        if waiting is None and len(self._admission) < MAX_GOSSIP_PEERS:
+            waiting = self._admission[peer] = _Admission()
+        return waiting
+
     async def _handle_meshsub(self, stream: INetStream) -> None:
-        """Read an admitted peer's gossip; refuse anyone else's stream."""
+        """Read an admitted peer's gossip; refuse anyone else's stream.
+
+        A peer that is joining (its gossipsub may open this stream before its join is
+        answered) gets ``ADMISSION_WAIT_S``; one that has not begun to join within
+        ``JOIN_GRACE_S`` is refused.
+        """
         peer = stream.muxed_conn.peer_id
         if peer not in self.admitted:
-            waiting = self._admission.get(peer)
+            waiting = self._waiting(peer)
             if waiting is None:
-                if len(self._admission) >= MAX_GOSSIP_PEERS:
-                    raise NotAdmitted(f"{peer} is not admitted to gossip")
-                waiting = self._admission[peer] = trio.Event()
-            with trio.move_on_after(ADMISSION_WAIT_S):
-                await waiting.wait()
-            if peer not in self.admitted:
-                if self._admission.get(peer) is waiting:
+                raise NotAdmitted(f"{peer} is not admitted to gossip")
+            try:
+                deadline = trio.current_time() + ADMISSION_WAIT_S
+                with trio.move_on_after(JOIN_GRACE_S):
+                    await waiting.joining.wait()
+                if waiting.joining.is_set():
+                    with trio.move_on_at(deadline):
+                        await waiting.admitted.wait()
+            finally:
+                if self._admission.get(peer) is waiting and peer not in self.admitted:
                     del self._admission[peer]
+            if peer not in self.admitted:
                 raise NotAdmitted(f"{peer} is not bound to a staked router or validator")
         await self.pubsub.stream_handler(stream)
 

@@ -17,7 +17,7 @@ import multiaddr
 import trio
 
 from offchain.crypto.keys import generate_keypair
-from offchain.net.boundary import StreamGuard
+from offchain.net.boundary import ConductPolicy, PeerConduct, StreamGuard
 from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
 from offchain.net.identity import encode_binding, make_binding
 from offchain.net.limits import node_limits
@@ -119,6 +119,10 @@ class NodeConfig:
     backoff_max_s: float = 30.0
     # Longer than three of the router's longest ping periods (see RouterConfig).
     silence_s: float = 90.0
+    # A peer refused this many times within a minute (malformed input and the like) is
+    # disconnected and refused for ``cool_down_s`` (``net/boundary.py``).
+    strikes: int = 5
+    cool_down_s: float = 300.0
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     ready_file: str | None = None
@@ -153,7 +157,11 @@ class NodeAgent:
         self.metrics = metrics or make_metrics("worker")
         # Routers are peers like any other: what their bytes raise ends one link, and a router
         # that keeps sending bad input is refused for a cool-down.
-        self.guard = StreamGuard(self.host, self.metrics)
+        self.guard = StreamGuard(
+            self.host,
+            self.metrics,
+            PeerConduct(ConductPolicy(strikes=config.strikes, cool_down_s=config.cool_down_s)),
+        )
         self.pending = 0
         # Free slots are taken without a scheduler trip (a semaphore, not a CapacityLimiter:
         # nothing here hands the limiter to threads).
