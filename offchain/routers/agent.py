@@ -518,33 +518,38 @@ class RouterAgent:
         """Admit a peer bound to a staked router or validator address to gossip.
 
         The peer presents its binding on its own connection; the answer is our own, sent only
-        once the peer is admitted. Anyone else's stream is reset, and the refusal counted (not
-        held against the peer: stake views change at different moments).
+        once the peer is admitted. Anyone else's stream is reset, and the refusal counted (held
+        against the peer only for a malformed join: stake views change at different moments).
         """
         assert self.broadcast is not None
         peer = remote_peer(stream)
-        with trio.fail_after(self.config.hello_timeout_s):
-            join = await receive(FrameReader(stream), Join)
-        assert isinstance(join, Join)
-        self.broadcast.expect(peer_id(peer))
-        address, staked = classify_peer(join.binding, peer, lambda _address: False)
-        if not address:
-            raise BindingError("no valid binding for this peer")
-        staked = await self._staked_for_gossip(address)
-        if not staked:
-            self.guard.reject(
-                peer,
-                "join",
-                "gossip-not-staked",
-                f"{address} is no staked router or validator",
-                evidence=False,
-            )
-            await reset_quietly(stream)
-            return
-        if not self.broadcast.admit(peer_id(peer), address):
-            self.guard.reject(peer, "join", "gossip-full", "no room", evidence=False)
-            await reset_quietly(stream)
-            return
+        admitted = False
+        try:
+            with trio.fail_after(self.config.hello_timeout_s):
+                join = await receive(FrameReader(stream), Join)
+            assert isinstance(join, Join)
+            self.broadcast.expect(peer_id(peer))
+            address, _staked = classify_peer(join.binding, peer, lambda _address: False)
+            if not address:
+                raise BindingError("no valid binding for this peer")
+            if not await self._staked_for_gossip(address):
+                self.guard.reject(
+                    peer,
+                    "join",
+                    "gossip-not-staked",
+                    f"{address} is no staked router or validator",
+                    evidence=False,
+                )
+                await reset_quietly(stream)
+                return
+            if not self.broadcast.admit(peer_id(peer), address):
+                self.guard.reject(peer, "join", "gossip-full", "no room", evidence=False)
+                await reset_quietly(stream)
+                return
+            admitted = True
+        finally:
+            if not admitted:
+                self.broadcast.refuse(peer_id(peer))
         logger.info("gossip peer %s admitted (staked %s)", peer, address)
         await send(stream, Join(encode_binding(make_binding(self.eth, self.me))))
         await close_quietly(stream)

@@ -244,6 +244,13 @@ class Broadcast:
         if waiting is not None:
             waiting.joining.set()
 
+    def refuse(self, peer: ID) -> None:
+        """Note that ``peer``'s join was refused: its waiting ``/meshsub`` stream is refused now."""
+        waiting = self._admission.get(peer)
+        if waiting is not None and peer not in self.admitted:
+            waiting.joining.set()
+            waiting.admitted.set()  # wakes the stream, which finds the peer not admitted
+
     def _waiting(self, peer: ID) -> "_Admission | None":
         waiting = self._admission.get(peer)
         if waiting is None and len(self._admission) < MAX_GOSSIP_PEERS:
