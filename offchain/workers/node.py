@@ -18,6 +18,7 @@ import trio
 
 from offchain.crypto.keys import generate_keypair
 from offchain.net.boundary import ConductPolicy, PeerConduct, StreamGuard
+from offchain.net.framing import KIB, MAX_BODY, MsgType
 from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
 from offchain.net.identity import encode_binding, make_binding
 from offchain.net.limits import node_limits
@@ -34,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 Runner = Callable[[bytes], Awaitable[bytes]]
 MAX_SLEEP_MS = 60_000
+# The largest output a node computes: one RESPONSE frame, less room for the response's other
+# fields (request id, error code and message, node id, hops and their CBOR framing).
+RESPONSE_ROOM = 16 * KIB
+MAX_OUTPUT_BYTES = MAX_BODY[MsgType.RESPONSE] - RESPONSE_ROOM
 
 
 class WorkloadFailed(ValueError):
@@ -73,8 +78,11 @@ def resolve_workloads(specs: list[str]) -> dict[str, Runner]:
     return out
 
 
-def _registry_runner(kind: str) -> Runner | None:
+def _registry_runner(kind: str, max_output_bytes: int = MAX_OUTPUT_BYTES) -> Runner | None:
     """Return a runner for a workload of the registry (inputs and outputs as its codec's bytes).
+
+    A request is refused from its declared shapes, before its data is decoded or any work is
+    started, when its output would not fit ``max_output_bytes`` or its workload's limits.
 
     The registry pulls in Numba and PyTorch, so it is imported only when a node serves one
     of its workloads; a node serving only the built-in ones starts without them.
@@ -90,6 +98,11 @@ def _registry_runner(kind: str) -> Runner | None:
 
     async def run(payload: bytes) -> bytes:
         try:
+            declared = workloads.read_header(payload)
+            workload.plan(
+                {name: (h.dtype, h.shape) for name, h in declared.items()},
+                max_output_bytes=max_output_bytes,
+            )
             inputs = workloads.decode(payload)
             outputs = await trio.to_thread.run_sync(workload.run, inputs)
             return workloads.encode(outputs)
