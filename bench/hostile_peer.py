@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import random
+import signal
 import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -317,8 +318,8 @@ async def fake_router(
         await trio.sleep_forever()
 
 
-def main() -> None:
-    """Run the hostile peer from the command line."""
+def cli() -> None:
+    """Run the hostile peer from the command line (not ``main``: ``python -m bench`` runs those)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="mode", required=True)
     a = sub.add_parser("attack", help="send hostile frames to a router")
@@ -361,12 +362,18 @@ def main() -> None:
                     )
                 )
 
+    def interrupted(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # so that the report below is written on SIGTERM too
+
+    signal.signal(signal.SIGTERM, interrupted)
     try:
         trio.run(run)
+    except KeyboardInterrupt:
+        pass
     finally:
         if args.mode == "attack":
             args.report.write_text(json.dumps(asdict(report), indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    cli()
