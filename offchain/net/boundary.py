@@ -34,6 +34,9 @@ StreamHandler = Callable[[INetStream], Awaitable[None]]
 NOT_EVIDENCE = frozenset({"timeout", "internal-error"})
 # Streams a peer may hold open on one protocol at once, unless the agent says otherwise.
 DEFAULT_STREAMS_PER_PEER = 8
+# Refusals logged a second at most, over a burst: every one is counted in the metric anyway.
+LOG_LINES_PER_S = 20
+LOG_BURST = 100
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,9 @@ class StreamGuard:
         self._open: dict[tuple[str, str], int] = {}
         self._to_disconnect_in, self._to_disconnect_out = trio.open_memory_channel[str](math.inf)
         self._pending_disconnects: set[str] = set()
+        self._log_tokens = float(LOG_BURST)
+        self._log_at = -math.inf  # agents are built before trio runs: no clock yet
+        self._unlogged = 0
         host.get_network().register_notifee(_RefuseCutOff(self))
 
     # ------------------------------------------------------------------ handlers
@@ -201,8 +207,9 @@ class StreamGuard:
             elif isinstance(exc, ExceptionGroup) and exc.split(NET_ERRORS)[1] is None:
                 logger.debug("%s stream with %s ended: %s", kind, peer, exc)
             else:
-                logger.exception("%s stream with %s failed in its handler", kind, peer)
-                self.reject(peer, kind, "internal-error", type(exc).__name__)
+                if self.should_log():
+                    logger.exception("%s stream with %s failed in its handler", kind, peer)
+                self.reject(peer, kind, "internal-error", type(exc).__name__, log=False)
 
     def set_handler(
         self,
@@ -231,7 +238,7 @@ class StreamGuard:
         ``evidence`` says whether the refusal counts against the peer; by default it does
         unless ``reason`` is one of ``NOT_EVIDENCE``. ``log=False`` when the caller logged it.
         """
-        if log:
+        if log and self.should_log():
             logger.warning("refused %s input from %s: reason=%s (%s)", kind, peer, reason, detail)
         self._count(reason)
         if not (reason not in NOT_EVIDENCE if evidence is None else evidence):
@@ -249,6 +256,26 @@ class StreamGuard:
         )
         self.metrics.cut_off.inc()
         self.cut_off(peer)
+        return True
+
+    def should_log(self) -> bool:
+        """Return whether a refusal may be logged now (``LOG_LINES_PER_S``, burst ``LOG_BURST``).
+
+        A flood of bad input must not become a flood of log lines (disk and CPU): beyond the
+        rate, refusals are only counted, and the next line logged says how many were not.
+        """
+        now = self._clock()
+        self._log_tokens = min(LOG_BURST, self._log_tokens + (now - self._log_at) * LOG_LINES_PER_S)
+        self._log_at = now
+        if self._log_tokens < 1:
+            self._unlogged += 1
+            return False
+        self._log_tokens -= 1
+        if self._unlogged:
+            logger.warning(
+                "%d more refusals not logged (over %d lines/s)", self._unlogged, LOG_LINES_PER_S
+            )
+            self._unlogged = 0
         return True
 
     def banned_for(self, peer: str) -> float:

@@ -356,9 +356,10 @@ class RouterAgent:
 
     def _drop(self, peer: str, stream_kind: str, reason: str, detail: str) -> None:
         """Refuse ``peer``'s stream for ``reason`` at the boundary (logged, counted, held)."""
-        logger.warning(
-            "dropped %s stream from %s: reason=%s (%s)", stream_kind, peer, reason, detail
-        )
+        if self.guard.should_log():
+            logger.warning(
+                "dropped %s stream from %s: reason=%s (%s)", stream_kind, peer, reason, detail
+            )
         self.metrics.errors.labels(reason=reason).inc()
         self.guard.reject(peer, stream_kind, reason, detail, log=False)
 
@@ -917,7 +918,8 @@ class RouterAgent:
 
     def _refuse_link(self, peer: str, reason: str, detail: str, evidence: bool = False) -> None:
         """Refuse a mesh link; ``evidence`` when the refusal counts against the peer."""
-        logger.warning("refused mesh link with router %s: reason=%s (%s)", peer, reason, detail)
+        if self.guard.should_log():
+            logger.warning("refused mesh link with router %s: reason=%s (%s)", peer, reason, detail)
         self.metrics.errors.labels(reason=reason).inc()
         self.metrics.mesh_links.labels(outcome="refused").inc()
         self.guard.reject(peer, "mesh", reason, detail, evidence, log=False)
