@@ -11,8 +11,6 @@ raises ``MalformedInvocation``; ``decode_*`` also refuses bytes ``loads`` refuse
 
 from typing import Any
 
-from eth_utils import to_checksum_address
-
 from offchain.net.canonical_cbor import dumps, loads
 from offchain.protocol.invocation.constants import (
     ADDRESS_BYTES,
@@ -23,6 +21,7 @@ from offchain.protocol.invocation.constants import (
     WORKLOAD_FIRST_CHAR,
     WORKLOAD_LAST_CHAR,
 )
+from offchain.protocol.invocation.eip712 import address_from_bytes
 from offchain.protocol.invocation.errors import MalformedInvocation
 from offchain.protocol.invocation.types import InvocationRecord, InvocationRequest, Receipt
 
@@ -110,7 +109,7 @@ def _bytes(value: dict[str, Any], key: str, size: int) -> bytes:
 
 
 def _address(value: dict[str, Any], key: str) -> str:
-    return to_checksum_address(_bytes(value, key, ADDRESS_BYTES))
+    return address_from_bytes(_bytes(value, key, ADDRESS_BYTES))
 
 
 def _uint64(value: dict[str, Any], key: str) -> int:

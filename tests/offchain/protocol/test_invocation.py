@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from offchain.crypto.hashing import keccak
+from offchain.crypto.keys import InvalidSignature, recover_address
 from offchain.net.canonical_cbor import dumps, loads
 from offchain.protocol.errors import InputRejected
 from offchain.protocol.invocation import (
@@ -36,6 +37,7 @@ from offchain.protocol.invocation import (
     decode_receipt,
     decode_record,
     decode_request,
+    eip712,
     encode_receipt,
     encode_record,
     encode_request,
@@ -235,6 +237,39 @@ def test_request__signed_with_eth_account_sign_typed_data__recovers_to_the_signe
     assert recover_request_signer(request, signed.signature, DOMAIN) == USER.address
     assert check_request_signature(request, bytes(signed.signature), DOMAIN) is request
     assert bytes(signed.signature) == sign_request(USER.key, request, DOMAIN)
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(raw=st.binary(min_size=20, max_size=20))
+def test_address_from_bytes__is_eip55(raw):
+    assert eip712.address_from_bytes(raw) == to_checksum_address(raw)
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(
+    digest=hashes,
+    r=st.integers(0, SECP256K1_N + 1),
+    s=st.integers(0, SECP256K1_N // 2),
+    v=st.sampled_from([27, 28]),
+)
+def test_recover_signer__agrees_with_eth_keys(digest, r, s, v):
+    signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v])
+    try:
+        expected = recover_address(digest, signature)
+    except InvalidSignature:
+        with pytest.raises(errors.BadSignature):
+            eip712.recover_signer(digest, signature)
+    else:
+        assert eip712.recover_signer(digest, signature) == expected
+
+
+def test_recover_signer__without_coincurve__same_answers(monkeypatch):
+    request = make_request()
+    signature = sign_request(USER.key, request, DOMAIN)
+    monkeypatch.setattr(eip712, "_PublicKey", None)
+    assert recover_request_signer(request, signature, DOMAIN) == USER.address
+    with pytest.raises(errors.BadSignature):
+        recover_request_signer(request, signature[:64] + b"\x1d", DOMAIN)
 
 
 CHANGED_FIELDS = {
