@@ -1,12 +1,12 @@
 """The serving and payment rule of a socket's invocations, shared by routers, validators and nodes.
 
 Who may serve: a registered, non-blacklisted node that declares the socket's workload and that
-the socket's terms admit. An issuer-only socket (``open_serving`` false, every socket
-ComputeSocket mints today) is served by its issuer alone: the node, or the pool operator whose
-address stakes for the pool, that minted it. An open socket is served by any such node; when
-``stake_required`` it must hold an active compute stake, otherwise an unstaked node may serve
-it too. Either way the issuer itself must stay an active compute node, as ComputeSocket's
-``can_use`` requires.
+the socket's terms admit. An issuer-only socket (``open_serving`` false: every socket
+ComputeSocket mints, as it stores no serving terms) is served by its issuer alone: the node, or
+the pool operator whose address stakes for the pool, that minted it. An open socket is served by
+any such node; when ``stake_required`` it must hold an active compute stake, otherwise an
+unstaked node may serve it too. Either way the issuer itself must stay an active compute node,
+as ComputeSocket's ``can_use`` requires.
 
 Who is paid what out of each price: the routing router ``ROUTER_SHARE_BPS`` (10 %), the issuer
 ``ISSUER_SHARE_BPS`` (10 %) when another node served its open socket, and the serving node the
