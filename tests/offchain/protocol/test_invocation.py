@@ -770,8 +770,9 @@ def test_decode__oversized_or_nested_too_deep__refused():
     with pytest.raises(errors.MalformedInvocation):
         decode_record(b"\xa0" + b"\x00" * 4_096)
     nested = dumps({"request": {"user": {"deeper": {}}}})
-    with pytest.raises(InputRejected):
+    with pytest.raises(InputRejected) as refused:
         decode_record(nested)
+    assert refused.value.reason == "cbor-too-deep"
 
 
 def test_errors__every_reason_is_an_input_rejected_with_its_own_tag():
