@@ -89,13 +89,21 @@ def bench_decode(mutations: int, repeat: int) -> dict:
     return {"rows": rows, "worst_ratio": max(r["ratio"] for r in rows)}
 
 
-def bench_attack(work: Path, seconds: float, callers: int, rate: float, peers: int) -> dict:
-    """Return routed load alone and under attack, measured back to back."""
+def bench_attack(
+    work: Path, seconds: float, callers: int, rate: float, peers: int, strikes: int | None
+) -> dict:
+    """Return routed load alone and under attack, measured back to back.
+
+    ``strikes`` None: the router's default conduct policy, so attackers are cut off and come
+    back as new identities; a number: the router's strike limit (a large one keeps the
+    attackers connected, which measures the cost of refusing frames alone).
+    """
     processes: list[AgentProcess] = []
     nodes = ("hb-n1", "hb-n2")
     staked = [a for n in nodes for a in ("--staked", _address(n))]
+    policy = [] if strikes is None else ["--strikes", str(strikes)]
     try:
-        router = router_process(work, "router", ["--metrics-port", "0", *staked]).start()
+        router = router_process(work, "router", ["--metrics-port", "0", *staked, *policy]).start()
         processes.append(router)
         router.wait_ready()
         for name in nodes:
@@ -108,15 +116,27 @@ def bench_attack(work: Path, seconds: float, callers: int, rate: float, peers: i
         report = work / "attacker.report"
         argv = [sys.executable, "-m", "bench.hostile_peer", "attack", router.info["addrs"][0]]
         argv += ["--rate", str(rate), "--peers", str(peers), "--rounds", "1000"]
+        argv += ["--concurrency", "16"]
         argv += ["--seconds", str(3 * seconds + 10), "--report", str(report)]
         attacker = AgentProcess("attacker", argv, work / "a.json", work / "attacker.log").start()
         processes.append(attacker)
+        # Measure only once the attack is under way: the router has refused its first frames.
+        before = _rejections(router)[0]
+        deadline = time.monotonic() + 60
+        while _rejections(router)[0] < before + 10:
+            if time.monotonic() > deadline or not attacker.alive():
+                raise RuntimeError(f"the attack did not start:\n{attacker.log_tail()}")
+            time.sleep(0.1)
         started = time.monotonic()
         attacked = routed_load(router, callers, seconds)
         attacker.stop()
         attacked_s = time.monotonic() - started
         sent = json.loads(report.read_text()) if report.exists() else {}
+        rejected, cut_off = _rejections(router)
         return {
+            "strikes": strikes or "default",
+            "router_rejected": rejected,
+            "router_cut_off": cut_off,
             "callers": callers,
             "seconds": seconds,
             "target_bad_frames_per_s": rate,
@@ -138,6 +158,25 @@ def _address(label: str) -> str:
     return generate_keypair(bytes.fromhex(seed_hex(label))).address
 
 
+def _rejections(router: AgentProcess) -> tuple[float, float]:
+    """Return the router's refusals (all reasons) and peers cut off so far."""
+    import urllib.request  # noqa: PLC0415
+
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    port = router.info["metrics_port"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    rejected = cut_off = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "emc_rejected_total":
+                rejected += sample.value
+            elif sample.name == "emc_peers_cut_off_total":
+                cut_off = sample.value
+    return rejected, cut_off
+
+
 def _wait_nodes(router: AgentProcess, count: int) -> None:
     from bench.router import metric  # noqa: PLC0415
 
@@ -156,15 +195,20 @@ def print_tables(results: dict) -> None:
             f"{row['input']:<16} {row['bytes']:>8} {row['ns_per_byte']:>9} "
             f"{row['valid_ns_per_byte']:>14} {row['ratio']:>7}"
         )
-    attack = results["attack"]
     print()
-    print(f"{'round':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    for name in ("alone", "attacked"):
-        r = attack[name]
-        print(f"{name:<10} {r['rps']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['errors']:>7}")
-    achieved, target = attack["bad_frames_per_s"], attack["target_bad_frames_per_s"]
-    ratio = 100 * attack["throughput_ratio"]
-    print(f"bad frames/s {achieved} (target {target}); under attack {ratio:.1f} % of alone")
+    print(
+        f"{'policy':<14} {'round':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+        f"{'bad/s':>7} {'ratio':>7}"
+    )
+    for attack in results["attack"]:
+        for name in ("alone", "attacked"):
+            r = attack[name]
+            bad = attack["bad_frames_per_s"] if name == "attacked" else ""
+            ratio = f"{100 * attack['throughput_ratio']:.1f}%" if name == "attacked" else ""
+            print(
+                f"{attack['strikes']!s:<14} {name:<10} {r['rps']:>8} {r['p50_ms']:>8} "
+                f"{r['p99_ms']:>8} {r['errors']:>7} {bad!s:>7} {ratio:>7}"
+            )
 
 
 def main() -> None:
@@ -175,14 +219,20 @@ def main() -> None:
     args, _rest = parser.parse_known_args()
     quick = args.quick
     results = {"decode": bench_decode(mutations=50 if quick else 2_000, repeat=3 if quick else 20)}
-    with tempfile.TemporaryDirectory() as work:
-        results["attack"] = bench_attack(
-            Path(work),
-            seconds=2.0 if quick else 10.0,
-            callers=10,
-            rate=1_000.0,
-            peers=2,
-        )
+    results["attack"] = []
+    # Cut off and back as new identities (the default policy); then never cut off.
+    for strikes in (None, 10**9):
+        with tempfile.TemporaryDirectory() as work:
+            results["attack"].append(
+                bench_attack(
+                    Path(work),
+                    seconds=2.0 if quick else 10.0,
+                    callers=10,
+                    rate=1_000.0,
+                    peers=2,
+                    strikes=strikes,
+                )
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
     print_tables(results)

@@ -19,6 +19,7 @@ Both write a JSON report (``--report``) of what was sent and how the target answ
 import argparse
 import json
 import logging
+import math
 import random
 import signal
 import struct
@@ -214,67 +215,87 @@ async def attack(
     seconds: float | None,
     rounds: int,
     check_cut_off: bool,
+    concurrency: int = 1,
 ) -> None:
-    """Send every protocol's hostile frames to the router at ``addr`` (see the module doc)."""
+    """Send every protocol's hostile frames to the router at ``addr`` (see the module doc).
+
+    ``concurrency`` streams are in flight at once per identity; ``rate`` paces them all.
+    """
     info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
     plan: list[tuple[str, bytes]] = []
     for protocol, message in FIRST_MESSAGE.items():
         plan += [(protocol, f) for f in hostile_frames(encode(message), mutations, rng)]
     for protocol in MESHSUB_PROTOCOLS:  # gossipsub's own framing: varint-prefixed protobuf
         plan += [(protocol, rng.randbytes(rng.randint(1, 64))) for _ in range(4)]
-    deadline = trio.current_time() + seconds if seconds is not None else None
+    queue = [item for _round in range(rounds) for item in plan]
+    queue.reverse()  # popped from the end, in plan order
+    deadline = trio.current_time() + seconds if seconds is not None else math.inf
     gap = 1 / rate if rate else 0.0
-    next_at = trio.current_time()
-    for _round in range(rounds):
-        queue = list(plan)
-        while queue:
-            seed = rng.randbytes(32)
-            report.identities += 1
-            host = make_host(identity_from_seed(seed), node_limits())
-            async with host.run([]):
-                try:
-                    with trio.fail_after(10):
-                        await host.connect(info)
-                except (trio.TooSlowError, *NET_ERRORS):
-                    report.open_failed += 1
-                    continue
-                cut = False
-                while queue:
-                    if deadline is not None and trio.current_time() > deadline:
-                        return
+    pace = {"next": trio.current_time()}
+
+    async def send_one(host: object, protocol: str, frame: bytes) -> bool:
+        """Send one frame on a new stream; return False if the stream would not open."""
+        try:
+            with trio.fail_after(5):
+                stream = await host.new_stream(info.peer_id, [protocol])  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - a cut-off peer's streams fail in many ways
+            report.open_failed += 1
+            logger.debug("no stream: %s", exc)
+            return False
+        report.frames_sent += 1
+        report.by_protocol[protocol] = report.by_protocol.get(protocol, 0) + 1
+        try:
+            await stream.write(frame)
+        except Exception:  # noqa: BLE001 - reset under us: refused
+            report.streams_refused += 1
+            return True
+        if await _await_refusal(stream, 5):
+            report.streams_refused += 1
+        else:
+            report.streams_answered += 1
+            try:
+                await stream.reset()
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        return True
+
+    while queue and trio.current_time() < deadline:
+        seed = rng.randbytes(32)
+        report.identities += 1
+        host = make_host(identity_from_seed(seed), node_limits())
+        cut = trio.Event()
+        async with host.run([]):
+            try:
+                with trio.fail_after(10):
+                    await host.connect(info)
+            except (trio.TooSlowError, *NET_ERRORS):
+                report.open_failed += 1
+                continue
+
+            async def sender(host: object = host, cut: trio.Event = cut) -> None:
+                while queue and not cut.is_set() and trio.current_time() < deadline:
                     if gap:
-                        await trio.sleep_until(next_at)
-                        next_at = max(next_at + gap, trio.current_time() - 1)
-                    protocol, frame = queue[0]
-                    try:
-                        with trio.fail_after(5):
-                            stream = await host.new_stream(info.peer_id, [protocol])
-                    except Exception as exc:  # noqa: BLE001 - negotiation failures vary
-                        report.open_failed += 1
-                        logger.debug("no stream: %s", exc)
-                        cut = True
-                        break  # cut off: try again as someone else
-                    queue.pop(0)
-                    report.frames_sent += 1
-                    report.by_protocol[protocol] = report.by_protocol.get(protocol, 0) + 1
-                    try:
-                        await stream.write(frame)
-                    except NET_ERRORS:
-                        report.streams_refused += 1
-                        continue
-                    if await _await_refusal(stream, 5):
-                        report.streams_refused += 1
-                    else:
-                        report.streams_answered += 1
-                        await stream.reset()
-                if cut:
-                    report.cut_off += 1
-                    if check_cut_off:
-                        if await _still_refused(addr, seed):
-                            report.refused_after_cut_off += 1
-                        else:
-                            report.accepted_after_cut_off += 1
-                        check_cut_off = False  # once is proof enough
+                        at = pace["next"]
+                        pace["next"] = max(at + gap, trio.current_time() - 1)
+                        await trio.sleep_until(at)
+                    if not queue or cut.is_set():
+                        return
+                    protocol, frame = queue.pop()
+                    if not await send_one(host, protocol, frame):
+                        queue.append((protocol, frame))  # not sent: the next identity sends it
+                        cut.set()
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(concurrency):
+                    nursery.start_soon(sender)
+        if cut.is_set():
+            report.cut_off += 1
+            if check_cut_off:
+                if await _still_refused(addr, seed):
+                    report.refused_after_cut_off += 1
+                else:
+                    report.accepted_after_cut_off += 1
+                check_cut_off = False  # once is proof enough
 
 
 async def fake_router(
@@ -329,6 +350,7 @@ def cli() -> None:
     a.add_argument("--seconds", type=float)
     a.add_argument("--rounds", type=int, default=1)
     a.add_argument("--peers", type=int, default=1, help="concurrent attackers")
+    a.add_argument("--concurrency", type=int, default=1, help="streams in flight per attacker")
     f = sub.add_parser("fake-router", help="answer node links with hostile frames")
     f.add_argument("--ready-file", type=Path, required=True)
     f.add_argument("--mutations", type=int, default=8)
@@ -359,6 +381,7 @@ def cli() -> None:
                         seconds=args.seconds,
                         rounds=args.rounds,
                         check_cut_off=i == 0,
+                        concurrency=args.concurrency,
                     )
                 )
 
