@@ -91,7 +91,13 @@ def bench_decode(mutations: int, repeat: int) -> dict:
 
 
 def bench_attack(
-    work: Path, seconds: float, callers: int, rate: float, peers: int, strikes: int | None
+    work: Path,
+    seconds: float,
+    callers: int,
+    rate: float,
+    peers: int,
+    strikes: int | None,
+    only: str | None = None,
 ) -> dict:
     """Return routed load alone and under attack, measured back to back.
 
@@ -120,7 +126,8 @@ def bench_attack(
         argv = ["nice", "-n", "19", sys.executable, "-m", "bench.hostile_peer", "attack"]
         argv += [router.info["addrs"][0]]
         argv += ["--rate", str(rate), "--peers", str(peers), "--rounds", "1000"]
-        argv += ["--concurrency", "16"]
+        argv += ["--concurrency", "16" if only is None else "8"]
+        argv += [] if only is None else ["--only", only]
         argv += ["--seconds", str(3 * seconds + 10), "--report", str(report)]
         attacker = AgentProcess("attacker", argv, work / "a.json", work / "attacker.log").start()
         processes.append(attacker)
@@ -141,6 +148,7 @@ def bench_attack(
         rejected, cut_off = _rejections(router)
         return {
             "strikes": strikes or "default",
+            "protocols": only or "all",
             "router_rejected": rejected,
             "router_cut_off": cut_off,
             "callers": callers,
@@ -162,6 +170,42 @@ def bench_attack(
             ),
             "throughput_ratio": round(attacked["rps"] / alone["rps"], 3) if alone["rps"] else 0,
             "router_alive": router.alive(),
+        }
+    finally:
+        stop_all(processes)
+
+
+def bench_refusal_cost(work: Path, seconds: float) -> dict:
+    """Return the router's CPU time per refused frame, with nothing else to do.
+
+    One hostile connection sends bad requests on the invoke protocol as fast as the router
+    refuses them, never cut off: the cost of a stream opened, negotiated, read, refused and
+    reset, which is what every bad frame costs before the peer is cut off.
+    """
+    import psutil  # noqa: PLC0415
+
+    processes: list[AgentProcess] = []
+    try:
+        router = router_process(work, "router", ["--metrics-port", "0", "--strikes", "1000000000"])
+        processes.append(router.start())
+        router.wait_ready()
+        proc = psutil.Process(router.pid)
+        report = work / "cost.report"
+        argv = [sys.executable, "-m", "bench.hostile_peer", "attack", router.info["addrs"][0]]
+        argv += ["--only", "/emc/invoke/2.0.0", "--concurrency", "8", "--rounds", "100000"]
+        argv += ["--seconds", str(seconds), "--report", str(report)]
+        refused_before = _rejections(router)[0]
+        cpu_before = sum(proc.cpu_times()[:2])
+        attacker = AgentProcess("cost", argv, work / "c.json", work / "cost.log").start()
+        processes.append(attacker)
+        attacker.proc.wait(timeout=seconds + 60)
+        cpu = sum(proc.cpu_times()[:2]) - cpu_before
+        refused = _rejections(router)[0] - refused_before
+        return {
+            "refused": refused,
+            "router_cpu_s": round(cpu, 2),
+            "router_cpu_ms_per_refusal": round(1_000 * cpu / max(refused, 1), 3),
+            "refusals_per_core_s": round(refused / cpu, 1) if cpu else 0,
         }
     finally:
         stop_all(processes)
@@ -210,19 +254,26 @@ def print_tables(results: dict) -> None:
             f"{row['input']:<16} {row['bytes']:>8} {row['ns_per_byte']:>9} "
             f"{row['valid_ns_per_byte']:>14} {row['ratio']:>7}"
         )
+    cost = results["refusal_cost"]
+    print()
+    print(
+        f"refusing one bad frame costs the router {cost['router_cpu_ms_per_refusal']} ms of CPU "
+        f"({cost['refusals_per_core_s']} refusals per core-second)"
+    )
     print()
     print(
         f"{'policy':<14} {'round':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-        f"{'bad/s':>7} {'ratio':>7}"
+        f"{'refused/s':>9} {'ratio':>7} {'ms/refusal':>10}"
     )
     for attack in results["attack"]:
         for name in ("alone", "attacked"):
             r = attack[name]
-            bad = attack["bad_frames_per_s"] if name == "attacked" else ""
+            bad = attack["refused_per_s"] if name == "attacked" else ""
             ratio = f"{100 * attack['throughput_ratio']:.1f}%" if name == "attacked" else ""
+            cost = attack["router_cpu_ms_per_refusal"] if name == "attacked" else ""
             print(
                 f"{attack['strikes']!s:<14} {name:<10} {r['rps']:>8} {r['p50_ms']:>8} "
-                f"{r['p99_ms']:>8} {r['errors']:>7} {bad!s:>7} {ratio:>7}"
+                f"{r['p99_ms']:>8} {r['errors']:>7} {bad!s:>9} {ratio:>7} {cost!s:>10}"
             )
 
 
@@ -234,9 +285,12 @@ def main() -> None:
     args, _rest = parser.parse_known_args()
     quick = args.quick
     results = {"decode": bench_decode(mutations=50 if quick else 2_000, repeat=3 if quick else 20)}
+    with tempfile.TemporaryDirectory() as work:
+        results["refusal_cost"] = bench_refusal_cost(Path(work), 3.0 if quick else 15.0)
     results["attack"] = []
-    # Cut off and back as new identities (the default policy); then never cut off.
-    for strikes in (None, 10**9):
+    # Every protocol, cut off and back as new identities (the default policy); then bad
+    # requests on one invoke connection never cut off: the cost of refusing a frame alone.
+    for strikes, only in ((None, None), (10**9, "/emc/invoke/2.0.0")):
         with tempfile.TemporaryDirectory() as work:
             results["attack"].append(
                 bench_attack(
@@ -246,6 +300,7 @@ def main() -> None:
                     rate=1_000.0,
                     peers=2,
                     strikes=strikes,
+                    only=only,
                 )
             )
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -216,6 +216,7 @@ async def attack(
     rounds: int,
     check_cut_off: bool,
     concurrency: int = 1,
+    only: str | None = None,
 ) -> None:
     """Send every protocol's hostile frames to the router at ``addr`` (see the module doc).
 
@@ -227,6 +228,8 @@ async def attack(
         plan += [(protocol, f) for f in hostile_frames(encode(message), mutations, rng)]
     for protocol in MESHSUB_PROTOCOLS:  # gossipsub's own framing: varint-prefixed protobuf
         plan += [(protocol, rng.randbytes(rng.randint(1, 64))) for _ in range(4)]
+    if only is not None:
+        plan = [(protocol, frame) for protocol, frame in plan if protocol == only]
     queue = [item for _round in range(rounds) for item in plan]
     queue.reverse()  # popped from the end, in plan order
     deadline = trio.current_time() + seconds if seconds is not None else math.inf
@@ -351,6 +354,7 @@ def cli() -> None:
     a.add_argument("--rounds", type=int, default=1)
     a.add_argument("--peers", type=int, default=1, help="concurrent attackers")
     a.add_argument("--concurrency", type=int, default=1, help="streams in flight per attacker")
+    a.add_argument("--only", help="attack this protocol only (e.g. /emc/invoke/2.0.0)")
     f = sub.add_parser("fake-router", help="answer node links with hostile frames")
     f.add_argument("--ready-file", type=Path, required=True)
     f.add_argument("--mutations", type=int, default=8)
@@ -382,6 +386,7 @@ def cli() -> None:
                         rounds=args.rounds,
                         check_cut_off=i == 0,
                         concurrency=args.concurrency,
+                        only=args.only,
                     )
                 )
 
