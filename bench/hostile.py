@@ -146,7 +146,10 @@ def bench_attack(
         attacked_s = time.monotonic() - started
         sent = json.loads(report.read_text()) if report.exists() else {}
         rejected, cut_off = _rejections(router)
+        refused_at_accept = _rejections(router, "source-refused")[0]
         return {
+            "refused_at_accept": refused_at_accept,
+            "attacker_gated": sent.get("gated", False),
             "strikes": strikes or "default",
             "protocols": only or "all",
             "router_rejected": rejected,
@@ -217,8 +220,8 @@ def _address(label: str) -> str:
     return generate_keypair(bytes.fromhex(seed_hex(label))).address
 
 
-def _rejections(router: AgentProcess) -> tuple[float, float]:
-    """Return the router's refusals (all reasons) and peers cut off so far."""
+def _rejections(router: AgentProcess, reason: str | None = None) -> tuple[float, float]:
+    """Return the router's refusals (for ``reason``, or all) and peers cut off so far."""
     import urllib.request  # noqa: PLC0415
 
     from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
@@ -229,7 +232,7 @@ def _rejections(router: AgentProcess) -> tuple[float, float]:
     rejected = cut_off = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "emc_rejected_total":
+            if sample.name == "emc_rejected_total" and reason in (None, sample.labels["reason"]):
                 rejected += sample.value
             elif sample.name == "emc_peers_cut_off_total":
                 cut_off = sample.value

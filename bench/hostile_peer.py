@@ -110,6 +110,8 @@ FIRST_MESSAGE = {
     protocols.MESH: SignedSummary(_SUMMARY, b"\x01" * 65, b"\x02" * 100),
     protocols.GOSSIP_JOIN: Join(b"\x03" * 100),
 }
+# Connections refused in a row after which an attacker gives up: its address is refused.
+MAX_REFUSED_CONNECTIONS = 10
 # What a router sends a node first on its link.
 TO_NODE = (Ping(1), Request(b"r" * 16, "echo", b"payload", (), 5_000), RecordBatch((_RECORD,)))
 
@@ -166,6 +168,7 @@ class Report:
     cut_off: int = 0  # identities the target disconnected
     refused_after_cut_off: int = 0  # reconnections with a cut-off identity that were refused
     accepted_after_cut_off: int = 0
+    gated: bool = False  # the target refused our connections before any handshake
     by_protocol: dict[str, int] = field(default_factory=dict)
 
 
@@ -262,7 +265,11 @@ async def attack(
                 pass
         return True
 
+    refused_in_a_row = 0
     while queue and trio.current_time() < deadline:
+        if refused_in_a_row >= MAX_REFUSED_CONNECTIONS:
+            report.gated = True  # the router refuses our address itself: nothing more to do
+            return
         seed = rng.randbytes(32)
         report.identities += 1
         host = make_host(identity_from_seed(seed), node_limits())
@@ -271,9 +278,11 @@ async def attack(
             try:
                 with trio.fail_after(10):
                     await host.connect(info)
-            except (trio.TooSlowError, *NET_ERRORS):
+            except Exception:  # noqa: BLE001 - a refused connection fails in many ways
                 report.open_failed += 1
+                refused_in_a_row += 1
                 continue
+            refused_in_a_row = 0
 
             async def sender(host: object = host, cut: trio.Event = cut) -> None:
                 while queue and not cut.is_set() and trio.current_time() < deadline:

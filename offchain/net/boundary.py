@@ -22,6 +22,7 @@ import trio
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 
 from offchain.net.metrics import AgentMetrics
+from offchain.net.source_gate import SourceGate
 from offchain.net.wire import NET_ERRORS, peer_id, remote_peer, reset_quietly
 from offchain.protocol.errors import InputRejected
 
@@ -124,8 +125,11 @@ class StreamGuard:
         metrics: AgentMetrics,
         conduct: PeerConduct | None = None,
         clock: Callable[[], float] = trio.current_time,
+        gate: SourceGate | None = None,
     ) -> None:
+        """Guard ``host``'s streams; ``gate`` hears the source address of each peer cut off."""
         self.host = host
+        self.gate = gate
         self.metrics = metrics
         self.conduct = conduct or PeerConduct()
         self._clock = clock
@@ -255,8 +259,27 @@ class StreamGuard:
             policy.cool_down_s,
         )
         self.metrics.cut_off.inc()
+        if self.gate is not None:
+            for source in self._sources(peer):
+                self.gate.note_cut_off(source)
         self.cut_off(peer)
         return True
+
+    def _sources(self, peer: str) -> set[str]:
+        """Return the IP addresses ``peer``'s connections come from."""
+        sources = set()
+        try:
+            connections = self.host.get_network().get_connections(peer_id(peer))
+        except ValueError:
+            return sources
+        for conn in connections:
+            try:
+                remote = conn.muxed_conn.get_remote_address()  # type: ignore[attr-defined]
+            except (AttributeError, *NET_ERRORS):
+                continue
+            if remote is not None:
+                sources.add(remote[0])
+        return sources
 
     def should_log(self) -> bool:
         """Return whether a refusal may be logged now (``LOG_LINES_PER_S``, burst ``LOG_BURST``).

@@ -24,6 +24,7 @@ from libp2p.transport.tcp.tcp import TCP
 from offchain.net import task_index
 from offchain.net.lean_yamux import LeanYamux, use_lean_yamux
 from offchain.net.limits import HostLimits
+from offchain.net.source_gate import GatedTCP, SourceGate
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +80,11 @@ def resource_manager(limits: HostLimits) -> ResourceManager:
     )
 
 
-def make_host(key_pair: KeyPair, limits: HostLimits) -> IHost:
-    """Return a host that speaks only TCP + Noise + Yamux, with ``limits`` applied."""
+def make_host(key_pair: KeyPair, limits: HostLimits, gate: SourceGate | None = None) -> IHost:
+    """Return a host that speaks only TCP + Noise + Yamux, with ``limits`` applied.
+
+    With ``gate``, its listeners refuse the sources the gate refuses before any handshake.
+    """
     security = {
         NOISE_PROTOCOL_ID: NoiseTransport(
             key_pair, noise_privkey=create_new_x25519_key_pair().private_key
@@ -94,7 +98,7 @@ def make_host(key_pair: KeyPair, limits: HostLimits) -> IHost:
         peerstore_opt=PeerStore(max_peers=limits.max_peers),
         connection_config=connection_config(limits),
         resource_manager=resource_manager(limits),
-        transports=[TCP()],
+        transports=[GatedTCP(gate) if gate is not None else TCP()],
         negotiate_timeout=int(limits.negotiate_timeout_s),
     )
     use_lean_yamux(host, int(limits.negotiate_timeout_s))

@@ -79,6 +79,7 @@ from offchain.net.session import (
     SessionRefused,
     serve_session,
 )
+from offchain.net.source_gate import GatePolicy, SourceGate
 from offchain.net.wire import (
     NET_ERRORS,
     close_quietly,
@@ -172,7 +173,18 @@ class RouterAgent:
         self.config = config
         self.key_pair = identity_from_seed(seed_bytes(config.identity_seed))
         self.eth = generate_keypair(seed_bytes(config.eth_key_seed))
-        self.host = make_host(self.key_pair, router_limits(config.max_connections))
+        # Sources that keep sending peers we cut off are refused at accept (net/source_gate.py).
+        self.gate = (
+            SourceGate(
+                GatePolicy(cut_offs=config.source_cut_offs, cool_down_s=config.cool_down_s),
+                on_refused=lambda _source: self.metrics.rejected.labels(
+                    reason="source-refused"
+                ).inc(),
+            )
+            if config.source_cut_offs
+            else None
+        )
+        self.host = make_host(self.key_pair, router_limits(config.max_connections), self.gate)
         self.me = self.host.get_id().to_string()
         self.table = tablelib.RoutingTable()
         self.mesh = meshlib.MeshState(self.me)
@@ -182,6 +194,7 @@ class RouterAgent:
             self.host,
             self.metrics,
             PeerConduct(ConductPolicy(strikes=config.strikes, cool_down_s=config.cool_down_s)),
+            gate=self.gate,
         )
         self.rng = random.Random()
         # Nodes' sessions are their own link streams, adopted as they join (``_serve_node``).

@@ -89,6 +89,12 @@ logger = logging.getLogger(__name__)
     help="Refusals of a peer's input within a minute that cut it off (default 5).",
 )
 @click.option(
+    "--source-cut-offs",
+    type=int,
+    help="Peers cut off from one IP address within a minute before it is refused new "
+    "connections for the cool-down (default 3; 0: never).",
+)
+@click.option(
     "--cool-down",
     "cool_down_s",
     type=float,

@@ -56,6 +56,9 @@ class RouterConfig:
     # disconnected and refused for ``cool_down_s`` (``net/boundary.py``).
     strikes: int = 5
     cool_down_s: float = 300.0
+    # A source IP address from which this many peers were cut off within a minute is refused new
+    # connections, before any handshake, for ``cool_down_s`` (0: never).
+    source_cut_offs: int = 3
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     ready_file: str | None = None

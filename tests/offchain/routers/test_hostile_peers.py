@@ -90,7 +90,10 @@ async def test_hostile_peers__every_bomb_on_every_protocol__agents_live_count_an
         router = router_process(
             tmp_path,
             "router",
-            ["--metrics-port", "0", "--staked", eth_address("hostile-node")],
+            # The source gate is off: the attacker shares 127.0.0.1 with the honest caller, and
+            # must deliver every frame (test_source_gate covers the gate).
+            ["--metrics-port", "0", "--staked", eth_address("hostile-node")]
+            + ["--source-cut-offs", "0"],
         ).start()
         processes.append(router)
         router.wait_ready()
