@@ -26,6 +26,7 @@ from enum import IntEnum
 
 from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import InvalidSignature, Keypair, recover_address
+from offchain.protocol.errors import InputRejected
 
 VERSION = 1
 DOMAIN = b"\x19EMC-IBFT"
@@ -60,24 +61,34 @@ SIGNED_OBJECT_BYTES = 2048
 MESSAGE_OBJECT_BYTES = 1024
 
 
-class MessageError(ValueError):
+class MessageError(InputRejected):
     """A consensus message that cannot be accepted."""
+
+    reason = "ibft-refused"
 
 
 class MalformedMessage(MessageError):
     """Bytes that are not a canonical encoding of a known message."""
 
+    reason = "ibft-malformed"
+
 
 class BadSignature(MessageError):
     """A signature that does not recover to an address."""
+
+    reason = "ibft-bad-signature"
 
 
 class NotMember(MessageError):
     """A message signed by an address the caller does not count as a validator."""
 
+    reason = "ibft-not-member"
+
 
 class DuplicateSigner(MessageError):
     """A justification or proof that lists one signer twice."""
+
+    reason = "ibft-duplicate-signer"
 
 
 class Kind(IntEnum):
