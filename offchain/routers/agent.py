@@ -201,6 +201,7 @@ class RouterAgent:
         self.node_sessions = SessionPool(self.host, None)
         self.router_sessions = SessionPool(self.host, protocols.INVOKE)
         self.in_flight = 0
+        self._peer_in_flight: dict[str, int] = {}
         # Read at scrape time, and the common outcome's counter looked up once: each costs a
         # lock and a label lookup per request otherwise.
         self.metrics.in_flight.set_function(lambda: self.in_flight)
@@ -649,11 +650,28 @@ class RouterAgent:
             return _error(request, "loop", "request already passed through this router")
         if self.in_flight >= self.config.max_in_flight:
             return self._busy(request)
+        # One peer's share of the router's in-flight work, whatever sessions it opens: a
+        # flood from one caller leaves room for the others (a mesh neighbour forwards for
+        # many, so it gets the whole).
+        held = self._peer_in_flight.get(peer, 0)
+        if held >= self._peer_limit(peer):
+            return self._busy(request)
+        self._peer_in_flight[peer] = held + 1
         self.in_flight += 1
         try:
             return await self.route(request)
         finally:
             self.in_flight -= 1
+            left = self._peer_in_flight[peer] - 1
+            if left:
+                self._peer_in_flight[peer] = left
+            else:
+                del self._peer_in_flight[peer]
+
+    def _peer_limit(self, peer: str) -> int:
+        if peer in self._mesh_sessions:
+            return self.config.max_in_flight
+        return max(1, self.config.max_in_flight // 4)
 
     def _timeout_s(self, request: Request) -> float:
         return min(self.config.request_timeout_s, max(request.timeout_ms, 1) / 1_000)
