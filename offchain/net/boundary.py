@@ -12,7 +12,6 @@ at once, so it cannot pin an agent's memory or tasks with streams it never uses.
 
 import logging
 import math
-from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 import trio
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 
+from offchain.net.conduct import PeerConduct
 from offchain.net.metrics import AgentMetrics
 from offchain.net.source_gate import SourceGate
 from offchain.net.wire import NET_ERRORS, peer_id, remote_peer, reset_quietly
@@ -38,71 +38,6 @@ DEFAULT_STREAMS_PER_PEER = 8
 # Refusals logged a second at most, over a burst: every one is counted in the metric anyway.
 LOG_LINES_PER_S = 20
 LOG_BURST = 100
-
-
-@dataclass(frozen=True)
-class ConductPolicy:
-    """When a peer that keeps sending bad input is cut off, and for how long."""
-
-    strikes: int = 5
-    window_s: float = 60.0
-    cool_down_s: float = 300.0
-    # Peers remembered at most (strikes and bans each); the oldest are forgotten first.
-    max_tracked: int = 16_384
-
-    def __post_init__(self) -> None:
-        if self.strikes < 1 or self.window_s <= 0 or self.cool_down_s < 0 or self.max_tracked < 1:
-            raise ValueError("strikes, window and tracked peers must be positive")
-
-
-class PeerConduct:
-    """Recent refusals per peer, and the peers cut off until when (monotonic seconds).
-
-    Memory is bounded by ``policy.max_tracked`` peers for strikes and as many for bans, each
-    holding at most ``policy.strikes`` times.
-    """
-
-    def __init__(self, policy: ConductPolicy | None = None) -> None:
-        self.policy = policy or ConductPolicy()
-        self._strikes: OrderedDict[str, deque[float]] = OrderedDict()
-        self._banned: OrderedDict[str, float] = OrderedDict()
-
-    def strike(self, peer: str, now: float) -> bool:
-        """Record one refusal of ``peer``; return True when it cuts the peer off now."""
-        policy = self.policy
-        if self.banned_for(peer, now) > 0:
-            return False
-        times = self._strikes.pop(peer, None) or deque(maxlen=policy.strikes)
-        while times and now - times[0] >= policy.window_s:
-            times.popleft()
-        times.append(now)
-        if len(times) < policy.strikes:
-            self._strikes[peer] = times
-            _trim(self._strikes, policy.max_tracked)
-            return False
-        self._banned.pop(peer, None)
-        self._banned[peer] = now + policy.cool_down_s
-        _trim(self._banned, policy.max_tracked)
-        return True
-
-    def banned_for(self, peer: str, now: float) -> float:
-        """Return how many seconds ``peer`` is still refused for (0 when it is not)."""
-        until = self._banned.get(peer)
-        if until is None:
-            return 0.0
-        if until <= now:
-            del self._banned[peer]
-            return 0.0
-        return until - now
-
-    def banned(self, now: float) -> int:
-        """Return how many peers are cut off now."""
-        return sum(1 for until in self._banned.values() if until > now)
-
-
-def _trim(entries: OrderedDict[str, Any], size: int) -> None:
-    while len(entries) > size:
-        entries.popitem(last=False)
 
 
 @dataclass

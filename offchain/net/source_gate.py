@@ -13,13 +13,14 @@ NAT, or on one machine) keep being served.
 
 import logging
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from libp2p.custom_types import THandler
 from libp2p.io.abc import ReadWriteCloser
 from libp2p.transport.tcp.tcp import TCP, TCPListener
+
+from offchain.net.conduct import ConductPolicy, PeerConduct
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,11 @@ class GatePolicy:
 
 
 class SourceGate:
-    """Cut-offs per source address, and the sources refused until when (monotonic seconds)."""
+    """Cut-offs per source address, and the sources refused until when.
+
+    The record is ``PeerConduct``'s, keyed by address instead of peer id: a cut-off is a
+    source's strike.
+    """
 
     def __init__(
         self,
@@ -47,25 +52,21 @@ class SourceGate:
         self.policy = policy or GatePolicy()
         self._clock = clock
         self._on_refused = on_refused
-        self._cut_offs: OrderedDict[str, deque[float]] = OrderedDict()
-        self._blocked: OrderedDict[str, float] = OrderedDict()
+        self._sources = PeerConduct(
+            ConductPolicy(
+                strikes=self.policy.cut_offs,
+                window_s=self.policy.window_s,
+                cool_down_s=self.policy.cool_down_s,
+                max_tracked=self.policy.max_tracked,
+            )
+        )
         self.refused = 0
 
     def note_cut_off(self, source: str) -> bool:
         """Record a peer from ``source`` cut off; return True if the source is now refused."""
-        now = self._clock()
-        policy = self.policy
-        times = self._cut_offs.pop(source, None) or deque(maxlen=policy.cut_offs)
-        while times and now - times[0] >= policy.window_s:
-            times.popleft()
-        times.append(now)
-        self._cut_offs[source] = times
-        _trim(self._cut_offs, policy.max_tracked)
-        if len(times) < policy.cut_offs:
+        if not self._sources.strike(source, self._clock()):
             return False
-        self._blocked.pop(source, None)
-        self._blocked[source] = now + policy.cool_down_s
-        _trim(self._blocked, policy.max_tracked)
+        policy = self.policy
         logger.warning(
             "refusing new connections from %s for %.0f s: %d peers from it cut off within %.0f s",
             source,
@@ -75,23 +76,18 @@ class SourceGate:
         )
         return True
 
+    def refuses(self, source: str) -> bool:
+        """Return whether ``source`` is refused now (without counting a refusal)."""
+        return self._sources.banned_for(source, self._clock()) > 0
+
     def allows(self, source: str) -> bool:
         """Return whether a new connection from ``source`` may go on to its handshake."""
-        until = self._blocked.get(source)
-        if until is None:
-            return True
-        if until <= self._clock():
-            del self._blocked[source]
+        if not self.refuses(source):
             return True
         self.refused += 1
         if self._on_refused is not None:
             self._on_refused(source)
         return False
-
-
-def _trim(entries: OrderedDict, size: int) -> None:
-    while len(entries) > size:
-        entries.popitem(last=False)
 
 
 class GatedTCP(TCP):

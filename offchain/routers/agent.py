@@ -29,7 +29,8 @@ from libp2p.peer.peerstore import PeerStoreError
 from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import generate_keypair
 from offchain.net import protocols
-from offchain.net.boundary import ConductPolicy, PeerConduct, StreamGuard
+from offchain.net.boundary import StreamGuard
+from offchain.net.conduct import ConductPolicy, PeerConduct
 from offchain.net.framing import FrameError, FrameReader
 from offchain.net.gc_policy import ChurnCollector
 from offchain.net.host import (

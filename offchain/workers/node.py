@@ -17,7 +17,8 @@ import multiaddr
 import trio
 
 from offchain.crypto.keys import generate_keypair
-from offchain.net.boundary import ConductPolicy, PeerConduct, StreamGuard
+from offchain.net.boundary import StreamGuard
+from offchain.net.conduct import ConductPolicy, PeerConduct
 from offchain.net.framing import KIB, MAX_BODY, MsgType
 from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
 from offchain.net.identity import encode_binding, make_binding

@@ -4,7 +4,8 @@ import pytest
 import trio
 import trio.testing
 
-from offchain.net.boundary import ConductPolicy, PeerConduct, StreamGuard
+from offchain.net.boundary import StreamGuard
+from offchain.net.conduct import ConductPolicy, PeerConduct
 from offchain.net.host import identity_from_seed, make_host
 from offchain.net.limits import node_limits
 from offchain.net.metrics import make_metrics

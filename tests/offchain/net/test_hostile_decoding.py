@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 
+from bench.hostile_peer import BOMBS, TOKENS
 from offchain.crypto.keys import generate_keypair
 from offchain.net import canonical_cbor, protocols
 from offchain.net.framing import (
@@ -84,54 +85,6 @@ VALID = [
         ),
         Join(b"\x03" * 100),
     )
-]
-
-
-def _shared_dag(levels: int) -> bytes:
-    """Return a map holding shareable values each made of two references to the one before.
-
-    Shared references expand on re-encoding: the last level stands for 2**levels leaves.
-    """
-    items = [b"\xd8\x1c\x82\x00\x00"]  # shareable [0, 0], index 0
-    for level in range(1, levels):
-        ref = b"\xd8\x1d" + canonical_cbor.head(0, level - 1)
-        items.append(b"\xd8\x1c\x82" + ref + ref)
-    return b"\xa1\x61a" + canonical_cbor.head(4, levels) + b"".join(items)
-
-
-BOMBS = [
-    bytes.fromhex("d81ca16161d81d00"),  # a map that contains itself
-    _shared_dag(40),
-    b"\xa1\x61a" + b"\x81" * 100_000 + b"\x00",  # nested a hundred thousand deep
-    b"\xa1\x61a" + b"\xa1\x61a" * 50_000 + b"\x00",
-    b"\xa1\x61a\x5a\xff\xff\xff\xff",  # a 4 GiB byte string, 0 bytes of it present
-    b"\xa1\x61a\x5b" + b"\xff" * 8,
-    b"\xa1\x61a\x9b" + b"\xff" * 8,  # an array of 2**64 - 1 items
-    b"\xbb" + b"\xff" * 8,
-    b"\xa1\x61a\x9a\x00\xff\xff\xff" + b"\x00" * 64,  # a million items, 64 present
-    b"\xbf\x61a\x00\xff",  # indefinite map
-    b"\xa1\x61a\x5f\x41a\xff",  # indefinite byte string
-    b"\xa1\x61a\xfb" + b"\x00" * 8,  # a float
-    b"\xa1\x61a\xc2\x49" + b"\x01" * 9,  # a bignum (tag 2)
-    b"\xa2\x61a\x00\x61a\x00",  # a repeated key
-    b"\xa1\x62\xff\xfe\x00",  # a key that is not UTF-8
-    b"\xa1\x18\x01\x00",  # a key that is not text
-]
-
-TOKENS = [
-    b"\xd8\x1c",
-    b"\xd8\x1d\x00",
-    b"\xc0",
-    b"\x9f",
-    b"\xbf",
-    b"\xff",
-    b"\xfb" + b"\x00" * 8,
-    b"\x5b" + b"\xff" * 8,
-    b"\x9b" + b"\x7f" + b"\xff" * 7,
-    b"\x81" * 64,
-    b"\x18\x01",
-    b"\x19\x00\x01",
-    b"\xf7",
 ]
 
 

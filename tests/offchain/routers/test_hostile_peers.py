@@ -130,7 +130,8 @@ async def test_hostile_peers__every_bomb_on_every_protocol__agents_live_count_an
         assert attack["refused_after_cut_off"] == 1
         assert attack["accepted_after_cut_off"] == 0
         by_reason, cut_off = rejections(router)
-        assert cut_off >= attack["cut_off"]
+        # The attacker takes any stream it cannot open for a cut-off, so its count may be high.
+        assert 1 <= cut_off <= attack["identities"]
         assert sum(by_reason.values()) >= attack["frames_sent"] - answered
         for reason in ("cbor-tag", "cbor-too-deep", "cbor-truncated", "non-canonical"):
             assert by_reason[reason] > 0, by_reason

@@ -77,7 +77,7 @@ async def test_source_gate__cut_off_peers_from_one_address__new_connections_refu
                 with trio.fail_after(30):
                     await _cut_off_once(router, addr)
             assert router.gate is not None
-            await wait_until(lambda: "127.0.0.1" in router.gate._blocked, 10, "the gate")
+            await wait_until(lambda: router.gate.refuses("127.0.0.1"), 10, "the gate")
             # A new connection from the address fails before any handshake...
             late = make_host(identity_from_seed(), node_limits())
             async with late.run([]):
