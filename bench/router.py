@@ -65,7 +65,7 @@ PHASE_S = 5.0
 LOAD_CALLERS = 10
 REPEATS = 3
 STORM_NODES = 1_000
-# Raw: plain request/response on reused streams between two hosts (the baseline).
+# Raw: plain request/response on reused streams between two hosts (the baseline).
 # Raw session: the pipelined session protocol routed traffic uses, one hop, no router.
 # Relay: the least a router can do, one more hop that only copies each raw frame through to
 # the raw server and back: what py-libp2p costs per extra hop, before any routing logic.
