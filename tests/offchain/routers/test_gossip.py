@@ -27,6 +27,7 @@ from offchain.routers.gossip import (
 )
 from offchain.workers.node import NodeAgent, NodeConfig
 from tests.offchain.routers.routernet import eth_address
+from tests.waiting import wait_until
 
 
 async def test_records__published_by_serving_router__received_by_mesh_router():
@@ -63,9 +64,17 @@ async def test_records__published_by_serving_router__received_by_mesh_router():
             for protocol in MESHSUB_PROTOCOLS:
                 node.host.set_stream_handler(protocol, count_attempt)
             nursery.start_soon(node.run, stop)
-            while not r1.table.nodes or not r2.broadcast.is_gossip_peer(r1.host.get_id()):
-                await trio.sleep(0.05)
-            await trio.sleep(2)  # a couple of heartbeats to build the gossipsub mesh
+            await wait_until(
+                lambda: r1.table.nodes and r2.broadcast.is_gossip_peer(r1.host.get_id()),
+                "the node linked to r1, and r1 a gossip peer of r2",
+            )
+            # Heartbeats build the gossipsub mesh: r1 publishes its records to r2 through it.
+            await wait_until(
+                lambda: (
+                    r2.host.get_id() in r1.broadcast.gossipsub.mesh.get(protocols.TOPIC_RECORDS, ())
+                ),
+                "r2 in r1's gossipsub mesh for records",
+            )
             async with caller([r1.addrs()[0]]) as host, RouterClient(host) as client:
                 for i in range(5):
                     reply = await client.call(ID.from_base58(r1.me), "echo", b"r%d" % i, 10)
@@ -74,8 +83,7 @@ async def test_records__published_by_serving_router__received_by_mesh_router():
                 assert r1.broadcast.is_gossip_peer(r2.host.get_id())
                 assert not r1.broadcast.is_gossip_peer(node.host.get_id())
                 assert not r1.broadcast.is_gossip_peer(host.get_id())
-            while r2.broadcast.records_received < 5:
-                await trio.sleep(0.1)
+            await wait_until(lambda: r2.broadcast.records_received >= 5, "5 records at r2")
             assert r2.broadcast.dropped[protocols.TOPIC_RECORDS] == 0
             # r1 sees its own batches delivered locally but counts only records from elsewhere.
             assert r1.broadcast.received[protocols.TOPIC_RECORDS] >= 1
@@ -122,12 +130,13 @@ async def test_flooding_peer__held_to_its_rate__rest_dropped_neither_delivered_n
                     outbound = pubsub.peer_queues[router.host.get_id()]
                     for _ in range(flood):
                         # Only as fast as the flooder's own 32-deep send queue takes them.
-                        while len(outbound) > 16:
-                            await trio.sleep(0.001)
+                        await wait_until(lambda: len(outbound) <= 16, "len(outbound) <= 16")
                         await pubsub.publish(topic, frame)  # a fresh seqno makes each distinct
                     bc = router.broadcast
-                    while bc.received[topic] + bc.dropped[topic] < flood:
-                        await trio.sleep(0.05)
+                    await wait_until(
+                        lambda: bc.received[topic] + bc.dropped[topic] >= flood,
+                        "every flooded message received or dropped",
+                    )
                     elapsed = trio.current_time() - started
             stop.set()
     allowed = burst + rate * elapsed

@@ -6,6 +6,7 @@ import trio
 from offchain.net.messages import Request
 from offchain.workers.connectivity import LinkPolicy, backoff_delay
 from offchain.workers.node import NodeAgent, NodeConfig, resolve_workloads
+from tests.waiting import wait_until
 
 ROUTER = "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"
 
@@ -45,7 +46,7 @@ async def test_execute__queue_full__busy_at_once():
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run, b"200")
         nursery.start_soon(run, b"200")
-        await trio.sleep(0.05)
+        await wait_until(lambda: node.pending == 2, "one running, one queued")
         assert node.pending == 2  # one running, one queued
         third = await node.execute(request("sleep", b"1"))
         assert third.error == "busy"
