@@ -30,6 +30,7 @@ from libp2p.peer.peerstore import PeerStoreError
 from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import generate_keypair
 from offchain.net import protocols
+from offchain.net.backoff import Backoff
 from offchain.net.framing import FrameError, FrameReader
 from offchain.net.gc_policy import ChurnCollector
 from offchain.net.host import (
@@ -95,6 +96,7 @@ logger = logging.getLogger(__name__)
 
 # Errors after which the request is tried once more on another node.
 RETRYABLE = frozenset({"busy", "unknown-workload", "node-failed", "timeout"})
+MESH_BACKOFF_INITIAL_S = 0.5
 MESH_BACKOFF_MAX_S = 10.0
 # Records wait at most this long to share a gossip message with others.
 RECORD_BATCH_S = 0.1
@@ -676,7 +678,7 @@ class RouterAgent:
     async def _keep_mesh_link(self, addr: str) -> None:
         info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
         peer = info.peer_id.to_string()
-        backoff = 0.5
+        backoff = Backoff(MESH_BACKOFF_INITIAL_S, MESH_BACKOFF_MAX_S, self.rng)
         while True:
             banned_for = meshlib.cool_down_left(self.conduct, peer, trio.current_time())
             if banned_for > 0:
@@ -693,11 +695,10 @@ class RouterAgent:
                     await self.host.connect(info)
                     stream = await self.host.new_stream(info.peer_id, [protocols.MESH])
                 if await self._mesh_session(stream, peer, "to"):
-                    backoff = 0.5  # a refused link backs off further each time
+                    backoff.reset()  # a refused link backs off further each time
             except (trio.TooSlowError, *NET_ERRORS) as exc:
                 logger.info("mesh link to router %s failed: %s", peer, type(exc).__name__)
-            await trio.sleep(backoff * self.rng.uniform(0.5, 1.5))
-            backoff = min(MESH_BACKOFF_MAX_S, backoff * 2)
+            await backoff.wait()
 
     async def _handle_mesh(self, stream: INetStream) -> None:
         await self._mesh_session(stream, remote_peer(stream), "from")

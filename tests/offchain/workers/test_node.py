@@ -1,10 +1,7 @@
-import random
-
 import pytest
 import trio
 
 from offchain.net.messages import Request
-from offchain.workers.connectivity import LinkPolicy, backoff_delay
 from offchain.workers.node import NodeAgent, NodeConfig, resolve_workloads
 from tests.waiting import wait_until
 
@@ -72,17 +69,6 @@ def test_hello__capacity_and_binding():
     assert hello.capacity == 8
     assert hello.workloads == ("echo", "sleep")
     assert hello.binding  # signed by the node's Ethereum key for its peer id
-
-
-def test_backoff__grows_to_cap_with_jitter():
-    policy = LinkPolicy(backoff_initial_s=0.5, backoff_max_s=4.0)
-    rng = random.Random(1)
-    delays = [backoff_delay(attempt, policy, rng) for attempt in range(8)]
-    for attempt, delay in enumerate(delays):
-        cap = min(4.0, 0.5 * 2**attempt)
-        assert cap / 2 <= delay <= cap
-    assert len({round(d, 6) for d in delays}) == len(delays)  # jittered, not lockstep
-    assert backoff_delay(10_000, policy, rng) <= 4.0
 
 
 async def test_execute__registry_workload__runs_through_the_codec():
