@@ -300,6 +300,10 @@ class RouterAgent:
     def _count_connections(self) -> None:
         self.metrics.connections.set(len(self.host.get_network().get_connections()))
 
+    def _count_mesh_peers(self) -> None:
+        if self.metrics.mesh_peers is not None:
+            self.metrics.mesh_peers.set(len(self._mesh_sessions))
+
     async def _collect_garbage(self) -> None:
         """Run a full collection when connections have ended or a while has passed.
 
@@ -719,6 +723,7 @@ class RouterAgent:
         outbox_send, outbox_recv = trio.open_memory_channel[SignedSummary](64)
         self._mesh_outboxes[session] = (peer, outbox_send)
         self._mesh_sessions[peer] = self._mesh_sessions.get(peer, 0) + 1
+        self._count_mesh_peers()
         self.metrics.mesh_links.labels(outcome="admitted").inc()
         logger.info("mesh link %s router %s up (staked router %s)", direction, peer, address)
         if self.broadcast is not None:
@@ -742,6 +747,7 @@ class RouterAgent:
             self._mesh_sessions[peer] -= 1
             if self._mesh_sessions[peer] == 0:
                 del self._mesh_sessions[peer]
+                self._count_mesh_peers()
                 self.mesh = meshlib.forget_router(self.mesh, peer)
                 logger.info("mesh link with router %s down", peer)
             await reset_quietly(stream)
