@@ -121,16 +121,18 @@ async def test_flooding_peer__held_to_its_rate__rest_dropped_neither_delivered_n
                         info_from_p2p_addr(multiaddr.Multiaddr(router.addrs()[0]))
                     )
                     # The flooder opened gossipsub to the router, so the router answers in kind.
-                    while not (
-                        router.broadcast.is_gossip_peer(flooder.get_id())
-                        and router.host.get_id() in pubsub.peer_topics.get(topic, ())
-                    ):
-                        await trio.sleep(0.05)
+                    await wait_until(
+                        lambda: (
+                            router.broadcast.is_gossip_peer(flooder.get_id())
+                            and router.host.get_id() in pubsub.peer_topics.get(topic, ())
+                        ),
+                        "gossipsub between the flooder and the router",
+                    )
                     started = trio.current_time()
                     outbound = pubsub.peer_queues[router.host.get_id()]
                     for _ in range(flood):
                         # Only as fast as the flooder's own 32-deep send queue takes them.
-                        await wait_until(lambda: len(outbound) <= 16, "len(outbound) <= 16")
+                        await wait_until(lambda: len(outbound) <= 16, "room in the send queue")
                         await pubsub.publish(topic, frame)  # a fresh seqno makes each distinct
                     bc = router.broadcast
                     await wait_until(

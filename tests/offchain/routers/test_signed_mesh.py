@@ -102,7 +102,10 @@ async def test_tampered_relayed_summaries__dropped_and_counted__genuine_one_rela
                 # A replay of C's summary (or an older one) is ignored without a check.
                 await stream.write(encode(genuine))
                 await stream.write(encode(replace(genuine, body=cheaper)))
-                await trio.sleep(0.3)
+                # Then a fresh summary of C's: once A takes it, it has read both before it.
+                fresh = Summary(C.peer, seq + 1, {}, {"mm": 50_000})
+                await stream.write(encode(sign_summary(fresh, C.eth, C.binding)))
+                await wait_until(lambda: a.mesh.seen[C.peer] == seq + 1, "A to read the replays")
                 assert errors(a, "summary-wrong-signer") == 1
                 assert a.mesh.summaries[C.peer].summary.workloads == {"mm": 50_000}
                 await stream.reset()
