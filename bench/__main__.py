@@ -7,6 +7,15 @@ import importlib
 import pkgutil
 import sys
 from pathlib import Path
+from types import ModuleType
+
+
+def is_bench(module: ModuleType) -> bool:
+    """Return whether ``module`` is a bench: a ``main(argv)`` that writes ``RESULTS_FILE``.
+
+    Other modules in bench/ (tools the benches and tests use) are not run.
+    """
+    return hasattr(module, "main") and hasattr(module, "RESULTS_FILE")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         if module.name.startswith("_"):
             continue
         loaded = importlib.import_module(f"bench.{module.name}")
-        if not hasattr(loaded, "main"):
+        if not is_bench(loaded):
             continue
         print(f"== bench.{module.name}", flush=True)
         try:

@@ -59,7 +59,8 @@ from offchain.workers.node import NodeAgent, NodeConfig  # noqa: E402
 
 RAW = TProtocol("/emc-bench/raw/1.0.0")
 RAW_SESSION = TProtocol("/emc-bench/raw-session/1.0.0")
-RESULTS = ROOT / "bench" / "results" / "router.json"
+RESULTS_FILE = "router.json"
+RESULTS = ROOT / "bench" / "results" / RESULTS_FILE
 LEVELS = (500, 1_000, 2_000)
 PER_DIALER = 125
 CONCURRENCY = (1, 10, 100)
@@ -678,7 +679,7 @@ def run_all(args: argparse.Namespace) -> None:
     work.mkdir(parents=True, exist_ok=True)
     if args.quick:
         _quick_sizes()
-    out = Path(args.out) if args.out else args.results_dir / RESULTS.name
+    out = Path(args.out) if args.out else args.results_dir / RESULTS_FILE
     # A partial run (--only) updates the phases it ran and keeps the others' figures.
     results: dict = json.loads(out.read_text()) if args.only and out.exists() else {}
     results["machine"] = {

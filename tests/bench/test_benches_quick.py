@@ -5,6 +5,7 @@ JSON into a temporary folder: the committed figures in bench/results/ are never 
 test waits for its own bench and checks that it exited 0 and wrote its results file.
 """
 
+import importlib
 import json
 import pkgutil
 import subprocess
@@ -12,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from bench.__main__ import is_bench
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "bench"
@@ -30,11 +33,9 @@ RESULTS = {
 
 
 def _benches() -> list[str]:
-    return sorted(
-        module.name
-        for module in pkgutil.iter_modules([str(BENCH)])
-        if not module.name.startswith("_")
-    )
+    """Return the benches in bench/ (what ``python -m bench`` runs)."""
+    names = [m.name for m in pkgutil.iter_modules([str(BENCH)]) if not m.name.startswith("_")]
+    return sorted(name for name in names if is_bench(importlib.import_module(f"bench.{name}")))
 
 
 def test_every_bench_has_a_quick_run_checked_here():
