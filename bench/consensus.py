@@ -82,8 +82,7 @@ class Timers:
 
 def clear_caches() -> None:
     """Forget every cached decode and verification, so a timed run pays for all of them."""
-    messages._recover.cache_clear()
-    messages._decode.cache_clear()
+    messages.clear_caches()
     seals._bls_verify.cache_clear()
 
 

@@ -394,6 +394,7 @@ def routed_load(router: AgentProcess, concurrency: int, seconds: float) -> dict:
     return {
         "rps": round(count / seconds, 1),
         "p50_ms": round(_pct(latencies, 0.5), 2),
+        "p99_ms": round(_pct(latencies, 0.99), 2),
         "errors": errors,
         "cold_rps": round(cold_count / seconds, 1),
         # Is the router the limit? Its CPU over the measured round (100 = one core).

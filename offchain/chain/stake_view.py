@@ -13,15 +13,22 @@ answer, the last view stands.
 
 Memory and RPC are bounded whatever peers claim: at most ``max_tracked`` entries (the least
 recently asked evicted first, except those ``hold`` pins, such as connected nodes) and at most
-``max_pending`` lookups queued, taken at ``lookups_per_s``; a miss beyond the queue is dropped
-and asked again the next time the address comes up.
+``max_pending`` lookups queued, taken at ``lookups_per_s``. The queue has two lanes, served in
+order: known stake (addresses read staked before, named by a Staking event the follower read, or
+on the static allow-list; at most ``max_tracked`` such addresses are remembered) ahead of
+never-seen addresses, which cost a flood nothing to make up. A key beyond the full queue takes
+the place of the newest never-seen one if it is known stake or urgent (a new connection), and is
+dropped otherwise, to be asked again the next time it comes up; a flood of never-seen addresses
+can thus only displace never-seen addresses. A held key (a connected node) that is displaced or
+finds no room is parked, never forgotten, and queued as room frees; parked keys are held keys,
+bounded by the router's connections.
 """
 
 import itertools
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -282,6 +289,43 @@ def event_topics(abi: Sequence[Mapping]) -> dict[str, bool]:
     return topics
 
 
+class LookupQueue:
+    """Keys to look up in two lanes, known stake ahead of never-seen; iterated in that order."""
+
+    def __init__(self) -> None:
+        self._known: OrderedDict[Key, None] = OrderedDict()
+        self._unknown: OrderedDict[Key, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._known) + len(self._unknown)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._known or key in self._unknown
+
+    def __iter__(self) -> Iterator[Key]:
+        return itertools.chain(self._known, self._unknown)
+
+    def add(self, key: Key, known: bool, urgent: bool) -> None:
+        """Queue ``key`` in its lane (at the front if urgent); a known key leaves the other."""
+        lane = self._known if known else self._unknown
+        if known:
+            self._unknown.pop(key, None)
+        elif key in self._known:
+            lane = self._known  # stays known stake once queued as such
+        lane[key] = lane.get(key)
+        if urgent:
+            lane.move_to_end(key, last=False)
+
+    def discard(self, key: Key) -> None:
+        """Remove ``key`` if queued."""
+        self._known.pop(key, None)
+        self._unknown.pop(key, None)
+
+    def newest_unknown(self) -> Key | None:
+        """Return the newest never-seen key (the last of its lane), or None."""
+        return next(reversed(self._unknown), None)
+
+
 # Which read an answer comes from: (epoch, block). The epoch goes up when the chain's head goes
 # back (a reorganisation or a reset devnet), so answers read on the abandoned blocks lose.
 Version = tuple[int, int]
@@ -328,7 +372,9 @@ class StakeView:
         self._sweep_now = trio.Event()
         self._lru: OrderedDict[Key, None] = OrderedDict()  # tracked and not held, oldest first
         self._held: dict[Key, int] = {}
-        self._pending: OrderedDict[Key, None] = OrderedDict()  # to look up, first in front
+        self._pending = LookupQueue()  # to look up: known stake first, each lane first in front
+        self._parked: OrderedDict[Key, None] = OrderedDict()  # held keys waiting for room
+        self._staked_before: OrderedDict[str, None] = OrderedDict()  # known stake, newest last
         self._waiters: dict[Key, trio.Event] = {}
         self._kick = trio.Event()
         self._subscribers: list[StakeChange] = []
@@ -356,6 +402,14 @@ class StakeView:
         """Return whether the chain has been read for ``(address, role)``."""
         return (address, role) in self._status
 
+    def known_stake(self, address: str, role: int) -> bool:
+        """Return whether ``address`` has stake on record: seen staked, logged, or allow-listed."""
+        return (
+            address in self._staked_before
+            or self._status.get((address, role)) is True
+            or self._static(address, role)
+        )
+
     def subscribe(self, callback: StakeChange) -> None:
         """Call ``callback(address, role, staked)`` whenever an answer changes.
 
@@ -379,6 +433,8 @@ class StakeView:
             self._held[key] = count
             return
         self._held.pop(key, None)
+        if self._parked.pop(key, None) is not None:
+            self._wake(key)  # no longer held: a parked key is not read
         if key in self._status:
             self._lru[key] = None
             self._evict()
@@ -406,25 +462,50 @@ class StakeView:
     # ------------------------------------------------------------------ internals
 
     def _queue(self, key: Key, urgent: bool = False) -> None:
+        known = self.known_stake(*key)
         if key in self._pending:
-            if urgent:
-                self._pending.move_to_end(key, last=False)
+            self._pending.add(key, known, urgent)  # to the known lane, or the front if urgent
             return
         if len(self._pending) >= self.max_pending:
-            self.dropped += 1
-            self._count("stake-lookup-dropped")
-            if not urgent:
+            victim = self._pending.newest_unknown() if known or urgent else None
+            if victim is None:
+                self._refuse(key)
                 return
-            dropped, _ = self._pending.popitem()  # the newest, so a flood cannot starve a peer
-            self._wake(dropped)
-        self._pending[key] = None
-        if urgent:
-            self._pending.move_to_end(key, last=False)
+            self._pending.discard(victim)
+            self._refuse(victim)
+        self._parked.pop(key, None)
+        self._pending.add(key, known, urgent)
         self._kick.set()
+
+    def _refuse(self, key: Key) -> None:
+        """Count a lookup that found no room; park it if held, else let its waiter go."""
+        self.dropped += 1
+        self._count("stake-lookup-dropped")
+        if key in self._held:
+            self._parked[key] = None
+        else:
+            self._wake(key)
+
+    def _unpark(self) -> None:
+        """Queue parked keys, known stake first, while the queue has room."""
+        for key in sorted(self._parked, key=lambda k: not self.known_stake(*k)):
+            if len(self._pending) >= self.max_pending:
+                return
+            del self._parked[key]
+            if key in self._held and key not in self._status:
+                self._pending.add(key, self.known_stake(*key), urgent=False)
+
+    def _remember(self, address: str) -> None:
+        """Note ``address`` as known stake (at most ``max_tracked``, the oldest forgotten)."""
+        self._staked_before[address] = None
+        self._staked_before.move_to_end(address)
+        while len(self._staked_before) > self.max_tracked:
+            self._staked_before.popitem(last=False)
 
     async def _lookups(self) -> None:
         retry_s = min(1.0, self.refresh_s)
         while True:
+            self._unpark()
             if not self._pending:
                 self._kick = trio.Event()
                 await self._kick.wait()
@@ -437,7 +518,7 @@ class StakeView:
             stale = []
             for key, active in zip(keys, results, strict=True):
                 if key in self._pending:  # else dropped while the read was out
-                    del self._pending[key]
+                    self._pending.discard(key)
                     self._apply(key, active, version, lookup=True)
                     if self._fresh_from and self._version.get(key, version) < self._fresh_from:
                         stale.append(key)  # read before the follower began: read it again
@@ -508,6 +589,8 @@ class StakeView:
 
         Return False if the chain did not answer.
         """
+        for address in addresses:
+            self._remember(address)  # named by a Staking event: served first from now on
         keys = [k for k in self._status if k[0] in addresses]
         keys += [k for k in self._pending if k[0] in addresses and k not in self._status]
         if not keys:
@@ -572,6 +655,8 @@ class StakeView:
             return  # read before the answer we hold
         self._status[key] = active
         self._version[key] = version
+        if active:
+            self._remember(key[0])
         if bool(old) != active and not self._static(*key):
             for callback in self._subscribers:
                 callback(key[0], key[1], active)

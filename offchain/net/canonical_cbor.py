@@ -1,18 +1,37 @@
-"""Canonical CBOR encoding of the plain values our messages carry, a few times faster than cbor2.
+"""Canonical CBOR of the plain values our messages carry: a strict encoder and decoder.
 
-``cbor2.dumps(value, canonical=True)`` costs about 15 us for a five-field request, and every
-routed request is encoded four times and decoded (which re-encodes, to check canonical form)
-four times on its way. Messages hold only maps with string keys, lists, byte strings, text,
-integers, booleans and None, whose canonical encoding is simple enough to build directly:
-minimal-length heads, and map keys ordered by their encoded bytes, shorter first (RFC 8949
-section 4.2.3, the order cbor2 uses). Anything else (floats, big integers, tags) is handed to
-cbor2 itself, value by value, so the output is always byte-for-byte what cbor2 would write.
+Messages hold only maps with text keys, arrays, byte strings, text, integers of at most 64
+bits, booleans and null. Their canonical encoding (RFC 8949 section 4.2) is simple enough to
+write and check directly: definite lengths, minimal-length heads, and map keys ordered by their
+encoded bytes, shorter first (section 4.2.3, the order cbor2's canonical mode uses, so
+``dumps`` writes byte for byte what ``cbor2.dumps(value, canonical=True)`` writes).
+
+``loads`` accepts exactly the bytes ``dumps`` can write and nothing else, in one pass: no tags
+(so none of cbor2's value-sharing tags 28 and 29, whose cyclic and exponentially shared values
+crash or stall a re-encode), no indefinite lengths, no floats or other simple values, no
+non-minimal heads, no unordered or repeated keys, no invalid UTF-8, no trailing bytes. Every
+declared length and count is checked against the bytes that remain before anything is built,
+nesting is bounded, and each input byte is read once, so the work and memory spent on any input
+are linear in its size. Since a value has one encoding, ``dumps(loads(data)) == data`` whenever
+``loads`` accepts ``data``; no re-encode is needed to prove it.
 """
 
 import struct
 from typing import Any
 
-import cbor2
+from offchain.protocol.errors import InputRejected
+
+
+class CborError(InputRejected):
+    """Bytes that are not the canonical encoding of a message value."""
+
+    reason = "cbor-malformed"
+
+
+# Nesting of arrays and maps, at most: our messages nest three deep.
+MAX_DEPTH = 16
+# Items (of any kind, at any depth) in one decoded value, at most.
+MAX_ITEMS = 100_000
 
 _U8 = struct.Struct(">BB")
 _U16 = struct.Struct(">BH")
@@ -87,11 +106,137 @@ def _append(out: list[bytes], value: Any) -> None:
     elif value is None:
         out.append(NULL)
     else:
-        out.append(cbor2.dumps(value, canonical=True))
+        # Floats, big integers, tags, non-text keys: nothing ``loads`` would accept back.
+        raise TypeError(f"cannot encode a {kind.__name__} in a message: {value!r:.60}")
 
 
 def dumps(value: Any) -> bytes:
-    """Return the canonical CBOR encoding of ``value``, the bytes cbor2's canonical mode writes."""
+    """Return the canonical CBOR encoding of ``value``, the bytes cbor2's canonical mode writes.
+
+    Raises ``TypeError`` for a value outside the message subset (see the module docstring).
+    """
     out: list[bytes] = []
     _append(out, value)
     return b"".join(out)
+
+
+def loads(data: bytes, max_depth: int = MAX_DEPTH, max_items: int = MAX_ITEMS) -> Any:
+    """Return the value whose canonical encoding is ``data``, or raise ``CborError``."""
+    decoder = _Decoder(bytes(data), max_depth, max_items)
+    value = decoder.item(0)
+    if decoder.pos != len(decoder.data):
+        raise CborError(f"{len(decoder.data) - decoder.pos} trailing bytes", "cbor-trailing")
+    return value
+
+
+# Smallest argument each additional-information width may carry in a canonical head.
+_MIN_ARGUMENT = {24: 24, 25: 0x100, 26: 0x10000, 27: 0x100000000}
+_WIDTH = {24: 1, 25: 2, 26: 4, 27: 8}
+_SIMPLE = {0xF4: False, 0xF5: True, 0xF6: None}
+
+
+class _Decoder:
+    """A cursor over one input; every check happens before the value it guards is built."""
+
+    __slots__ = ("data", "pos", "max_depth", "items")
+
+    def __init__(self, data: bytes, max_depth: int, max_items: int) -> None:
+        self.data = data
+        self.pos = 0
+        self.max_depth = max_depth
+        self.items = max_items
+
+    def _head(self) -> tuple[int, int]:
+        """Return (major type, argument) of the next head, checked to be minimal."""
+        data, pos = self.data, self.pos
+        if pos >= len(data):
+            raise CborError("input ends before an item", "cbor-truncated")
+        initial = data[pos]
+        major, info = initial >> 5, initial & 0x1F
+        if major == 7:
+            return 7, initial
+        if info < 24:
+            self.pos = pos + 1
+            return major, info
+        if info == 31:
+            raise CborError("indefinite length", "cbor-indefinite")
+        width = _WIDTH.get(info)
+        if width is None:
+            raise CborError(f"reserved additional information {info}")
+        end = pos + 1 + width
+        if end > len(data):
+            raise CborError("input ends inside a head", "cbor-truncated")
+        argument = int.from_bytes(data[pos + 1 : end], "big")
+        if argument < _MIN_ARGUMENT[info]:
+            raise CborError("head not in its shortest form", "cbor-non-canonical")
+        self.pos = end
+        return major, argument
+
+    def _take(self, n: int) -> bytes:
+        end = self.pos + n
+        if end > len(self.data):
+            raise CborError(f"length {n} runs past the input", "cbor-truncated")
+        chunk = self.data[self.pos : end]
+        self.pos = end
+        return chunk
+
+    def _count(self, n: int, min_size: int) -> None:
+        """Check that ``n`` items, each of at least ``min_size`` bytes, can still follow."""
+        if n * min_size > len(self.data) - self.pos:
+            raise CborError(f"count {n} runs past the input", "cbor-truncated")
+        self.items -= n
+        if self.items < 0:
+            raise CborError("too many items", "cbor-too-many-items")
+
+    def item(self, depth: int) -> Any:
+        """Return the next item; ``depth`` is the number of arrays and maps around it."""
+        major, argument = self._head()
+        if major == 0:
+            return argument
+        if major == 1:
+            return -1 - argument
+        if major == 2:
+            return self._take(argument)
+        if major == 3:
+            raw = self._take(argument)
+            try:
+                return raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CborError(f"text is not UTF-8: {exc.reason}", "cbor-bad-text") from None
+        if major == 7:
+            if argument in _SIMPLE:
+                self.pos += 1
+                return _SIMPLE[argument]
+            if argument == 0xFF:
+                raise CborError("break outside an indefinite item", "cbor-indefinite")
+            raise CborError(f"simple value or float 0x{argument:02x}", "cbor-float")
+        if major == 6:
+            raise CborError(f"tag {argument}", "cbor-tag")
+        if depth >= self.max_depth:
+            raise CborError(f"nesting deeper than {self.max_depth}", "cbor-too-deep")
+        if major == 4:
+            self._count(argument, 1)
+            return [self.item(depth + 1) for _ in range(argument)]
+        return self._map(argument, depth)
+
+    def _map(self, size: int, depth: int) -> dict[str, Any]:
+        self._count(size, 2)
+        out: dict[str, Any] = {}
+        previous = b""
+        for _ in range(size):
+            start = self.pos
+            major, argument = self._head()
+            if major != 3:
+                raise CborError("map key is not text", "cbor-bad-key")
+            raw = self._take(argument)
+            encoded = self.data[start : self.pos]
+            # Canonical order: shorter encodings first, then bytewise; strictly, so no repeats.
+            if out and (len(encoded), encoded) <= (len(previous), previous):
+                raise CborError("map keys out of canonical order or repeated", "cbor-non-canonical")
+            previous = encoded
+            try:
+                key = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CborError(f"key is not UTF-8: {exc.reason}", "cbor-bad-text") from None
+            out[key] = self.item(depth + 1)
+        return out

@@ -1,8 +1,9 @@
 """Length-prefixed, versioned, canonical frames with a hard size limit per message type.
 
 A frame is ``version (u8) | type (u8) | length (u32, big-endian) | body``, where the body is
-the canonical CBOR encoding (RFC 8949 section 4.2) of a map. Decoding re-encodes the body and
-rejects it unless the bytes are the same, so one value has exactly one encoding.
+the canonical CBOR encoding (RFC 8949 section 4.2) of a map. Decoding accepts only the
+canonical encoding (``canonical_cbor.loads``), so one value has exactly one encoding, and the
+work spent on a body is linear in its size.
 """
 
 import enum
@@ -10,9 +11,8 @@ import logging
 import struct
 from typing import Any, Protocol
 
-import cbor2
-
 from offchain.net import canonical_cbor
+from offchain.protocol.errors import InputRejected
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class MsgType(enum.IntEnum):
     SUMMARY = 7
     RECORD = 8
     RECORDS = 9
+    JOIN = 10
 
 
 KIB = 1_024
@@ -49,10 +50,11 @@ MAX_BODY: dict[MsgType, int] = {
     MsgType.SUMMARY: 256 * KIB,
     MsgType.RECORD: 4 * KIB,
     MsgType.RECORDS: 60 * KIB,
+    MsgType.JOIN: 1 * KIB,
 }
 
 
-class FrameError(ValueError):
+class FrameError(InputRejected):
     """A frame that must be dropped; ``reason`` is a short tag for logs and metrics."""
 
     reason = "malformed"
@@ -102,15 +104,19 @@ def encode_body(value: dict[str, Any]) -> bytes:
 
 
 def decode_body(body: bytes) -> dict[str, Any]:
-    """Return the map encoded canonically in ``body``, or raise ``FrameError``."""
+    """Return the map encoded canonically in ``body``, or raise ``FrameError``.
+
+    The ``reason`` says what was wrong: ``non-canonical`` for a valid but non-canonical
+    encoding, the decoder's own tag (``cbor-tag``, ``cbor-indefinite``, ...) otherwise.
+    """
     try:
-        value = cbor2.loads(body)
-    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
-        raise FrameError(f"body is not CBOR: {exc}") from exc
+        value = canonical_cbor.loads(body)
+    except canonical_cbor.CborError as exc:
+        if exc.reason == "cbor-non-canonical":
+            raise NonCanonical(f"body is not canonically encoded: {exc}") from None
+        raise FrameError(f"body is not a message: {exc}", reason=exc.reason) from None
     if not isinstance(value, dict):
-        raise FrameError(f"body is a {type(value).__name__}, not a map")
-    if encode_body(value) != body:
-        raise NonCanonical("body is not canonically encoded")
+        raise FrameError(f"body is a {type(value).__name__}, not a map", reason="not-a-map")
     return value
 
 

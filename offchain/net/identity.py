@@ -23,6 +23,7 @@ from libp2p.peer.id import ID
 from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import InvalidSignature, Keypair, recover_address
 from offchain.net.framing import FrameError, decode_body, encode_body
+from offchain.protocol.errors import InputRejected
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +34,10 @@ ED25519_SIGNATURE_SIZE = 64
 MAX_ENDORSED_BINDING = 512
 
 
-class BindingError(ValueError):
+class BindingError(InputRejected):
     """A binding that is malformed, expired, for another peer, or wrongly signed."""
+
+    reason = "bad-binding"
 
 
 @dataclass(frozen=True)

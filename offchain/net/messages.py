@@ -396,6 +396,35 @@ class RecordBatch:
         return cls(tuple(RouteRecord.from_map(item) for item in items))
 
 
+@dataclass(frozen=True)
+class Join:
+    """A peer's request to gossip, with the identity binding of its staked address.
+
+    Sent on the join protocol's stream (``protocols.GOSSIP_JOIN``); the router answers with
+    its own, once it has admitted the peer. The binding is presented on the peer's own
+    connection, so a plain binding (``net/identity.py``) is enough.
+    """
+
+    binding: bytes
+
+    TYPE = MsgType.JOIN
+    KEYS = frozenset({"binding"})
+    MAX_BINDING = 512
+
+    def to_map(self) -> dict[str, Any]:
+        """Return the map form."""
+        return {"binding": self.binding}
+
+    @classmethod
+    def from_map(cls, value: dict[str, Any]) -> "Join":
+        """Return the message in ``value`` or raise ``FrameError``."""
+        _check_keys(value, cls.KEYS)
+        binding = _get(value, "binding", bytes)
+        if len(binding) > cls.MAX_BINDING:
+            raise FrameError(f"binding of {len(binding)} bytes")
+        return cls(binding)
+
+
 MESSAGE_CLASSES: dict[MsgType, Any] = {
     cls.TYPE: cls
     for cls in (
@@ -408,12 +437,22 @@ MESSAGE_CLASSES: dict[MsgType, Any] = {
         SignedSummary,
         RouteRecord,
         RecordBatch,
+        Join,
     )
 }
 
 
 Message = (
-    Hello | Load | Ping | Pong | Request | Response | SignedSummary | RouteRecord | RecordBatch
+    Hello
+    | Load
+    | Ping
+    | Pong
+    | Request
+    | Response
+    | SignedSummary
+    | RouteRecord
+    | RecordBatch
+    | Join
 )
 
 

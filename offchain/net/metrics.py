@@ -23,6 +23,10 @@ class AgentMetrics:
     in_flight: Gauge
     gossip: Counter
     mesh_links: Counter
+    # Input refused at the fault boundary, by reason (``net/boundary.py``), and the peers cut
+    # off for repeated refusals. Named without the role: one name across every kind of agent.
+    rejected: Counter
+    cut_off: Counter
     # Routers only: how many of the linked compute nodes are staked, and the full garbage
     # collections the router runs itself (``gc_policy.ChurnCollector``).
     staked_nodes: Gauge | None = None
@@ -64,6 +68,17 @@ def make_metrics(role: str) -> AgentMetrics:
             f"{prefix}_mesh_links",
             "Router mesh links, by outcome (admitted, refused, cut-off)",
             ["outcome"],
+            registry=registry,
+        ),
+        rejected=Counter(
+            "emc_rejected",
+            "Input refused (malformed, oversized, unstaked, ...) by reason",
+            ["reason"],
+            registry=registry,
+        ),
+        cut_off=Counter(
+            "emc_peers_cut_off",
+            "Peers disconnected and refused for repeated refusals",
             registry=registry,
         ),
         staked_nodes=Gauge(

@@ -15,7 +15,11 @@ INVOKE = TProtocol("/emc/invoke/2.0.0")
 # router; 1.0 ends opened with a ping and were not checked.
 MESH = TProtocol("/emc/mesh/2.0.0")
 
-ALL_PROTOCOLS = (NODE_CONTROL, INVOKE, MESH)
+# A peer that is not a mesh neighbour (a validator) asks to gossip: it presents the binding of a
+# staked router or validator address, and only then may it open gossipsub with the router.
+GOSSIP_JOIN = TProtocol("/emc/gossip-join/1.0.0")
+
+ALL_PROTOCOLS = (NODE_CONTROL, INVOKE, MESH, GOSSIP_JOIN)
 
 # Gossipsub topics.
 TOPIC_RECORDS = "emc/records/1"

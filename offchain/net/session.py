@@ -36,6 +36,10 @@ CLIENT_IDLE_S = SERVER_IDLE_S / 2
 MAX_WRITE_BYTES = 256 * 1_024
 # A write that cannot finish in this time (a peer that stopped reading) ends the session.
 WRITE_TIMEOUT_S = 30.0
+# Frames waiting behind a write, at most (bytes): beyond it senders wait for the queue to
+# drain, so a peer that stops reading holds back our reading of its requests instead of
+# growing the queue without bound (busy answers and pongs need no in-flight slot).
+MAX_QUEUED_BYTES = 8 * 1_024 * 1_024
 
 
 class SessionEnded(ConnectionError):
@@ -65,14 +69,22 @@ class _Outbox:
         self._on_failure = on_failure
         self._others_in_flight = others_in_flight
         self._queue: deque[tuple[bytes, _Slot | None]] = deque()
+        self._queued_bytes = 0
+        self._room = trio.Event()
         self._writing = False
         self.failed = False
 
     async def send(self, frame: bytes, slot: "_Slot | None" = None) -> None:
-        """Queue ``frame`` and, unless another task is writing, write all that is queued."""
+        """Queue ``frame`` and, unless another task is writing, write all that is queued.
+
+        While more than ``MAX_QUEUED_BYTES`` wait behind a write, wait for room first.
+        """
+        while self._writing and self._queued_bytes > MAX_QUEUED_BYTES and not self.failed:
+            await self._room.wait()
         if self.failed:
             return  # the session is ending; ``on_failure`` has told everyone waiting
         self._queue.append((frame, slot))
+        self._queued_bytes += len(frame)
         if self._writing:
             return
         self._writing = True
@@ -91,9 +103,15 @@ class _Outbox:
         except (trio.TooSlowError, *NET_ERRORS) as exc:
             self.failed = True
             self._queue.clear()
+            self._queued_bytes = 0
             self._on_failure(exc)
         finally:
             self._writing = False
+            self._make_room()
+
+    def _make_room(self) -> None:
+        self._room.set()
+        self._room = trio.Event()
 
     async def _write_some(self) -> None:
         frames: list[bytes] = []
@@ -105,9 +123,12 @@ class _Outbox:
             size += len(frame)
             if slot is not None:
                 slots.append(slot)
+        self._queued_bytes -= size
         await self._stream.write(frames[0] if len(frames) == 1 else b"".join(frames))
         for slot in slots:
             slot.written = True
+        if self._queued_bytes <= MAX_QUEUED_BYTES:
+            self._make_room()
 
 
 @dataclass(eq=False)

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 import multiaddr
 import trio
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
-from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.peer.peerstore import PeerStoreError
 
@@ -31,6 +30,7 @@ from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import generate_keypair
 from offchain.net import protocols
 from offchain.net.backoff import Backoff
+from offchain.net.boundary import ConductPolicy, PeerConduct, StreamGuard
 from offchain.net.framing import FrameError, FrameReader
 from offchain.net.gc_policy import ChurnCollector
 from offchain.net.host import (
@@ -42,18 +42,23 @@ from offchain.net.host import (
 from offchain.net.identity import (
     ROLE_COMPUTE,
     ROLE_ROUTER,
+    ROLE_VALIDATOR,
     BindingError,
     RoleCheck,
     classify_peer,
     decode_endorsed_binding,
+    encode_binding,
     encode_endorsed_binding,
+    make_binding,
     make_endorsed_binding,
     stake_check_for,
     static_role_check,
 )
 from offchain.net.limits import router_limits
 from offchain.net.messages import (
+    MAX_PEERS_IN_SUMMARY,
     Hello,
+    Join,
     Load,
     Message,
     Ping,
@@ -77,6 +82,7 @@ from offchain.net.session import (
 )
 from offchain.net.wire import (
     NET_ERRORS,
+    close_quietly,
     peer_id,
     remote_peer,
     reset_quietly,
@@ -173,6 +179,12 @@ class RouterAgent:
         self.table = tablelib.RoutingTable()
         self.mesh = meshlib.MeshState(self.me)
         self.metrics = metrics or make_metrics("router")
+        # Every stream handler runs behind it; it cuts off peers that keep sending bad input.
+        self.guard = StreamGuard(
+            self.host,
+            self.metrics,
+            PeerConduct(ConductPolicy(strikes=config.strikes, cool_down_s=config.cool_down_s)),
+        )
         self.rng = random.Random()
         # Nodes' sessions are their own link streams, adopted as they join (``_serve_node``).
         self.node_sessions = SessionPool(self.host, None)
@@ -187,7 +199,11 @@ class RouterAgent:
         # Who is staked for which role: Staking.is_active through the chain view when a chain
         # is configured (the config's lists still count), else the config's lists alone.
         static = static_role_check(
-            {ROLE_COMPUTE: config.staked, ROLE_ROUTER: config.staked_routers}
+            {
+                ROLE_COMPUTE: config.staked,
+                ROLE_ROUTER: config.staked_routers,
+                ROLE_VALIDATOR: config.staked_validators,
+            }
         )
         self.stake: StakeView | None = None
         self._roles: RoleCheck = static
@@ -230,7 +246,15 @@ class RouterAgent:
         self._session_ids = itertools.count(1)
         self._nonces = itertools.count(1)
         self.broadcast = (
-            Broadcast(self.host, self.metrics, config.gossip_rate_per_s, config.gossip_burst)
+            Broadcast(
+                self.host,
+                self.metrics,
+                config.gossip_rate_per_s,
+                config.gossip_burst,
+                guard=self.guard,
+                # A record's origin is a router whose signed summary we took (a staked router).
+                known_origin=lambda peer: peer in self.mesh.summaries,
+            )
             if config.gossip
             else None
         )
@@ -242,9 +266,14 @@ class RouterAgent:
 
     async def run(self, stop: trio.Event) -> None:
         """Serve until ``stop`` is set."""
-        self.host.set_stream_handler(protocols.NODE_CONTROL, self._handle_node_control)
-        self.host.set_stream_handler(protocols.INVOKE, self._handle_invoke)
-        self.host.set_stream_handler(protocols.MESH, self._handle_mesh)
+        # A node holds one link per router (two while one replaces another); a caller or a
+        # router a few sessions; a neighbour one mesh link each way.
+        guard = self.guard
+        guard.set_handler(protocols.NODE_CONTROL, "control", self._handle_node_control, 2)
+        guard.set_handler(protocols.INVOKE, "invoke", self._handle_invoke, 16)
+        guard.set_handler(protocols.MESH, "mesh", self._handle_mesh, 2)
+        if self.broadcast is not None:
+            guard.set_handler(protocols.GOSSIP_JOIN, "join", self._handle_join, 2)
         network = self.host.get_network()
         network.register_notifee(
             _PeerStoreJanitor(self.host, self._count_connections, self.garbage.note_ended)
@@ -252,6 +281,7 @@ class RouterAgent:
         with trio.CancelScope() as teardown:
             async with self.host.run([multiaddr.Multiaddr(self.config.listen)]):
                 async with self.node_sessions, self.router_sessions, trio.open_nursery() as nursery:
+                    nursery.start_soon(self.guard.run)
                     if self.stake is not None:
                         nursery.start_soon(self.stake.run)
                     elif self.config.peers and not self.config.staked_routers:
@@ -331,10 +361,12 @@ class RouterAgent:
             )
 
     def _drop(self, peer: str, stream_kind: str, reason: str, detail: str) -> None:
+        """Refuse ``peer``'s stream for ``reason`` at the boundary (logged, counted, held)."""
         logger.warning(
             "dropped %s stream from %s: reason=%s (%s)", stream_kind, peer, reason, detail
         )
         self.metrics.errors.labels(reason=reason).inc()
+        self.guard.reject(peer, stream_kind, reason, detail, log=False)
 
     # ------------------------------------------------------------------ compute nodes
 
@@ -377,13 +409,22 @@ class RouterAgent:
         staked: bool,
     ) -> None:
         """Hold the node in the routing table, and its link as its session, while the link lives."""
+        workloads = tablelib.admissible_workloads(self.table, hello.workloads, staked)
+        if len(workloads) < len(set(hello.workloads)):
+            logger.info(
+                "node %s (unstaked) listed for %d of the %d workloads it declared",
+                peer,
+                len(workloads),
+                len(set(hello.workloads)),
+            )
+            self.metrics.rejected.labels(reason="unstaked-workload-cap").inc()
         token = object()
         self._controls[peer] = token
         self.table = tablelib.add_node(
             self.table,
             tablelib.NodeEntry(
                 peer_id=peer,
-                workloads=frozenset(hello.workloads),
+                workloads=workloads,
                 e_power=hello.e_power,
                 capacity=max(1, hello.capacity),
                 staked=staked,
@@ -457,7 +498,10 @@ class RouterAgent:
                         address,
                     )
             self._count_nodes()
+        elif role == ROLE_VALIDATOR and not staked:
+            self._revoke_gossip(address)
         elif role == ROLE_ROUTER and not staked:
+            self._revoke_gossip(address)
             for neighbour, bound, scope in list(self._mesh_scopes.values()):
                 if bound == address:
                     logger.warning(
@@ -467,6 +511,63 @@ class RouterAgent:
                     )
                     self.metrics.mesh_links.labels(outcome="unstaked").inc()
                     scope.cancel()
+
+    def _revoke_gossip(self, address: str) -> None:
+        """Stop gossiping with the peers bound to ``address`` unless it is still staked."""
+        if self.broadcast is None:
+            return
+        if self._roles(address, ROLE_ROUTER) or self._roles(address, ROLE_VALIDATOR):
+            return
+        self.broadcast.revoke_address(address)
+
+    async def _handle_join(self, stream: INetStream) -> None:
+        """Admit a peer bound to a staked router or validator address to gossip.
+
+        The peer presents its binding on its own connection; the answer is our own, sent only
+        once the peer is admitted. Anyone else's stream is reset, and the refusal counted (held
+        against the peer only for a malformed join: stake views change at different moments).
+        """
+        assert self.broadcast is not None
+        peer = remote_peer(stream)
+        admitted = False
+        try:
+            with trio.fail_after(self.config.hello_timeout_s):
+                join = await receive(FrameReader(stream), Join)
+            assert isinstance(join, Join)
+            self.broadcast.expect(peer_id(peer))
+            address, _staked = classify_peer(join.binding, peer, lambda _address: False)
+            if not address:
+                raise BindingError("no valid binding for this peer")
+            if not await self._staked_for_gossip(address):
+                self.guard.reject(
+                    peer,
+                    "join",
+                    "gossip-not-staked",
+                    f"{address} is no staked router or validator",
+                    evidence=False,
+                )
+                await reset_quietly(stream)
+                return
+            if not self.broadcast.admit(peer_id(peer), address):
+                self.guard.reject(peer, "join", "gossip-full", "no room", evidence=False)
+                await reset_quietly(stream)
+                return
+            admitted = True
+        finally:
+            if not admitted:
+                self.broadcast.refuse(peer_id(peer))
+        logger.info("gossip peer %s admitted (staked %s)", peer, address)
+        await send(stream, Join(encode_binding(make_binding(self.eth, self.me))))
+        await close_quietly(stream)
+
+    async def _staked_for_gossip(self, address: str) -> bool:
+        """Return whether ``address`` is staked as a validator or a router (tracked while so)."""
+        for role in (ROLE_VALIDATOR, ROLE_ROUTER):
+            if self._roles(address, role):
+                return True
+            if self.stake is not None and await self._settle_stake(address, role):
+                return True
+        return False
 
     def _ping_interval(self) -> float:
         """Return the ping period for the node count now.
@@ -684,7 +785,10 @@ class RouterAgent:
         peer = info.peer_id.to_string()
         backoff = Backoff(MESH_BACKOFF_INITIAL_S, MESH_BACKOFF_MAX_S, self.rng)
         while True:
-            banned_for = meshlib.cool_down_left(self.conduct, peer, trio.current_time())
+            banned_for = max(
+                meshlib.cool_down_left(self.conduct, peer, trio.current_time()),
+                self.guard.banned_for(peer),
+            )
             if banned_for > 0:
                 logger.info(
                     "mesh link to router %s waits %.1f s: cut off for misbehaviour",
@@ -698,10 +802,15 @@ class RouterAgent:
                     forget_failed_dials(self.host, info.peer_id)  # our backoff paces redials
                     await self.host.connect(info)
                     stream = await self.host.new_stream(info.peer_id, [protocols.MESH])
-                if await self._mesh_session(stream, peer, "to"):
-                    backoff.reset()  # a refused link backs off further each time
             except (trio.TooSlowError, *NET_ERRORS) as exc:
                 logger.info("mesh link to router %s failed: %s", peer, type(exc).__name__)
+            else:
+                # The link we opened has no handler around it: the boundary is here.
+                with self.guard.contain(peer, "mesh") as outcome:
+                    if await self._mesh_session(stream, peer, "to"):
+                        backoff.reset()  # a refused link backs off further each time
+                if outcome.failed:
+                    await reset_quietly(stream)
             await backoff.wait()
 
     async def _handle_mesh(self, stream: INetStream) -> None:
@@ -728,7 +837,7 @@ class RouterAgent:
         logger.info("mesh link %s router %s up (staked router %s)", direction, peer, address)
         if self.broadcast is not None:
             # Mesh routers gossip with each other; compute nodes and callers never do.
-            self.broadcast.add_peer(ID.from_base58(peer))
+            self.broadcast.admit(peer_id(peer), address)
         lock = trio.Lock()
         sent: dict[int, float] = {}
         try:
@@ -749,6 +858,8 @@ class RouterAgent:
                 del self._mesh_sessions[peer]
                 self._count_mesh_peers()
                 self.mesh = meshlib.forget_router(self.mesh, peer)
+                if self.broadcast is not None:
+                    self.broadcast.revoke(peer_id(peer))
                 logger.info("mesh link with router %s down", peer)
             await reset_quietly(stream)
         return True
@@ -797,10 +908,11 @@ class RouterAgent:
             self._refuse_link(peer, "timeout", "no signed summary in time")
             return None
         except FrameError as exc:
-            self._refuse_link(peer, exc.reason, str(exc))
+            self._refuse_link(peer, exc.reason, str(exc), exc.reason != "truncated")
             return None
         except signing.SummaryRejected as exc:
-            self._refuse_link(peer, exc.reason, exc.detail)
+            evidence = meshlib.is_evidence(exc.reason) or exc.reason == signing.NOT_OWN_SUMMARY
+            self._refuse_link(peer, exc.reason, exc.detail, evidence)
             return None
         except NET_ERRORS as exc:
             logger.info("mesh link with router %s failed: %s", peer, type(exc).__name__)
@@ -810,10 +922,12 @@ class RouterAgent:
             self._relay(signed, summary.router, peer)
         return address
 
-    def _refuse_link(self, peer: str, reason: str, detail: str) -> None:
+    def _refuse_link(self, peer: str, reason: str, detail: str, evidence: bool = False) -> None:
+        """Refuse a mesh link; ``evidence`` when the refusal counts against the peer."""
         logger.warning("refused mesh link with router %s: reason=%s (%s)", peer, reason, detail)
         self.metrics.errors.labels(reason=reason).inc()
         self.metrics.mesh_links.labels(outcome="refused").inc()
+        self.guard.reject(peer, "mesh", reason, detail, evidence, log=False)
 
     def _binding_for_mesh(self) -> bytes:
         """Return our endorsed binding (Ethereum key and libp2p key), renewed before expiry."""
@@ -834,7 +948,7 @@ class RouterAgent:
             self.me,
             next(self._summary_seq),
             self.mesh.links,
-            tablelib.best_expected_by_workload(self.table),
+            tablelib.best_expected_by_workload(self.table, MAX_PEERS_IN_SUMMARY),
         )
         signed = signing.sign_summary(summary, self.eth, self._binding_for_mesh())
         self._own_signed = (now, signed)

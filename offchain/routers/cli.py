@@ -44,6 +44,13 @@ logger = logging.getLogger(__name__)
     "neighbours (repeatable).",
 )
 @click.option(
+    "--staked-validator",
+    "staked_validators",
+    multiple=True,
+    help="An address taken as a staked validator, chain or not: validators may join gossip "
+    "(repeatable).",
+)
+@click.option(
     "--chain-rpc",
     help="Read stake from the Staking contract through this JSON-RPC URL (Staking.is_active).",
 )
@@ -76,6 +83,17 @@ logger = logging.getLogger(__name__)
     default=None,
     help="Run gossipsub with mesh routers and validators (on by default).",
 )
+@click.option(
+    "--strikes",
+    type=int,
+    help="Refusals of a peer's input within a minute that cut it off (default 5).",
+)
+@click.option(
+    "--cool-down",
+    "cool_down_s",
+    type=float,
+    help="Seconds a cut-off peer is refused for (default 300).",
+)
 @click.option("--metrics-port", type=int, help="Serve Prometheus metrics on this port (0: any).")
 @click.option(
     "--ready-file",
@@ -88,6 +106,7 @@ def router(
     peers: tuple[str, ...],
     staked: tuple[str, ...],
     staked_routers: tuple[str, ...],
+    staked_validators: tuple[str, ...],
     **flags: object,
 ) -> None:
     """Run a smart router that holds compute-node connections and routes requests."""
@@ -98,6 +117,8 @@ def router(
         overrides["staked"] = list(staked)
     if staked_routers:
         overrides["staked_routers"] = list(staked_routers)
+    if staked_validators:
+        overrides["staked_validators"] = list(staked_validators)
     try:
         config = load_config(RouterConfig, config_path, overrides)
     except ConfigError as exc:

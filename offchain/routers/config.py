@@ -18,6 +18,8 @@ class RouterConfig:
     # allow-list beside it with one (tests, offline use).
     staked: list[str] = field(default_factory=list)
     staked_routers: list[str] = field(default_factory=list)
+    # Addresses taken as staked validators (they may join gossip), as ``staked_routers``.
+    staked_validators: list[str] = field(default_factory=list)
     # Read stake from the Staking contract (Staking.is_active) through this JSON-RPC endpoint:
     # the contracts of the deployments/<deployment>.json record (or a path to a .json record),
     # on a chain that must have ``chain_id`` when it is set.
@@ -45,11 +47,15 @@ class RouterConfig:
     # we know: faster is a flood, dropped and counted against it (``mesh.flood_rate``).
     mesh_rate_per_s: float = 500.0
     # Run gossipsub (records and other network-wide topics) with the mesh routers and with
-    # peers that open gossipsub to us (validators); never with compute nodes or callers.
+    # peers that join bound to a staked validator or router; never with anyone else.
     gossip: bool = True
     # Gossip messages accepted per forwarding peer and topic: sustained rate and burst.
     gossip_rate_per_s: float = 2_000.0
     gossip_burst: int = 4_000
+    # A peer refused this many times within a minute (malformed input and the like) is
+    # disconnected and refused for ``cool_down_s`` (``net/boundary.py``).
+    strikes: int = 5
+    cool_down_s: float = 300.0
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     ready_file: str | None = None

@@ -5,11 +5,21 @@ whoever else subscribes (validators take the records topic). py-libp2p's default
 its heartbeat is 120 s and it drops more than 10 messages a second per peer and topic, while
 a router publishes one record per answered request.
 
-Who gossips: py-libp2p's ``Pubsub`` opens a ``/meshsub`` stream to *every* peer that connects
-(its network notifee), which on a router means every compute node and every caller, none of
-which speak pubsub. Here pubsub runs only with peers that are known to: mesh routers (the
-agent calls ``add_peer`` when a mesh link comes up) and peers that open a ``/meshsub`` stream
-to us themselves (validators). See docs/network.md, "Broadcast".
+Who gossips: only peers bound to a staked router or validator address. py-libp2p's ``Pubsub``
+opens a ``/meshsub`` stream to *every* peer that connects (its network notifee), which on a
+router means every compute node and every caller; here pubsub runs only with admitted peers:
+mesh routers (the agent admits a neighbour when its mesh link comes up, after checking its
+signed summary's binding and stake) and peers that join over ``protocols.GOSSIP_JOIN``
+(validators: a binding on their own connection, to an address staked as a validator or a
+router). A ``/meshsub`` stream from anyone else is refused at the fault boundary, so an
+unstaked peer can neither publish nor receive. A peer that loses its stake, or its mesh link,
+is revoked: blacklisted in pubsub until admitted again.
+
+Cheap before costly: the sender was checked when it was admitted; pubsub then checks the
+message's signature; ``_validate`` checks the forwarder is still admitted, the origin is a
+staked router or an admitted peer, the forwarder's rate and the size, and only then decodes.
+Refused messages count against their forwarder at the boundary, which cuts off a peer that keeps
+sending them.
 
 Rate limits: gossipsub 0.8.1 checks its per-peer limit only when relaying, after the message
 was already handed to local subscribers, and with a list scan per message (quadratic in the
@@ -19,6 +29,8 @@ per forwarding peer and topic; rejected messages are neither delivered nor relay
 
 import logging
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import trio
@@ -30,8 +42,12 @@ from libp2p.pubsub.pubsub_notifee import PubsubNotifee
 from libp2p.tools.anyio_service.context import background_trio_service
 
 from offchain.net import protocols
-from offchain.net.framing import FrameError, MsgType, decode_frame
-from offchain.net.metrics import AgentMetrics
+from offchain.net.boundary import StreamGuard
+from offchain.net.framing import FrameError, FrameReader, MsgType, decode_frame
+from offchain.net.messages import Join, receive
+from offchain.net.metrics import AgentMetrics, make_metrics
+from offchain.net.wire import send
+from offchain.protocol.errors import InputRejected
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +62,29 @@ GOSSIP_TYPES = frozenset({MsgType.RECORD, MsgType.RECORDS})
 # How long to keep trying to open our pubsub stream to a new gossip peer.
 PEER_STREAM_TIMEOUT_S = 15.0
 MESHSUB_PROTOCOLS = (PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID)
+# A peer's gossipsub may open its stream before its join is answered (py-libp2p opens one on
+# connect): the stream waits this long for the peer to be admitted.
+ADMISSION_WAIT_S = 10.0
+# ... if it has begun to join within this long; otherwise the stream is refused at once.
+JOIN_GRACE_S = 1.0
+# How long a join may take, each way.
+JOIN_TIMEOUT_S = 5.0
+# Admitted gossip peers at most (routers' mesh neighbours and validators).
+MAX_GOSSIP_PEERS = 1_024
+
+
+@dataclass
+class _Admission:
+    """A ``/meshsub`` stream waiting for its peer's join (``joining``) and verdict."""
+
+    joining: trio.Event = field(default_factory=trio.Event)
+    admitted: trio.Event = field(default_factory=trio.Event)
+
+
+class NotAdmitted(InputRejected):
+    """A gossip stream or message from a peer not bound to a staked router or validator."""
+
+    reason = "gossip-not-admitted"
 
 
 class TokenBucket:
@@ -111,7 +150,15 @@ class Broadcast:
         metrics: AgentMetrics | None = None,
         rate_per_s: float = MAX_MESSAGES_PER_TOPIC_PER_S,
         burst: int = BURST,
+        *,
+        guard: StreamGuard | None = None,
+        known_origin: Callable[[str], bool] = lambda _peer: False,
     ) -> None:
+        """Gossip on ``host``; ``known_origin`` says whether a peer id is a staked router's.
+
+        ``guard`` is the agent's fault boundary: it serves the ``/meshsub`` streams and holds
+        refused messages against their forwarders (a fresh one when None).
+        """
         if rate_per_s <= 0 or burst < 1:
             raise ValueError("gossip rate and burst must be positive")
         self.host = host
@@ -128,8 +175,13 @@ class Broadcast:
         )
         self.pubsub = Pubsub(host, self.gossipsub, strict_signing=True)
         _replace_pubsub_notifee(host.get_network(), self.pubsub)
+        self.guard = guard or StreamGuard(host, metrics or make_metrics("gossip"))
+        self._known_origin = known_origin
+        # Admitted peers and the staked address each is bound to; waiters for admission.
+        self.admitted: dict[ID, str] = {}
+        self._admission: dict[ID, _Admission] = {}
         for protocol in MESHSUB_PROTOCOLS:
-            host.set_stream_handler(protocol, self._handle_meshsub)
+            self.guard.set_handler(protocol, "gossip", self._handle_meshsub, 2)
         for topic in protocols.ALL_TOPICS:
             self.pubsub.set_topic_validator(topic, self._validate, is_async_validator=False)
         self.rate_per_s = rate_per_s
@@ -145,22 +197,90 @@ class Broadcast:
 
     # ------------------------------------------------------------------ peers
 
-    def add_peer(self, peer: ID) -> None:
-        """Gossip with ``peer`` (a mesh router, or a peer that opened pubsub to us)."""
-        if peer == self.me or peer in self.pubsub.peers:
-            return
-        try:
-            self._new_peers_in.send_nowait(peer)
-        except trio.WouldBlock:
-            logger.warning("gossip peer %s not added: too many pending", peer)
+    def admit(self, peer: ID, address: str) -> bool:
+        """Gossip with ``peer``, bound to the staked router or validator ``address``.
+
+        Returns False (nothing changes) when ``MAX_GOSSIP_PEERS`` are admitted already.
+        """
+        if peer == self.me:
+            return False
+        if peer not in self.admitted and len(self.admitted) >= MAX_GOSSIP_PEERS:
+            logger.warning(
+                "gossip peer %s (%s) not admitted: %d admitted", peer, address, len(self.admitted)
+            )
+            return False
+        self.admitted[peer] = address
+        self.pubsub.remove_from_blacklist(peer)
+        waiting = self._admission.pop(peer, None)
+        if waiting is not None:
+            waiting.joining.set()
+            waiting.admitted.set()
+        if peer not in self.pubsub.peers:
+            try:
+                self._new_peers_in.send_nowait(peer)
+            except trio.WouldBlock:
+                logger.warning("gossip peer %s not added: too many pending", peer)
+        return True
+
+    def revoke(self, peer: ID) -> None:
+        """Stop gossiping with ``peer`` (its stake or its mesh link is gone)."""
+        if self.admitted.pop(peer, None) is not None:
+            logger.info("gossip with %s revoked", peer)
+            if self.pubsub.manager.is_running:
+                self.pubsub.add_to_blacklist(peer)
+
+    def revoke_address(self, address: str) -> None:
+        """Revoke every peer bound to ``address``."""
+        for peer in [p for p, bound in self.admitted.items() if bound == address]:
+            self.revoke(peer)
 
     def is_gossip_peer(self, peer: ID) -> bool:
         """Return whether our pubsub stream to ``peer`` is open."""
         return peer in self.pubsub.peers
 
+    def expect(self, peer: ID) -> None:
+        """Note that ``peer`` has sent a join: its ``/meshsub`` stream waits for the verdict."""
+        waiting = self._waiting(peer)
+        if waiting is not None:
+            waiting.joining.set()
+
+    def refuse(self, peer: ID) -> None:
+        """Note that ``peer``'s join was refused: its waiting ``/meshsub`` stream is refused now."""
+        waiting = self._admission.get(peer)
+        if waiting is not None and peer not in self.admitted:
+            waiting.joining.set()
+            waiting.admitted.set()  # wakes the stream, which finds the peer not admitted
+
+    def _waiting(self, peer: ID) -> "_Admission | None":
+        waiting = self._admission.get(peer)
+        if waiting is None and len(self._admission) < MAX_GOSSIP_PEERS:
+            waiting = self._admission[peer] = _Admission()
+        return waiting
+
     async def _handle_meshsub(self, stream: INetStream) -> None:
-        # A peer that opens pubsub to us speaks it: answer with our own stream.
-        self.add_peer(stream.muxed_conn.peer_id)
+        """Read an admitted peer's gossip; refuse anyone else's stream.
+
+        A peer that is joining (its gossipsub may open this stream before its join is
+        answered) gets ``ADMISSION_WAIT_S``; one that has not begun to join within
+        ``JOIN_GRACE_S`` is refused.
+        """
+        peer = stream.muxed_conn.peer_id
+        if peer not in self.admitted:
+            waiting = self._waiting(peer)
+            if waiting is None:
+                raise NotAdmitted(f"{peer} is not admitted to gossip")
+            try:
+                deadline = trio.current_time() + ADMISSION_WAIT_S
+                with trio.move_on_after(JOIN_GRACE_S):
+                    await waiting.joining.wait()
+                if waiting.joining.is_set():
+                    with trio.move_on_at(deadline):
+                        await waiting.admitted.wait()
+            finally:
+                if self._admission.get(peer) is waiting and peer not in self.admitted:
+                    del self._admission[peer]
+            if peer not in self.admitted:
+                raise NotAdmitted(f"{peer} is not bound to a staked router or validator")
         await self.pubsub.stream_handler(stream)
 
     async def _open_peer_streams(self) -> None:
@@ -188,16 +308,26 @@ class Broadcast:
                 self.ready.set()
 
     def _validate(self, forwarder: ID, message: Any) -> bool:
-        """Accept a message only within the forwarder's rate and only if it is our frame.
+        """Accept an admitted forwarder's message of a staked origin, within rate, if framed.
 
-        Runs before pubsub delivers the message locally or relays it onward.
+        Runs before pubsub delivers the message locally or relays it onward, after it checked
+        the message's signature.
         """
-        topic = message.topicIDs[0] if len(message.topicIDs) == 1 else None
-        if topic is None:
-            self._drop("?", "topics", f"{len(message.topicIDs)} topics")
-            return False
         if forwarder == self.me:
             return True  # our own publish: framed by our encoder and size-checked in publish()
+        if forwarder not in self.admitted:
+            self._refuse(forwarder, "?", "gossip-not-admitted", "forwarder not admitted")
+            return False
+        topic = message.topicIDs[0] if len(message.topicIDs) == 1 else None
+        if topic is None:
+            self._refuse(forwarder, "?", "gossip-topics", f"{len(message.topicIDs)} topics")
+            return False
+        origin = _origin(message.from_id)
+        if origin is None or not (
+            origin == self.me or origin in self.admitted or self._known_origin(origin.to_string())
+        ):
+            self._refuse(forwarder, topic, "gossip-unknown-origin", "origin not a staked router")
+            return False
         now = trio.current_time()
         key = (forwarder, topic)
         bucket = self._buckets.get(key)
@@ -210,14 +340,19 @@ class Broadcast:
             return False
         data = bytes(message.data)
         if len(data) > MAX_GOSSIP_BYTES:
-            self._drop(topic, "oversized", f"{len(data)} bytes")
+            self._refuse(forwarder, topic, "oversized", f"{len(data)} bytes")
             return False
         try:
             decode_frame(data, GOSSIP_TYPES)
         except FrameError as exc:
-            self._drop(topic, exc.reason, str(exc))
+            self._refuse(forwarder, topic, exc.reason, str(exc))
             return False
         return True
+
+    def _refuse(self, forwarder: ID, topic: str, reason: str, detail: str) -> None:
+        """Drop a message and hold it against the peer that forwarded it."""
+        self._count(topic, "dropped")
+        self.guard.reject(forwarder.to_string(), "gossip", reason, detail)
 
     def _forget_idle_buckets(self, now: float) -> None:
         full = [k for k, b in self._buckets.items() if now - b.last > self.burst / self.rate_per_s]
@@ -250,6 +385,32 @@ class Broadcast:
         await self.pubsub.publish(topic, frame)
         if self.metrics is not None:
             self.metrics.gossip.labels(topic=topic, outcome="published").inc()
+
+
+def _origin(from_id: bytes) -> ID | None:
+    """Return the peer id a message names as its origin, None if it is not one."""
+    try:
+        return ID(bytes(from_id))
+    except (ValueError, TypeError):
+        return None
+
+
+async def join_gossip(host: IHost, router: ID, binding: bytes) -> bytes:
+    """Ask ``router`` to gossip with us, presenting ``binding``; return the router's binding.
+
+    Open gossipsub with the router afterwards (or before: the router's ``/meshsub`` handler
+    waits ``ADMISSION_WAIT_S`` for the join). Raises the network's errors, or ``FrameError``
+    when the router refuses (it resets the stream).
+    """
+    stream = await host.new_stream(router, [protocols.GOSSIP_JOIN])
+    try:
+        await send(stream, Join(binding))
+        with trio.fail_after(JOIN_TIMEOUT_S):
+            answer = await receive(FrameReader(stream), Join)
+        assert isinstance(answer, Join)
+        return answer.binding
+    finally:
+        await stream.reset()
 
 
 def _record_count(data: bytes) -> int:

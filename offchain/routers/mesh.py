@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from offchain.net.messages import Summary
+from offchain.net.messages import MAX_PEERS_IN_SUMMARY, Summary
 from offchain.routers import signing
 
 SUMMARY_TTL_S = 10.0
@@ -144,12 +144,19 @@ def forget_router(state: MeshState, router: str) -> MeshState:
 def make_summary(
     me: str, seq: int, links: Mapping[str, float], expected: Mapping[str, float]
 ) -> Summary:
-    """Return our summary: link RTTs and best expected time per workload, in microseconds."""
+    """Return our summary: link RTTs and best expected time per workload, in microseconds.
+
+    Capped to what a neighbour accepts (``MAX_PEERS_IN_SUMMARY`` each): the fastest links, and
+    the workloads in the order ``expected`` gives (``table.best_expected_by_workload`` ranks
+    staked workloads first), so our own summary can never be refused as malformed.
+    """
+    fastest = sorted(links.items(), key=lambda item: (item[1], item[0]))[:MAX_PEERS_IN_SUMMARY]
+    first = list(expected.items())[:MAX_PEERS_IN_SUMMARY]
     return Summary(
         router=me,
         seq=seq,
-        links={k: int(v * 1_000) for k, v in sorted(links.items())},
-        workloads={k: int(v * 1_000) for k, v in sorted(expected.items())},
+        links={k: int(v * 1_000) for k, v in sorted(fastest)},
+        workloads={k: int(v * 1_000) for k, v in sorted(first)},
     )
 
 

@@ -27,6 +27,7 @@ from offchain.net.identity import (
     verify_endorsed_binding,
 )
 from offchain.net.messages import SignedSummary, Summary
+from offchain.protocol.errors import InputRejected
 
 SUMMARY_DOMAIN = b"EMC mesh summary v1"
 SIGNATURE_SIZE = 65
@@ -56,12 +57,11 @@ REASONS = (
 NOT_OWN_SUMMARY = "mesh-not-own-summary"
 
 
-class SummaryRejected(ValueError):
+class SummaryRejected(InputRejected):
     """A summary that must be dropped; ``reason`` is the tag for logs and metrics."""
 
     def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
+        super().__init__(f"{reason}: {detail}", reason)
         self.detail = detail
 
 

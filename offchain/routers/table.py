@@ -24,6 +24,12 @@ TIE_EPSILON_MS = 1e-6
 # all of them ("power of d choices"): O(d) per request on a router holding thousands of
 # nodes, with a load spread close to the full scan's (docs/decisions.md).
 SAMPLE_SIZE = 16
+# What an unstaked node may declare: at most this many workloads, and a name no node serves yet
+# only while the table holds fewer names than the cap. Staked nodes are not capped (their
+# stake is the cost), so unstaked ones can neither blow up the table's index (copied on every
+# join) nor crowd staked workloads out of the router's summary.
+UNSTAKED_MAX_WORKLOADS = 8
+UNSTAKED_MAX_NAMES = 1_024
 
 
 class UnknownNode(KeyError):
@@ -248,9 +254,42 @@ def serves(table: RoutingTable, workload: str) -> bool:
     return bool(table.by_workload.get(workload))
 
 
-def best_expected_by_workload(table: RoutingTable) -> dict[str, float]:
-    """Return, per workload, the best expected completion time among staked-or-not nodes."""
-    out: dict[str, float] = {}
+def admissible_workloads(
+    table: RoutingTable, workloads: Iterable[str], staked: bool
+) -> frozenset[str]:
+    """Return the workloads a joining node is listed for: all of a staked node's, else capped.
+
+    An unstaked node keeps at most ``UNSTAKED_MAX_WORKLOADS`` of its names (those already
+    served first, then in name order), and a name new to the table only while the table holds
+    fewer than ``UNSTAKED_MAX_NAMES``.
+    """
+    if staked:
+        return frozenset(workloads)
+    names = sorted(set(workloads), key=lambda name: (name not in table.by_workload, name))
+    room = UNSTAKED_MAX_NAMES - len(table.by_workload)
+    kept: list[str] = []
+    for name in names:
+        if len(kept) == UNSTAKED_MAX_WORKLOADS:
+            break
+        if name not in table.by_workload:
+            if room <= 0:
+                continue
+            room -= 1
+        kept.append(name)
+    return frozenset(kept)
+
+
+def best_expected_by_workload(table: RoutingTable, limit: int | None = None) -> dict[str, float]:
+    """Return, per workload, the best expected completion time among staked-or-not nodes.
+
+    With ``limit``, only that many workloads: those a staked node serves first, then the
+    fastest, then by name, so a summary always fits what neighbours accept.
+    """
+    ranked: list[tuple[bool, float, str]] = []
     for workload, peers in table.by_workload.items():
-        out[workload] = min(expected_ms(table.nodes[p]) for p in peers)
-    return out
+        entries = [table.nodes[p] for p in peers]
+        best = min(expected_ms(e) for e in entries)
+        ranked.append((not any(e.staked for e in entries), best, workload))
+    if limit is not None and len(ranked) > limit:
+        ranked = sorted(ranked)[:limit]
+    return {workload: best for _unstaked, best, workload in ranked}

@@ -82,6 +82,8 @@ class Config:
     def __post_init__(self) -> None:
         if not self.validators:
             raise ConfigError("the validator set is empty")
+        if len(self.validators) > m.MAX_VALIDATORS:
+            raise ConfigError(f"more than {m.MAX_VALIDATORS} validators")
         addresses = [v.address for v in self.validators]
         if len(set(addresses)) != len(addresses):
             raise ConfigError("duplicate validator address")
@@ -395,7 +397,8 @@ class _Work:
     def handle(self, data: bytes) -> None:
         """Handle one message from the wire."""
         try:
-            message = m.decode(data)
+            # a stranger's message costs one signature recovery, a validator's one per signer
+            message = m.decode(data, self.cfg.powers.__contains__)
         except m.MessageError as exc:
             self.drop("undecodable message: %s", exc)
             return

@@ -8,12 +8,19 @@ exactly one encoding and anything else (short, long, trailing bytes, unknown kin
 raises ``MalformedMessage``. A payload is signed over
 ``keccak256(DOMAIN || VERSION || payload bytes)``, and the payload begins with its kind, so a
 signature for one kind never counts for another.
+
+Decoding reads the whole structure before it recovers any signature, then recovers the main
+sender first and each inner signer in order, so that with a membership check a stranger's
+message costs one recovery and a validator's at most one per validator (lists hold at most
+``MAX_VALIDATORS`` distinct signers). Every failure is a ``MessageError`` with its reason.
 """
 
 from __future__ import annotations
 
 import functools
 import struct
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -27,13 +34,30 @@ SIGNATURE_SIZE = 65
 # Bounds (bytes or counts) on what one message may hold.
 MAX_VALUE_BYTES = 1 << 20
 MAX_SEAL_BYTES = 256
-MAX_LIST = 1024
+# The largest validator set an epoch can hold (contracts/modules/validator_set.vy MAX_MEMBERS):
+# a justification or proof lists each validator at most once, so no list is longer.
+MAX_VALIDATORS = 128
 MAX_PAYLOAD_BYTES = 13 + DIGEST_SIZE + 2 + MAX_SEAL_BYTES
-MAX_MESSAGE_BYTES = MAX_VALUE_BYTES + 2 * MAX_LIST * 256
+MAX_SIGNED_BYTES = 4 + MAX_PAYLOAD_BYTES + SIGNATURE_SIZE
+MAX_MESSAGE_BYTES = (
+    2 + MAX_SIGNED_BYTES + 4 + MAX_VALUE_BYTES + 2 * (2 + MAX_VALIDATORS * MAX_SIGNED_BYTES)
+)
 # Recovered senders and decoded messages are pure functions of their bytes; caching them lets a
 # broadcast be checked once per process instead of once per receiver (see docs/consensus.md).
-RECOVER_CACHE = 1 << 16
-DECODE_CACHE = 1 << 13
+# Both caches are bounded in bytes, not only in entries. A recovery entry holds at most
+# MAX_PAYLOAD_BYTES + SIGNATURE_SIZE bytes of key and a 42-character address, under
+# RECOVER_ENTRY_BYTES with Python's object overhead: 16,384 entries stay under 16 MiB.
+RECOVER_CACHE = 1 << 14
+RECOVER_ENTRY_BYTES = 1 << 10
+# The decode cache keeps only messages up to DECODE_CACHE_MAX_MESSAGE wire bytes and charges each
+# entry decoded_charge(data) bytes (an upper bound on the key and the decoded objects it keeps);
+# it evicts the least recently used entries to stay within DECODE_CACHE_BYTES in total.
+DECODE_CACHE_BYTES = 8 << 20
+DECODE_CACHE_MAX_MESSAGE = 64 << 10
+# Python objects behind one decoded signed payload (Signed, its payload record, raw, signature,
+# sender) and behind one message record; measured at under half of these (tests check it).
+SIGNED_OBJECT_BYTES = 2048
+MESSAGE_OBJECT_BYTES = 1024
 
 
 class MessageError(ValueError):
@@ -46,6 +70,14 @@ class MalformedMessage(MessageError):
 
 class BadSignature(MessageError):
     """A signature that does not recover to an address."""
+
+
+class NotMember(MessageError):
+    """A message signed by an address the caller does not count as a validator."""
+
+
+class DuplicateSigner(MessageError):
+    """A justification or proof that lists one signer twice."""
 
 
 class Kind(IntEnum):
@@ -199,6 +231,8 @@ def _check_range(height: int, round_: int) -> None:
 
 def decode_payload(raw: bytes) -> Payload:
     """Return the payload of canonical bytes, or raise ``MalformedMessage``."""
+    if not isinstance(raw, bytes):
+        raise MalformedMessage("payload must be bytes")
     if len(raw) < 13:
         raise MalformedMessage("payload too short")
     kind, height, round_ = struct.unpack_from(">BQI", raw)
@@ -247,17 +281,36 @@ def sign(keypair: Keypair, payload: Payload) -> Signed:
     return Signed(payload, raw, keypair.sign_hash(signing_hash(raw)), keypair.address)
 
 
-def open_signed(raw: bytes, signature: bytes) -> Signed:
-    """Return the signed payload of ``raw`` with its recovered sender, or raise."""
+@dataclass(frozen=True)
+class _Unopened:
+    """A payload read and checked for form, with its signature not yet recovered."""
+
+    payload: Payload
+    raw: bytes
+    signature: bytes
+
+
+def _read_signed(raw: bytes, signature: bytes) -> _Unopened:
+    """Return the canonical payload of ``raw`` with its signature, unrecovered, or raise."""
     payload = decode_payload(raw)
     if encode_payload(payload) != raw:
         raise MalformedMessage("payload is not canonical")
     if len(signature) != SIGNATURE_SIZE:
         raise MalformedMessage("a signature is 65 bytes")
-    sender = _recover(raw, signature)
+    return _Unopened(payload, raw, signature)
+
+
+def _open(item: _Unopened) -> Signed:
+    """Return ``item`` with its recovered sender, or raise ``BadSignature``."""
+    sender = _recover(item.raw, item.signature)
     if sender is None:
         raise BadSignature("signature does not recover")
-    return Signed(payload, raw, signature, sender)
+    return Signed(item.payload, item.raw, item.signature, sender)
+
+
+def open_signed(raw: bytes, signature: bytes) -> Signed:
+    """Return the signed payload of ``raw`` with its recovered sender, or raise."""
+    return _open(_read_signed(raw, signature))
 
 
 # --- wire encoding --------------------------------------------------------------------------
@@ -272,7 +325,7 @@ def _signed(item: Signed) -> bytes:
 
 
 def _list(items: tuple[Signed, ...]) -> bytes:
-    if len(items) > MAX_LIST:
+    if len(items) > MAX_VALIDATORS:
         raise MalformedMessage("list too long")
     return struct.pack(">H", len(items)) + b"".join(_signed(i) for i in items)
 
@@ -327,16 +380,16 @@ class _Reader:
             raise MalformedMessage("field too long")
         return self.take(size)
 
-    def signed(self, kind: Kind) -> Signed:
+    def signed(self, kind: Kind) -> _Unopened:
         raw = self.blob(MAX_PAYLOAD_BYTES)
         if not raw or raw[0] != kind:
             raise MalformedMessage(f"expected a {kind.name} payload")
-        return open_signed(raw, self.take(SIGNATURE_SIZE))
+        return _read_signed(raw, self.take(SIGNATURE_SIZE))
 
-    def signed_list(self, kind: Kind) -> tuple[Signed, ...]:
+    def signed_list(self, kind: Kind) -> tuple[_Unopened, ...]:
         (count,) = struct.unpack(">H", self.take(2))
-        if count > MAX_LIST:
-            raise MalformedMessage("list too long")
+        if count > MAX_VALIDATORS:
+            raise MalformedMessage(f"list of {count} signers, more than {MAX_VALIDATORS}")
         return tuple(self.signed(kind) for _ in range(count))
 
     def end(self) -> None:
@@ -344,16 +397,18 @@ class _Reader:
             raise MalformedMessage("trailing bytes")
 
 
-def decode(data: bytes) -> Message:
-    """Return the message of wire bytes, checking every signature, or raise ``MessageError``."""
-    if not isinstance(data, bytes):
-        raise MalformedMessage("wire data must be bytes")
-    return _decode(data)
+@dataclass(frozen=True)
+class _Structure:
+    """A message read for form only: its main payload (none for DECIDED), value and lists."""
+
+    kind: Kind
+    main: _Unopened | None
+    value: bytes
+    lists: tuple[tuple[_Unopened, ...], ...]
 
 
-@functools.lru_cache(maxsize=DECODE_CACHE)
-def _decode(data: bytes) -> Message:
-    """Return the message of wire bytes (cached: a pure function of them)."""
+def _read(data: bytes) -> _Structure:
+    """Return the structure of wire bytes without recovering any signature, or raise."""
     if len(data) > MAX_MESSAGE_BYTES:
         raise MalformedMessage("message too large")
     if len(data) < 2:
@@ -362,30 +417,146 @@ def _decode(data: bytes) -> Message:
         raise MalformedMessage(f"unknown version {data[0]}")
     kind = data[1]
     reader = _Reader(data, 2)
-    message: Message
     if kind == Kind.PRE_PREPARE:
-        proposal = reader.signed(Kind.PRE_PREPARE)
+        main = reader.signed(Kind.PRE_PREPARE)
         value = reader.blob(MAX_VALUE_BYTES)
-        message = PrePrepareMsg(
-            proposal,
-            value,
-            reader.signed_list(Kind.ROUND_CHANGE),
-            reader.signed_list(Kind.PREPARE),
-        )
-    elif kind == Kind.PREPARE:
-        message = PrepareMsg(reader.signed(Kind.PREPARE))
-    elif kind == Kind.COMMIT:
-        message = CommitMsg(reader.signed(Kind.COMMIT))
+        lists = (reader.signed_list(Kind.ROUND_CHANGE), reader.signed_list(Kind.PREPARE))
+        structure = _Structure(Kind.PRE_PREPARE, main, value, lists)
+    elif kind in (Kind.PREPARE, Kind.COMMIT):
+        structure = _Structure(Kind(kind), reader.signed(Kind(kind)), b"", ())
     elif kind == Kind.ROUND_CHANGE:
-        round_change = reader.signed(Kind.ROUND_CHANGE)
+        main = reader.signed(Kind.ROUND_CHANGE)
         value = reader.blob(MAX_VALUE_BYTES)
-        message = RoundChangeMsg(round_change, value, reader.signed_list(Kind.PREPARE))
+        structure = _Structure(Kind.ROUND_CHANGE, main, value, (reader.signed_list(Kind.PREPARE),))
     elif kind == Kind.DECIDED:
         value = reader.blob(MAX_VALUE_BYTES)
-        message = DecidedMsg(value, reader.signed_list(Kind.COMMIT))
+        structure = _Structure(Kind.DECIDED, None, value, (reader.signed_list(Kind.COMMIT),))
     else:
         raise MalformedMessage(f"unknown message kind {kind}")
     reader.end()
+    return structure
+
+
+Membership = Callable[[str], bool]
+
+
+def _check_member(sender: str, is_member: Membership | None) -> None:
+    """Raise ``NotMember`` when a membership check is given and ``sender`` fails it."""
+    if is_member is not None and not is_member(sender):
+        raise NotMember(f"signer {sender} is not a validator")
+
+
+def _open_list(items: tuple[_Unopened, ...], is_member: Membership | None) -> tuple[Signed, ...]:
+    """Return ``items`` with their signers, stopping at the first repeated or non-member one."""
+    seen: set[str] = set()
+    opened = []
+    for item in items:
+        signed = _open(item)
+        _check_member(signed.sender, is_member)
+        if signed.sender in seen:
+            raise DuplicateSigner(f"signer {signed.sender} listed twice")
+        seen.add(signed.sender)
+        opened.append(signed)
+    return tuple(opened)
+
+
+def _open_message(structure: _Structure, is_member: Membership | None) -> Message:
+    """Return the message of ``structure``, recovering its main sender before any inner one."""
+    main = None if structure.main is None else _open(structure.main)
+    if main is not None:
+        _check_member(main.sender, is_member)
+    lists = tuple(_open_list(items, is_member) for items in structure.lists)
+    if structure.kind == Kind.PRE_PREPARE:
+        return PrePrepareMsg(main, structure.value, lists[0], lists[1])
+    if structure.kind == Kind.PREPARE:
+        return PrepareMsg(main)
+    if structure.kind == Kind.COMMIT:
+        return CommitMsg(main)
+    if structure.kind == Kind.ROUND_CHANGE:
+        return RoundChangeMsg(main, structure.value, lists[0])
+    return DecidedMsg(structure.value, lists[0])
+
+
+def signers(message: Message) -> tuple[str, ...]:
+    """Return every signer of ``message``: the main sender first, then each inner one in order."""
+    if isinstance(message, PrePrepareMsg):
+        inner = message.round_changes + message.prepares
+        return (message.proposal.sender,) + tuple(s.sender for s in inner)
+    if isinstance(message, PrepareMsg):
+        return (message.prepare.sender,)
+    if isinstance(message, CommitMsg):
+        return (message.commit.sender,)
+    if isinstance(message, RoundChangeMsg):
+        return (message.round_change.sender,) + tuple(s.sender for s in message.prepares)
+    return tuple(c.sender for c in message.commits)
+
+
+def decoded_charge(data: bytes, message: Message) -> int:
+    """Return the bytes the decode cache counts for keeping ``message`` under key ``data``."""
+    # the key and the value, raw payloads and signatures copied out of it, plus the objects
+    return 2 * len(data) + MESSAGE_OBJECT_BYTES + SIGNED_OBJECT_BYTES * len(signers(message))
+
+
+class _DecodeCache:
+    """Decoded messages by their wire bytes, least recently used out first, in a byte budget."""
+
+    def __init__(self, budget: int, max_message: int) -> None:
+        self.budget = budget
+        self.max_message = max_message
+        self.entries: OrderedDict[bytes, tuple[Message, int]] = OrderedDict()
+        self.bytes = 0
+
+    def get(self, data: bytes) -> Message | None:
+        entry = self.entries.get(data)
+        if entry is None:
+            return None
+        self.entries.move_to_end(data)
+        return entry[0]
+
+    def put(self, data: bytes, message: Message) -> None:
+        if len(data) > self.max_message or data in self.entries:
+            return
+        charge = decoded_charge(data, message)
+        self.entries[data] = (message, charge)
+        self.bytes += charge
+        while self.bytes > self.budget:
+            _, (_, old) = self.entries.popitem(last=False)
+            self.bytes -= old
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.bytes = 0
+
+
+_decode_cache = _DecodeCache(DECODE_CACHE_BYTES, DECODE_CACHE_MAX_MESSAGE)
+
+
+def decode_cache_usage() -> tuple[int, int]:
+    """Return (entries, charged bytes) of the decode cache."""
+    return len(_decode_cache.entries), _decode_cache.bytes
+
+
+def clear_caches() -> None:
+    """Forget every cached recovery and decoded message."""
+    _recover.cache_clear()
+    _decode_cache.clear()
+
+
+def decode(data: bytes, is_member: Membership | None = None) -> Message:
+    """Return the message of wire bytes, checking every signature, or raise ``MessageError``.
+
+    With ``is_member``, every signer must pass it: the main sender is recovered and checked
+    first and inner signers one by one, stopping at the first that fails.
+    """
+    if not isinstance(data, bytes):
+        raise MalformedMessage("wire data must be bytes")
+    cached = _decode_cache.get(data)
+    if cached is not None:
+        for sender in signers(cached):
+            _check_member(sender, is_member)
+        return cached
+    message = _open_message(_read(data), is_member)
+    _decode_cache.put(data, message)
     return message
 
 

@@ -41,6 +41,17 @@ logger = logging.getLogger(__name__)
 )
 @click.option("--backoff-initial", "backoff_initial_s", type=float)
 @click.option("--backoff-max", "backoff_max_s", type=float)
+@click.option(
+    "--strikes",
+    type=int,
+    help="Refusals of a peer's input within a minute that cut it off (default 5).",
+)
+@click.option(
+    "--cool-down",
+    "cool_down_s",
+    type=float,
+    help="Seconds a cut-off peer is refused for (default 300).",
+)
 @click.option("--metrics-port", type=int, help="Serve Prometheus metrics on this port (0: any).")
 @click.option(
     "--ready-file",

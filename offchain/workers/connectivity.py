@@ -17,6 +17,7 @@ from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 
 from offchain.net import protocols
 from offchain.net.backoff import Backoff
+from offchain.net.boundary import StreamGuard
 from offchain.net.host import forget_failed_dials
 from offchain.net.messages import Hello, Load, Message, Ping, Pong, Request, Response
 from offchain.net.session import ServeLimits, SessionRefused, SessionServer
@@ -59,7 +60,13 @@ class RouterLinks:
         handle: Callable[[Request], Awaitable[Response]],
         busy: Callable[[Request], Response],
         serve_limits: ServeLimits,
+        guard: StreamGuard | None = None,
     ) -> None:
+        """Keep links to ``routers``.
+
+        ``guard`` contains what a router's bytes raise, and refuses a router that keeps
+        sending bad input for a cool-down.
+        """
         if not routers:
             raise ValueError("a node needs at least one router address")
         self.host = host
@@ -70,6 +77,7 @@ class RouterLinks:
         self.handle = handle
         self.busy = busy
         self.serve_limits = serve_limits
+        self.guard = guard
         self.policy = policy
         self.rng = rng or random.Random()
         self.held: set[str] = set()
@@ -85,9 +93,13 @@ class RouterLinks:
     def _pick(self, cursor: int) -> int | None:
         for step in range(len(self.infos)):
             index = (cursor + step) % len(self.infos)
-            if self.infos[index].peer_id.to_string() not in self.held:
+            peer = self.infos[index].peer_id.to_string()
+            if peer not in self.held and not self._cut_off(peer):
                 return index
         return None
+
+    def _cut_off(self, peer: str) -> bool:
+        return self.guard is not None and self.guard.banned_for(peer) > 0
 
     def _notify(self) -> None:
         self.changed.set()
@@ -154,19 +166,34 @@ class RouterLinks:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._report_load, server)
                 try:
-                    await server.run()
-                    if server.went_quiet:
-                        logger.warning("router %s went silent", peer)
-                except SessionRefused as exc:
-                    if exc.reason == "truncated":
-                        logger.info("router %s link lost: %s", peer, exc.detail)
-                    else:
-                        logger.warning(
-                            "router %s link dropped: reason=%s (%s)", peer, exc.reason, exc.detail
-                        )
-                nursery.cancel_scope.cancel()
+                    await self._serve(server, peer)
+                finally:
+                    nursery.cancel_scope.cancel()
         finally:
             await reset_quietly(stream)
+
+    async def _serve(self, server: SessionServer, peer: str) -> None:
+        """Serve the router's requests; what its bytes raise ends this link only."""
+        if self.guard is None:
+            await self._serve_unguarded(server, peer)
+            return
+        with self.guard.contain(peer, "link"):
+            await self._serve_unguarded(server, peer)
+
+    async def _serve_unguarded(self, server: SessionServer, peer: str) -> None:
+        try:
+            await server.run()
+            if server.went_quiet:
+                logger.warning("router %s went silent", peer)
+        except SessionRefused as exc:
+            if exc.reason == "truncated":
+                logger.info("router %s link lost: %s", peer, exc.detail)
+            elif self.guard is not None:
+                self.guard.reject(peer, "link", exc.reason, exc.detail)
+            else:
+                logger.warning(
+                    "router %s link dropped: reason=%s (%s)", peer, exc.reason, exc.detail
+                )
 
     def _pong(self, message: Message) -> Pong:
         assert isinstance(message, Ping)

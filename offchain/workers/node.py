@@ -17,6 +17,8 @@ import multiaddr
 import trio
 
 from offchain.crypto.keys import generate_keypair
+from offchain.net.boundary import ConductPolicy, PeerConduct, StreamGuard
+from offchain.net.framing import KIB, MAX_BODY, MsgType
 from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
 from offchain.net.identity import encode_binding, make_binding
 from offchain.net.limits import node_limits
@@ -33,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 Runner = Callable[[bytes], Awaitable[bytes]]
 MAX_SLEEP_MS = 60_000
+# The largest output a node computes: one RESPONSE frame, less room for the response's other
+# fields (request id, error code and message, node id, hops and their CBOR framing).
+RESPONSE_ROOM = 16 * KIB
+MAX_OUTPUT_BYTES = MAX_BODY[MsgType.RESPONSE] - RESPONSE_ROOM
 
 
 class WorkloadFailed(ValueError):
@@ -72,8 +78,11 @@ def resolve_workloads(specs: list[str]) -> dict[str, Runner]:
     return out
 
 
-def _registry_runner(kind: str) -> Runner | None:
+def _registry_runner(kind: str, max_output_bytes: int = MAX_OUTPUT_BYTES) -> Runner | None:
     """Return a runner for a workload of the registry (inputs and outputs as its codec's bytes).
+
+    A request is refused from its declared shapes, before its data is decoded or any work is
+    started, when its output would not fit ``max_output_bytes`` or its workload's limits.
 
     The registry pulls in Numba and PyTorch, so it is imported only when a node serves one
     of its workloads; a node serving only the built-in ones starts without them.
@@ -89,6 +98,11 @@ def _registry_runner(kind: str) -> Runner | None:
 
     async def run(payload: bytes) -> bytes:
         try:
+            declared = workloads.read_header(payload)
+            workload.plan(
+                {name: (h.dtype, h.shape) for name, h in declared.items()},
+                max_output_bytes=max_output_bytes,
+            )
             inputs = workloads.decode(payload)
             outputs = await trio.to_thread.run_sync(workload.run, inputs)
             return workloads.encode(outputs)
@@ -118,6 +132,10 @@ class NodeConfig:
     backoff_max_s: float = 30.0
     # Longer than three of the router's longest ping periods (see RouterConfig).
     silence_s: float = 90.0
+    # A peer refused this many times within a minute (malformed input and the like) is
+    # disconnected and refused for ``cool_down_s`` (``net/boundary.py``).
+    strikes: int = 5
+    cool_down_s: float = 300.0
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     ready_file: str | None = None
@@ -150,6 +168,13 @@ class NodeAgent:
         self.eth = generate_keypair(_seed(config.eth_key_seed))
         self.binding = encode_binding(make_binding(self.eth, self.me))
         self.metrics = metrics or make_metrics("worker")
+        # Routers are peers like any other: what their bytes raise ends one link, and a router
+        # that keeps sending bad input is refused for a cool-down.
+        self.guard = StreamGuard(
+            self.host,
+            self.metrics,
+            PeerConduct(ConductPolicy(strikes=config.strikes, cool_down_s=config.cool_down_s)),
+        )
         self.pending = 0
         # Free slots are taken without a scheduler trip (a semaphore, not a CapacityLimiter:
         # nothing here hands the limiter to threads).
@@ -174,6 +199,7 @@ class NodeAgent:
                 # The node's own queue answers busy; this only bounds a misbehaving router.
                 max_in_flight=4 * (config.parallel + config.queue_size),
             ),
+            guard=self.guard,
         )
 
     def _hello(self) -> Hello:
@@ -191,6 +217,7 @@ class NodeAgent:
         with trio.CancelScope() as teardown:
             async with self.host.run(listen):
                 async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self.guard.run)
                     nursery.start_soon(self.links.run)
                     nursery.start_soon(self._watch_links)
                     port = None

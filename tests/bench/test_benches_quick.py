@@ -23,6 +23,7 @@ TIMEOUT_S = 600
 RESULTS = {
     "consensus": ("consensus.json", "4"),
     "gas": ("gas.json", "staking_gas"),
+    "hostile": ("hostile.json", "attack"),
     "market_gas": ("gas.json", "market_gas"),
     "mesh_signing": ("mesh_signing.json", "summaries"),
     "router": ("router.json", "reconnect_storm_s"),

@@ -7,8 +7,8 @@ from offchain.workers.errors import (
     UnknownWorkload,
     WorkloadError,
 )
-from offchain.workers.workloads.base import OPS_PER_UNIT, Verdict, Workload
-from offchain.workers.workloads.codec import decode, digest, encode
+from offchain.workers.workloads.base import OPS_PER_UNIT, Plan, Verdict, Workload
+from offchain.workers.workloads.codec import TensorHeader, decode, digest, encode, read_header
 from offchain.workers.workloads.registry import get_workload, workload_ids
 
 __all__ = [
@@ -16,6 +16,8 @@ __all__ = [
     "DeviceUnavailable",
     "EncodingError",
     "InvalidInput",
+    "Plan",
+    "TensorHeader",
     "UnknownWorkload",
     "Verdict",
     "Workload",
@@ -24,5 +26,6 @@ __all__ = [
     "digest",
     "encode",
     "get_workload",
+    "read_header",
     "workload_ids",
 ]

@@ -1,7 +1,9 @@
 """The workload interface that the compute node agent calls.
 
 A workload is refused before any work starts when its inputs do not match its schema or its
-value rules (``validate``). ``run`` picks CUDA when the machine has it (or when asked),
+value rules (``validate``), and a request can be refused from its declared shapes alone, before
+its data is decoded (``plan``: the output shapes and bytes and the work they commit a node to).
+``run`` picks CUDA when the machine has it (or when asked),
 ``units`` meters the work in compute units, ``verify`` checks someone else's output cheaply
 and says why it accepts or rejects. An issuer that holds the inputs before the result arrives
 can split ``verify`` in two: ``prepare`` when the task is issued (the matrix products do two of
@@ -19,7 +21,8 @@ from numba import njit, prange
 
 from offchain.workers.errors import DeviceUnavailable, InvalidInput
 from offchain.workers.verdict import Verdict
-from offchain.workers.workloads.schema import Schema
+from offchain.workers.workloads.codec import encoded_size
+from offchain.workers.workloads.schema import Declared, Schema
 
 Tensors = Mapping[str, np.ndarray]
 # One compute unit is 10**6 basic operations (a float multiply or add, or a modular one).
@@ -41,6 +44,17 @@ class Prepared:
     state: object
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a request's declared shapes commit a node to: sizes, outputs, output bytes, work."""
+
+    sizes: dict[str, int]
+    outputs: dict[str, tuple[str, tuple[int, ...]]]
+    output_bytes: int
+    ops: int
+    units: int
+
+
 class Workload(ABC):
     """A registered kind of work: schemas, runners, metering, price and verifier."""
 
@@ -59,9 +73,36 @@ class Workload(ABC):
         self._check_values(inputs, sizes)
         return sizes
 
+    def plan(
+        self,
+        declared: Mapping[str, Declared],
+        max_output_bytes: int | None = None,
+        max_units: int | None = None,
+    ) -> Plan:
+        """Return the plan for inputs of declared (dtype, shape) by name, or raise ``InvalidInput``.
+
+        Refuses inputs outside the input schema, outputs beyond the output schema's element
+        budget or ``max_output_bytes`` encoded, and work beyond ``max_units``; allocates nothing
+        in proportion to the declared sizes.
+        """
+        sizes = self.input_schema.check_shapes(declared)
+        outputs = self.output_schema.shapes(sizes)
+        output_bytes = encoded_size(outputs)
+        if max_output_bytes is not None and output_bytes > max_output_bytes:
+            raise InvalidInput(
+                f"output of {output_bytes} bytes, beyond the {max_output_bytes} a response holds"
+            )
+        ops = self.ops(sizes)
+        units = max(1, math.ceil(ops / OPS_PER_UNIT))
+        if max_units is not None and units > max_units:
+            raise InvalidInput(f"{units} compute units, at most {max_units} per request")
+        return Plan(sizes, outputs, output_bytes, ops, units)
+
     def run(self, inputs: Tensors, device: str | None = None) -> dict[str, np.ndarray]:
         """Return the outputs for ``inputs``, on ``device`` (CUDA by default when present)."""
         sizes = self.validate(inputs)
+        # refuse an output beyond the output schema before allocating it
+        self.output_schema.shapes(sizes)
         chosen = self.select_device(device)
         if chosen == "cuda":
             return self._run_cuda(inputs, sizes)

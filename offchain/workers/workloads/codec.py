@@ -8,12 +8,16 @@ Layout (all integers big-endian, tensor data little-endian, C order):
 
 Tensors appear in strictly increasing name order, so one value has exactly one encoding, and
 decoding rejects anything else (unknown dtype, unsorted or repeated names, trailing bytes,
-a declared size beyond the limit) before allocating the data.
+a declared size beyond the limit) before allocating the data. ``read_header`` applies the same
+checks and returns only the names, dtypes and shapes, copying no data, so a caller can refuse
+work by its declared shapes before anything is allocated; ``decode`` allocates at most the size
+of its input, since every declared tensor must lie inside it.
 """
 
 import re
 import struct
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,6 +36,8 @@ DTYPE_CODES: dict[str, int] = {"float32": 1, "float64": 2, "uint32": 3, "int64":
 CODE_DTYPES: dict[int, np.dtype] = {
     code: np.dtype(name).newbyteorder("<") for name, code in DTYPE_CODES.items()
 }
+# numpy refuses a shape whose dimensions (zeros aside) span 2**63 bytes or more, even if empty.
+MAX_SPAN = 1 << 62
 _NAME_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 _HEADER = struct.Struct(">4sBH")
 
@@ -70,8 +76,48 @@ def encode(tensors: Mapping[str, np.ndarray], max_bytes: int = MAX_ENCODED_BYTES
     return b"".join(parts)
 
 
+@dataclass(frozen=True)
+class TensorHeader:
+    """A tensor as its encoding declares it: name, dtype name, shape, and where its data lies."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    offset: int
+    nbytes: int
+
+
+def read_header(data: bytes, max_bytes: int = MAX_ENCODED_BYTES) -> dict[str, TensorHeader]:
+    """Return the declared tensors of canonical ``data`` by name (no data copied), or raise."""
+    return {h.name: h for h in _walk(data, max_bytes)}
+
+
 def decode(data: bytes, max_bytes: int = MAX_ENCODED_BYTES) -> dict[str, np.ndarray]:
     """Return the tensors of canonical ``data``, or raise ``EncodingError``."""
+    view = memoryview(data)
+    out: dict[str, np.ndarray] = {}
+    for h in _walk(data, max_bytes):
+        dtype = np.dtype(h.dtype).newbyteorder("<")
+        array = np.frombuffer(view[h.offset : h.offset + h.nbytes], dtype=dtype).reshape(h.shape)
+        out[h.name] = array.astype(dtype.newbyteorder("="), copy=True)
+    return out
+
+
+def encoded_size(shapes: Mapping[str, tuple[str, tuple[int, ...]]]) -> int:
+    """Return the bytes that tensors of these (dtype name, shape) by name encode to."""
+    total = _HEADER.size
+    for name, (dtype, shape) in shapes.items():
+        elements = 1
+        for dim in shape:
+            elements *= dim
+        total += 3 + len(name) + 4 * len(shape) + elements * np.dtype(dtype).itemsize
+    return total
+
+
+def _walk(data: bytes, max_bytes: int) -> list[TensorHeader]:
+    """Return each declared tensor of canonical ``data`` after checking all of it, or raise."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise EncodingError(f"expected bytes, got {type(data).__name__}")
     if len(data) > max_bytes:
         raise EncodingError(f"{len(data)} bytes, at most {max_bytes}")
     if len(data) < _HEADER.size:
@@ -85,18 +131,17 @@ def decode(data: bytes, max_bytes: int = MAX_ENCODED_BYTES) -> dict[str, np.ndar
         raise EncodingError(f"{count} tensors, at most {MAX_TENSORS}")
     view = memoryview(data)
     offset = _HEADER.size
-    out: dict[str, np.ndarray] = {}
-    previous = ""
+    headers: list[TensorHeader] = []
     for _ in range(count):
         name, offset = _read_name(view, offset)
-        if out and name <= previous:
+        if headers and name <= headers[-1].name:
             raise EncodingError(f"tensor names out of canonical order at {name!r}")
-        previous = name
-        array, offset = _read_array(view, offset, name)
-        out[name] = array
+        header = _read_shape(view, offset, name)
+        headers.append(header)
+        offset = header.offset + header.nbytes
     if offset != len(data):
         raise EncodingError(f"{len(data) - offset} trailing bytes")
-    return out
+    return headers
 
 
 def _read_name(view: memoryview, offset: int) -> tuple[str, int]:
@@ -115,8 +160,8 @@ def _read_name(view: memoryview, offset: int) -> tuple[str, int]:
     return name, offset + 1 + length
 
 
-def _read_array(view: memoryview, offset: int, name: str) -> tuple[np.ndarray, int]:
-    """Return the array at ``offset`` (after its name) and the offset after it."""
+def _read_shape(view: memoryview, offset: int, name: str) -> TensorHeader:
+    """Return the header of the tensor at ``offset`` (after its name); its data must fit."""
     if offset + 2 > len(view):
         raise EncodingError(f"truncated header of tensor {name!r}")
     code, ndim = view[offset], view[offset + 1]
@@ -130,11 +175,16 @@ def _read_array(view: memoryview, offset: int, name: str) -> tuple[np.ndarray, i
         raise EncodingError(f"truncated shape of tensor {name!r}")
     shape = struct.unpack_from(f">{ndim}I", view, offset)
     offset += 4 * ndim
-    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    # exact integers: four dimensions of 2**32 - 1 must not wrap around
+    nbytes = span = dtype.itemsize
+    for dim in shape:
+        nbytes *= dim
+        span *= max(dim, 1)
     if offset + nbytes > len(view):
         raise EncodingError(f"tensor {name!r} declares {nbytes} bytes beyond the message")
-    array = np.frombuffer(view[offset : offset + nbytes], dtype=dtype).reshape(shape)
-    return array.astype(dtype.newbyteorder("="), copy=True), offset + nbytes
+    if span >= MAX_SPAN:  # an empty tensor whose other dimensions numpy cannot represent
+        raise EncodingError(f"tensor {name!r} has a shape too large to represent")
+    return TensorHeader(name, dtype.name, tuple(shape), offset, nbytes)
 
 
 def digest(tensors: Mapping[str, np.ndarray]) -> bytes:

@@ -382,3 +382,74 @@ async def test_static_allow_list__staked_whatever_the_chain_says(chain):
         view.hold(listed, ROLE_COMPUTE)
         await until(lambda: view.known(listed, ROLE_COMPUTE), "the chain's answer")
         assert view(listed, ROLE_COMPUTE) is True and changes == []
+
+
+async def test_lookups__flood_after_a_known_node_connects__node_still_read_and_staked(chain):
+    node = chain.account()
+    chain.stake(node, ROLE_COMPUTE)
+    view = StakeView(reader_for(chain), refresh_s=3600, follow_s=None, max_tracked=4, max_pending=8)
+    async with running(view):
+        assert await view.settle(node.address, ROLE_COMPUTE) is True
+        for _ in range(4):  # the node falls out of the tracked set, but stays known stake
+            await view.settle(Account.create().address, ROLE_COMPUTE)
+        assert not view.known(node.address, ROLE_COMPUTE)
+        assert view.known_stake(node.address, ROLE_COMPUTE)
+        view.hold(node.address, ROLE_COMPUTE)  # it reconnects ...
+        flood = [Account.create().address for _ in range(200)]
+        for address in flood:  # ... and a flood of fresh bindings connects after it
+            view.hold(address, ROLE_COMPUTE)
+        assert len(view._pending) == 8 and view.dropped >= 200 - 8
+        assert node.address in {a for a, _ in view._pending}
+        await until(lambda: view.known(node.address, ROLE_COMPUTE), "the node's lookup")
+        assert view(node.address, ROLE_COMPUTE) is True
+
+
+async def test_lookups__held_never_seen_node_displaced_by_a_flood__parked_and_read_later(chain):
+    node = chain.account()
+    chain.stake(node, ROLE_COMPUTE)  # staked before the view starts: never seen by it
+    view = StakeView(reader_for(chain), refresh_s=3600, follow_s=None, max_pending=8)
+    async with running(view):
+        view.hold(node.address, ROLE_COMPUTE)
+        flood = [Account.create().address for _ in range(40)]
+        for address in flood:
+            view.hold(address, ROLE_COMPUTE)
+        assert not view.known_stake(node.address, ROLE_COMPUTE)
+        assert node.address not in {a for a, _ in view._pending}  # displaced: parked
+        assert len(view._pending) == 8 and len(view._parked) == 41 - 8
+        await until(lambda: view.known(node.address, ROLE_COMPUTE), "the parked node's lookup")
+        assert view(node.address, ROLE_COMPUTE) is True
+        await until(lambda: all(view.known(a, ROLE_COMPUTE) for a in flood), "every held key")
+        assert not view._parked
+
+
+async def test_lookups__address_named_by_a_staking_event__served_ahead_of_a_flood():
+    node = Account.create().address
+    source = ScriptedChain()
+    source.release.set()  # no read is held in this test
+    view = StakeView(source, refresh_s=3600, follow_s=0.02, max_pending=8, lookups_per_s=0.5)
+    async with running(view):
+        await until(lambda: source.polled, "the follower's first poll")
+        source.stake_at_next_block(node)
+        await until(lambda: view.known_stake(node, ROLE_COMPUTE), "the Staked log")
+        assert not view.known(node, ROLE_COMPUTE)  # named, but not tracked: not read yet
+        for _ in range(100):  # never-seen addresses, mentioned once each
+            view(Account.create().address, ROLE_COMPUTE)
+        assert view(node, ROLE_COMPUTE) is False  # asked while the queue is full ...
+        assert next(iter(view._pending)) == (node, ROLE_COMPUTE)  # ... yet served first
+        await until(lambda: view(node, ROLE_COMPUTE), "the node's lookup")
+
+
+async def test_parked_key__released__no_longer_kept_nor_read():
+    source = ScriptedChain()  # its first read waits until released: the queue stays as it is
+    view = StakeView(source, refresh_s=3600, follow_s=None, max_pending=1)
+    held = [Account.create().address for _ in range(3)]
+    async with running(view):
+        for address in held:
+            view.hold(address, ROLE_COMPUTE)
+        assert list(view._parked) == [(held[0], ROLE_COMPUTE), (held[1], ROLE_COMPUTE)]
+        view.release(held[0], ROLE_COMPUTE)
+        assert list(view._parked) == [(held[1], ROLE_COMPUTE)]
+        source.release.set()
+        await until(lambda: view.known(held[1], ROLE_COMPUTE), "the parked, still held key")
+        assert view.known(held[2], ROLE_COMPUTE) and not view.known(held[0], ROLE_COMPUTE)
+        assert not view._parked

@@ -122,11 +122,11 @@ def test_encode__body_over_limit__refused():
         encode_frame(MsgType.LOAD, {"pad": b"x" * 1_000})
 
 
-def test_decode__garbage_body__malformed():
+def test_decode__garbage_body__refused_with_the_decoders_reason():
     frame = struct.pack(">BBI", FRAME_VERSION, MsgType.LOAD, 3) + b"\xff\xff\xff"
     with pytest.raises(FrameError) as info:
         decode_frame(frame, ALL)
-    assert info.value.reason == "malformed"
+    assert info.value.reason == "cbor-indefinite"  # 0xff: a break code, outside any item
 
 
 def test_decode__body_not_a_map__malformed():

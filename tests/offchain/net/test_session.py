@@ -4,6 +4,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 import trio
+import trio.testing
 from libp2p.custom_types import TProtocol
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
@@ -244,3 +245,40 @@ async def test_session__answer_too_large_or_handler_bug__that_request_fails_othe
         assert replies[b"bug"].error == "internal-error"
         assert replies[b"slow"].ok and replies[b"slow"].output == b"slow"
         assert pool.opened == 1
+
+
+class _StalledStream:
+    """A stream whose writes wait until ``release`` is set: a peer that stopped reading."""
+
+    def __init__(self) -> None:
+        self.release = trio.Event()
+        self.written = 0
+
+    async def write(self, data: bytes) -> None:
+        await self.release.wait()
+        self.written += len(data)
+
+
+async def test_outbox__peer_stops_reading__senders_wait_and_the_queue_stays_bounded():
+    from offchain.net.session import MAX_QUEUED_BYTES, _Outbox
+
+    stream = _StalledStream()
+    outbox = _Outbox(stream, lambda exc: None, lambda: False)  # type: ignore[arg-type]
+    frame = b"f" * 1_024
+    sent = 0
+
+    async def flood() -> None:
+        nonlocal sent
+        for _ in range(4 * MAX_QUEUED_BYTES // len(frame)):
+            await outbox.send(frame)
+            sent += 1
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(flood)
+        await trio.testing.wait_all_tasks_blocked()
+        # The first send writes (and stalls); the rest queue until the bound, then wait.
+        assert outbox._queued_bytes <= MAX_QUEUED_BYTES + len(frame)
+        assert sent < 4 * MAX_QUEUED_BYTES // len(frame)
+        stream.release.set()
+    assert stream.written == 4 * MAX_QUEUED_BYTES
+    assert outbox._queued_bytes == 0

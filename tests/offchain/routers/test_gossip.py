@@ -10,12 +10,15 @@ from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service.context import background_trio_service
 
+from offchain.crypto.keys import generate_keypair
 from offchain.net import protocols
 from offchain.net.framing import FrameError, MsgType, decode_frame
 from offchain.net.host import identity_from_seed, make_host
+from offchain.net.identity import encode_binding, make_binding
 from offchain.net.limits import node_limits
 from offchain.net.messages import RecordBatch, RouteRecord, encode
 from offchain.net.spawn import seed_hex
+from offchain.net.wire import NET_ERRORS
 from offchain.routers.agent import RouterAgent
 from offchain.routers.client import RouterClient, caller
 from offchain.routers.config import RouterConfig
@@ -24,6 +27,7 @@ from offchain.routers.gossip import (
     MAX_GOSSIP_BYTES,
     MESHSUB_PROTOCOLS,
     TokenBucket,
+    join_gossip,
 )
 from offchain.workers.node import NodeAgent, NodeConfig
 from tests.offchain.routers.routernet import eth_address
@@ -95,8 +99,13 @@ async def test_records__published_by_serving_router__received_by_mesh_router():
 async def test_flooding_peer__held_to_its_rate__rest_dropped_neither_delivered_nor_relayed():
     rate, burst, flood = 20.0, 20, 300
     stop = trio.Event()
-    router = RouterAgent(RouterConfig(gossip_rate_per_s=rate, gossip_burst=burst))
-    # The flooder speaks gossipsub (as a validator would) and publishes as fast as it can.
+    # The flooder is a staked validator: it joins gossip, then publishes as fast as it can.
+    validator = generate_keypair(bytes.fromhex(seed_hex("gossip-flooder")))
+    router = RouterAgent(
+        RouterConfig(
+            gossip_rate_per_s=rate, gossip_burst=burst, staked_validators=[validator.address]
+        )
+    )
     flooder = make_host(identity_from_seed(), node_limits())
     gossipsub = GossipSub(
         list(MESHSUB_PROTOCOLS), 6, 4, 12, heartbeat_interval=1, spam_protection_enabled=False
@@ -120,7 +129,9 @@ async def test_flooding_peer__held_to_its_rate__rest_dropped_neither_delivered_n
                     await flooder.connect(
                         info_from_p2p_addr(multiaddr.Multiaddr(router.addrs()[0]))
                     )
-                    # The flooder opened gossipsub to the router, so the router answers in kind.
+                    binding = encode_binding(make_binding(validator, flooder.get_id().to_string()))
+                    await join_gossip(flooder, router.host.get_id(), binding)
+                    # The flooder joined and opened gossipsub: the router answers in kind.
                     await wait_until(
                         lambda: (
                             router.broadcast.is_gossip_peer(flooder.get_id())
@@ -181,3 +192,94 @@ def test_record_batch__round_trip_fits_gossip_limit__empty_or_too_many_refused()
     for bad in ({"records": []}, {"records": [record.to_map()] * 201}, {"records": [1]}):
         with pytest.raises(FrameError):
             RecordBatch.from_map(bad)
+
+
+async def _gossiping_peer(label: str):
+    """Return a host with its own gossipsub, subscribed to the records topic, and its key."""
+    host = make_host(identity_from_seed(bytes.fromhex(seed_hex(label + "-p2p"))), node_limits())
+    gossipsub = GossipSub(
+        list(MESHSUB_PROTOCOLS), 6, 4, 12, heartbeat_interval=1, spam_protection_enabled=False
+    )
+    pubsub = Pubsub(host, gossipsub, strict_signing=True)
+    return host, gossipsub, pubsub, generate_keypair(bytes.fromhex(seed_hex(label)))
+
+
+async def test_gossip__unstaked_peer__refused_nothing_delivered_or_received__validator_receives():
+    stop = trio.Event()
+    routers = [eth_address("adm-r1"), eth_address("adm-r2")]
+    validator_key = generate_keypair(bytes.fromhex(seed_hex("adm-validator")))
+    config = dict(staked_routers=routers, staked_validators=[validator_key.address])
+    r1 = RouterAgent(RouterConfig(eth_key_seed=seed_hex("adm-r1"), **config))
+    r1._is_staked = lambda address: True  # the node below is staked for this test
+    topic = protocols.TOPIC_RECORDS
+    frame = encode(RouteRecord(b"u" * 16, "echo", "12D3KooWnode", "12D3KooWfake", b"\1" * 32, 0))
+    with trio.fail_after(90):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(r1.run, stop)
+            await r1.ready.wait()
+            r2 = RouterAgent(
+                RouterConfig(peers=[r1.addrs()[0]], eth_key_seed=seed_hex("adm-r2"), **config)
+            )
+            nursery.start_soon(r2.run, stop)
+            node = NodeAgent(NodeConfig(routers=[r1.addrs()[0]]))
+            nursery.start_soon(node.run, stop)
+            while not r1.table.nodes or not r2.broadcast.is_gossip_peer(r1.host.get_id()):
+                await trio.sleep(0.05)
+            r1_info = info_from_p2p_addr(multiaddr.Multiaddr(r1.addrs()[0]))
+            outsider, o_sub, o_pub, o_key = await _gossiping_peer("adm-outsider")
+            validator, v_sub, v_pub, _key = await _gossiping_peer("adm-validator")
+            async with outsider.run([]), validator.run([]):
+                async with (
+                    background_trio_service(o_pub),
+                    background_trio_service(o_sub),
+                    background_trio_service(v_pub),
+                    background_trio_service(v_sub),
+                ):
+                    outsider_records = await o_pub.subscribe(topic)
+                    validator_records = await v_pub.subscribe(topic)
+                    # The outsider connects (its gossipsub opens /meshsub at once) and asks to
+                    # join with the binding of an address that is not staked: refused.
+                    await outsider.connect(r1_info)
+                    binding = encode_binding(make_binding(o_key, outsider.get_id().to_string()))
+                    with pytest.raises((FrameError, *NET_ERRORS)):
+                        await join_gossip(outsider, r1.host.get_id(), binding)
+                    # The validator joins with its staked address's binding: admitted.
+                    await validator.connect(r1_info)
+                    binding = encode_binding(
+                        make_binding(validator_key, validator.get_id().to_string())
+                    )
+                    assert await join_gossip(validator, r1.host.get_id(), binding)
+                    while not r1.broadcast.is_gossip_peer(validator.get_id()):
+                        await trio.sleep(0.05)
+                    assert not r1.broadcast.is_gossip_peer(outsider.get_id())
+                    assert outsider.get_id() not in r1.broadcast.admitted
+                    # Whatever the outsider publishes goes nowhere: no router takes it.
+                    for _ in range(5):
+                        await o_pub.publish(topic, frame)
+                    # Requests served by r1 yield records that r2 and the validator receive.
+                    async with caller([r1.addrs()[0]]) as host, RouterClient(host) as client:
+                        for i in range(3):
+                            reply = await client.call(ID.from_base58(r1.me), "echo", b"v%d" % i, 10)
+                            assert reply.ok
+                    with trio.fail_after(30):
+                        message = await validator_records.get()
+                    assert decode_frame(message.data, GOSSIP_TYPES)[0] == MsgType.RECORDS
+                    assert message.from_id == r1.host.get_id().to_bytes()
+                    while r2.broadcast.records_received < 3:
+                        await trio.sleep(0.1)
+                    # The outsider's records reached neither router, and it received nothing.
+                    assert r2.broadcast.records_received == 3
+                    assert r1.broadcast.records_received == 0
+                    outsider_got = []
+                    while True:
+                        try:
+                            outsider_got.append(outsider_records.receive_channel.receive_nowait())
+                        except trio.WouldBlock:
+                            break
+                    # Only its own messages, delivered to itself: nothing of the routers'.
+                    assert outsider_got
+                    assert {m.from_id for m in outsider_got} == {outsider.get_id().to_bytes()}
+                    rejected = r1.metrics.rejected
+                    assert rejected.labels(reason="gossip-not-staked")._value.get() >= 1
+                    assert rejected.labels(reason="gossip-not-admitted")._value.get() >= 1
+            stop.set()

@@ -153,7 +153,8 @@ async def test_request__workload_nobody_serves__clear_error(net):
 async def test_bad_streams__dropped_with_logged_reason__router_keeps_serving(net):
     r1 = ID.from_base58(net.peer("r1"))
     bad = {
-        "malformed": struct.pack(">BBI", FRAME_VERSION, MsgType.REQUEST, 4) + b"\xff\x00\xff\x00",
+        "cbor-indefinite": struct.pack(">BBI", FRAME_VERSION, MsgType.REQUEST, 4)
+        + b"\xff\x00\xff\x00",
         "oversized": struct.pack(">BBI", FRAME_VERSION, MsgType.REQUEST, 64 * 1024 * 1024),
         "unknown-version": bytes([FRAME_VERSION + 7]) + encode(Request(b"r" * 16, "echo", b""))[1:],
         "timeout": b"",  # opens the stream and never writes

@@ -2,6 +2,10 @@ import random
 
 import pytest
 
+from offchain.net.framing import decode_body, encode_body
+from offchain.net.messages import MAX_PEERS_IN_SUMMARY, Summary
+from offchain.routers import table as tablelib
+from offchain.routers.mesh import make_summary
 from offchain.routers.table import (
     UNSTAKED_GAP_S,
     UNSTAKED_MAX_TIMEOUT_MS,
@@ -211,3 +215,29 @@ def test_choose__sampled__same_seed_same_choice_and_never_an_excluded_node():
     assert len(set(picks)) == 1
     excluded = [f"n{i:04d}" for i in range(499)]
     assert choose(table, "echo", random.Random(5), 0.0, 1_000, exclude=excluded) == "n0499"
+
+
+def test_admissible_workloads__unstaked_node__capped__staked_node__not() -> None:
+    names = [f"w{i:03d}" for i in range(64)]
+    assert len(tablelib.admissible_workloads(tablelib.RoutingTable(), names, staked=True)) == 64
+    kept = tablelib.admissible_workloads(tablelib.RoutingTable(), names, staked=False)
+    assert len(kept) == tablelib.UNSTAKED_MAX_WORKLOADS
+
+
+def test_summary__unstaked_nodes_declaring_thousands_of_names__own_summary_still_accepted() -> None:
+    """A flood of unstaked names neither grows the table past its cap nor spoils the summary."""
+    table = tablelib.RoutingTable()
+    table = tablelib.add_node(table, tablelib.NodeEntry("staked", frozenset({"echo"}), 1, 4, True))
+    for n in range(300):
+        names = [f"n{n}-w{i}" for i in range(64)]
+        workloads = tablelib.admissible_workloads(table, names, staked=False)
+        table = tablelib.add_node(table, tablelib.NodeEntry(f"u{n}", workloads, 1, 4, False))
+    assert len(table.by_workload) <= tablelib.UNSTAKED_MAX_NAMES + 1
+    expected = tablelib.best_expected_by_workload(table, MAX_PEERS_IN_SUMMARY)
+    assert "echo" in expected  # the staked node's workload is never crowded out
+    links = {f"12D3KooWrouter{i}": float(i) for i in range(400)}
+    summary = make_summary("12D3KooWme", 1, links, expected)
+    body = encode_body(summary.to_map())
+    assert Summary.from_map(decode_body(body)) == summary  # what a neighbour accepts
+    assert len(summary.links) == MAX_PEERS_IN_SUMMARY
+    assert min(summary.links.values()) == 0  # the fastest links are the ones kept
