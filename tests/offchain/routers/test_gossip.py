@@ -223,8 +223,10 @@ async def test_gossip__unstaked_peer__refused_nothing_delivered_or_received__val
             nursery.start_soon(r2.run, stop)
             node = NodeAgent(NodeConfig(routers=[r1.addrs()[0]]))
             nursery.start_soon(node.run, stop)
-            while not r1.table.nodes or not r2.broadcast.is_gossip_peer(r1.host.get_id()):
-                await trio.sleep(0.05)
+            await wait_until(
+                lambda: r1.table.nodes and r2.broadcast.is_gossip_peer(r1.host.get_id()),
+                "the node linked to r1, and r1 a gossip peer of r2",
+            )
             r1_info = info_from_p2p_addr(multiaddr.Multiaddr(r1.addrs()[0]))
             outsider, o_sub, o_pub, o_key = await _gossiping_peer("adm-outsider")
             validator, v_sub, v_pub, _key = await _gossiping_peer("adm-validator")
@@ -249,8 +251,10 @@ async def test_gossip__unstaked_peer__refused_nothing_delivered_or_received__val
                         make_binding(validator_key, validator.get_id().to_string())
                     )
                     assert await join_gossip(validator, r1.host.get_id(), binding)
-                    while not r1.broadcast.is_gossip_peer(validator.get_id()):
-                        await trio.sleep(0.05)
+                    await wait_until(
+                        lambda: r1.broadcast.is_gossip_peer(validator.get_id()),
+                        "the validator a gossip peer of r1",
+                    )
                     assert not r1.broadcast.is_gossip_peer(outsider.get_id())
                     assert outsider.get_id() not in r1.broadcast.admitted
                     # Whatever the outsider publishes goes nowhere: no router takes it.
@@ -265,8 +269,7 @@ async def test_gossip__unstaked_peer__refused_nothing_delivered_or_received__val
                         message = await validator_records.get()
                     assert decode_frame(message.data, GOSSIP_TYPES)[0] == MsgType.RECORDS
                     assert message.from_id == r1.host.get_id().to_bytes()
-                    while r2.broadcast.records_received < 3:
-                        await trio.sleep(0.1)
+                    await wait_until(lambda: r2.broadcast.records_received >= 3, "3 records at r2")
                     # The outsider's records reached neither router, and it received nothing.
                     assert r2.broadcast.records_received == 3
                     assert r1.broadcast.records_received == 0
