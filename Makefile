@@ -30,11 +30,10 @@ $(STAMP): requirements/base.txt requirements/net.txt pyproject.toml
 	$(BIN)/python -c "import site; open(site.getsitepackages()[0] + '/emc_toolpath.pth', 'w').write('import os; os.environ[\"PATH\"] = os.pathsep.join([\"$(CURDIR)/$(BIN)\", \"$(CURDIR)/node_modules/.bin\", os.environ.get(\"PATH\", \"\")])\n')"
 	touch $@
 
-# `npm install` against the committed lock, not `npm ci`: the registry mirror here serves only the
-# linux-x64 anvil/cast platform packages, so the lock cannot list the other platforms' optional
-# packages, and `npm ci` refuses a lock without them (docs/decisions.md).
+# `npm ci`: installs exactly the committed lock (every platform's optional anvil/cast package is
+# listed; npm fetches only this platform's) and never rewrites it (docs/decisions.md).
 $(NODE_STAMP): package.json package-lock.json
-	npm install --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(BUILD_STAMP): $(STAMP) $(CONTRACTS) ape-config.yaml

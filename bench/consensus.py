@@ -11,25 +11,27 @@ For n = 4, 7, 16, 31 validators, in the simulator with a fixed link delay d:
     so the run recovers each distinct message once, which is what one real validator does;
     ``per_validator_cpu_ms`` is therefore (total - recoveries) / n + recoveries.
 
-Usage: python bench/consensus.py [--sizes 4 7 16 31] [--heights 10] [--no-bls]
-Writes bench/results/consensus.json, keyed by n.
+Usage: .venv/bin/python -m bench.consensus [--sizes 4 7 16 31] [--heights 10] [--no-bls]
+    [--quick] [--results-dir DIR]
+Writes bench/results/consensus.json, keyed by n. ``--quick``: n = 4, 2 heights, no BLS.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from offchain.crypto import bls, keys
 from offchain.validators import messages, seals
 from offchain.validators.sim import Simulation
 
-RESULTS = Path(__file__).parent / "results" / "consensus.json"
+from ._common import bench_parser
+
+RESULTS_FILE = "consensus.json"
 D = 1.0  # the link delay: every latency is reported in units of it
 BASE_TIMEOUT = 10 * D
 MAX_TIMEOUT = 160 * D
@@ -149,12 +151,14 @@ def measure(n: int, crashed: bool, heights: int, with_bls: bool) -> dict:
     return row
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = bench_parser(__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[4, 7, 16, 31])
     parser.add_argument("--heights", type=int, default=10)
     parser.add_argument("--no-bls", action="store_true", help="skip the real-BLS CPU runs")
-    args = parser.parse_args()
+    args = parser.parse_args(argv if argv is not None else [])
+    if args.quick:
+        args.sizes, args.heights, args.no_bls = [4], 2, True
     results: dict[str, dict] = {}
     header = (
         f"{'n':>3} {'case':>9} {'lat (d)':>8} {'msgs/h':>8} {'KB/h':>8} {'cpu ms/h':>10}"
@@ -199,10 +203,11 @@ def main() -> None:
         entry["machine"] = (
             f"{platform.processor() or platform.machine()}, {platform.python_version()}"
         )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {RESULTS}")
+    path = args.results_dir / RESULTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

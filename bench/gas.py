@@ -1,12 +1,12 @@
 """Gas of the staking operations, measured on a fresh anvil with the real deployment.
 
-    .venv/bin/python -m bench.gas
+    .venv/bin/python -m bench.gas [--quick] [--results-dir DIR]
 
 Prints a table and writes bench/results/gas.json (key `staking_gas`). The baseline in the same
-run is one ERC-20 transfer of EMC.
+run is one ERC-20 transfer of EMC. It takes seconds, so `--quick` measures the same.
 """
 
-import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,7 +18,9 @@ from offchain.chain.client import ChainClient, devnet_account
 from offchain.chain.deploy import deploy_contracts
 from offchain.crypto import bls
 
-RESULTS = Path(__file__).parent / "results" / "gas.json"
+from ._common import bench_parser, write_json
+
+RESULTS_FILE = "gas.json"
 EMC = 10**18
 
 
@@ -55,8 +57,9 @@ def measure_staking_gas() -> dict[str, int]:
         return gas
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Measure, print the table and merge the figures into bench/results/gas.json."""
+    args = bench_parser(__doc__).parse_args(argv if argv is not None else [])
     gas = measure_staking_gas()
     table = Table(title="Staking gas (anvil, fresh deployment)")
     table.add_column("operation")
@@ -65,11 +68,8 @@ def main() -> None:
     for operation, used in gas.items():
         table.add_row(operation, f"{used:,}", f"{used / gas['erc20_transfer']:.2f}")
     Console().print(table)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["staking_gas"] = gas
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {write_json(args.results_dir / RESULTS_FILE, {'staking_gas': gas}, merge=True)}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

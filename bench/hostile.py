@@ -14,7 +14,6 @@ writes ``bench/results/hostile.json``:
    runs at the lowest CPU priority (``nice 19``), standing in for a machine of its own.
 """
 
-import argparse
 import json
 import random
 import sys
@@ -22,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._common import bench_parser
 from bench.hostile_peer import BOMBS, frame_of, mutate
 from bench.router import routed_load
 from offchain.net.framing import MsgType, decode_frame
@@ -29,7 +29,7 @@ from offchain.net.messages import MESSAGE_CLASSES, Request, encode
 from offchain.net.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from offchain.protocol.errors import InputRejected
 
-RESULTS = Path(__file__).parent / "results" / "hostile.json"
+RESULTS_FILE = "hostile.json"
 ALL_TYPES = frozenset(MsgType)
 
 
@@ -280,12 +280,12 @@ def print_tables(results: dict) -> None:
             )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run both measurements and write the JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="seconds-long smoke run")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args, _rest = parser.parse_known_args()
+    parser = bench_parser(__doc__)
+    parser.add_argument("--out", type=Path, help="the JSON file (default in --results-dir)")
+    args = parser.parse_args(argv if argv is not None else [])
+    args.out = args.out or args.results_dir / RESULTS_FILE
     quick = args.quick
     results = {"decode": bench_decode(mutations=50 if quick else 2_000, repeat=3 if quick else 20)}
     with tempfile.TemporaryDirectory() as work:
@@ -312,4 +312,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

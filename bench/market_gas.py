@@ -1,14 +1,15 @@
 """Gas of the socket and market operations, measured on a fresh anvil with the real deployment.
 
-    .venv/bin/python -m bench.market_gas
+    .venv/bin/python -m bench.market_gas [--quick] [--results-dir DIR]
 
 Prints a table and merges the figures into bench/results/gas.json (key `market_gas`). The baseline
 in the same run is one ERC-20 transfer of EMC. Withdrawals with a proof are measured against
-billing trees of 2, 1,024 and 1,048,576 users (proofs of 1, 10 and 20 siblings); a stand-in EOA
-plays ComputeConsensus (the market checks only the caller) and GPUComputeReward.
+billing trees of 2, 1,024 and 1,048,576 users (proofs of 1, 10 and 20 siblings; `--quick`: 2 and
+1,024). The deployment wires the market to ComputeConsensus; the bench settles as that contract
+(anvil impersonates its address), since the market checks only the caller.
 """
 
-import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -23,9 +24,12 @@ from offchain.protocol import merkle
 from offchain.protocol.billing import billing_leaf
 from offchain.protocol.permit import sign_permit
 
-RESULTS = Path(__file__).parent / "results" / "gas.json"
+from ._common import bench_parser, write_json
+
+RESULTS_FILE = "gas.json"
 EMC = 10**18
 TREE_SIZES = (2, 1_024, 1_048_576)
+QUICK_TREE_SIZES = (2, 1_024)
 
 
 def _permit(token, owner, spender: str, value: int, deadline: int, chain_id: int):
@@ -48,7 +52,21 @@ def _wait_out(url: str, market) -> None:
     rpc(url, "evm_mine")
 
 
-def measure_market_gas() -> dict[str, int]:
+def _as_contract(chain: ChainClient, url: str, address: str, call) -> int:
+    """Send ``call`` from the contract at ``address`` (impersonated on anvil); return its gas."""
+    rpc(url, "anvil_impersonateAccount", [address])
+    rpc(url, "anvil_setBalance", [address, hex(10**18)])
+    try:
+        tx_hash = call.transact({"from": address})
+        receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
+    finally:
+        rpc(url, "anvil_stopImpersonatingAccount", [address])
+    if receipt["status"] != 1:
+        raise RuntimeError(f"{call.fn_name} from {address} reverted")
+    return receipt["gasUsed"]
+
+
+def measure_market_gas(tree_sizes: tuple[int, ...] = TREE_SIZES) -> dict[str, int]:
     """Return the gas of each socket and market operation on a fresh chain."""
     with start_anvil() as anvil, tempfile.TemporaryDirectory() as tmp:
         deploy_contracts(anvil.url, fresh=True, deployments_dir=Path(tmp))
@@ -60,7 +78,8 @@ def measure_market_gas() -> dict[str, int]:
             devnet_account(6),
             [devnet_account(i) for i in (7, 8, 9)],
         )
-        consensus, sink = devnet_account(4), devnet_account(3)
+        consensus = chain["ComputeConsensus"].address
+        assert market.functions.consensus().call() == consensus
         chain_id = chain.w3.eth.chain_id
         gas = {}
         gas["erc20_transfer"] = chain.transact(
@@ -68,8 +87,6 @@ def measure_market_gas() -> dict[str, int]:
         ).gas_used
         for user in users:
             chain.transact(deployer, token.functions.transfer(user.address, 1_000 * EMC))
-        chain.transact(deployer, market.functions.set_consensus(consensus.address))
-        chain.transact(deployer, market.functions.set_reward_contract(sink.address))
         chain.transact(node, token.functions.approve(staking.address, 100 * EMC))
         chain.transact(node, staking.functions.stake(4, 100 * EMC))
         chain.transact(
@@ -120,11 +137,11 @@ def measure_market_gas() -> dict[str, int]:
             withdrawer, market.functions.withdraw(0, [])
         ).gas_used
         spent = 0
-        for size in TREE_SIZES:
+        for size in tree_sizes:
             spent += EMC
             root, proof = _tree_with(withdrawer.address, spent, size)
-            settle = chain.transact(consensus, market.functions.settle(EMC, root))
-            gas[f"settle_{size}_users"] = settle.gas_used
+            settle = market.functions.settle(EMC, root)
+            gas[f"settle_{size}_users"] = _as_contract(chain, anvil.url, consensus, settle)
             chain.transact(withdrawer, market.functions.request_withdraw(EMC))
             _wait_out(anvil.url, market)
             gas[f"escrow_withdraw_proof_{len(proof)}_siblings"] = chain.transact(
@@ -133,9 +150,10 @@ def measure_market_gas() -> dict[str, int]:
         return gas
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Measure, print the table and merge the figures into bench/results/gas.json."""
-    gas = measure_market_gas()
+    args = bench_parser(__doc__).parse_args(argv if argv is not None else [])
+    gas = measure_market_gas(QUICK_TREE_SIZES if args.quick else TREE_SIZES)
     table = Table(title="Socket and market gas (anvil, fresh deployment)")
     table.add_column("operation")
     table.add_column("gas", justify="right")
@@ -143,11 +161,8 @@ def main() -> None:
     for operation, used in gas.items():
         table.add_row(operation, f"{used:,}", f"{used / gas['erc20_transfer']:.2f}")
     Console().print(table)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["market_gas"] = gas
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {write_json(args.results_dir / RESULTS_FILE, {'market_gas': gas}, merge=True)}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -6,18 +6,17 @@
 * ``verify_cold_us``: the first summary from an origin, or after its binding changed: also the
   binding's Ed25519 endorsement and its own ecrecover;
 * ``open_us``: decoding the body alone (what a duplicate or replay costs: no verification);
-* ``unsigned_encode_us``: for scale, the frame encoding of the summary that was sent before.
+* ``unsigned_encode_us``: for scale, the frame encoding of the same summary unsigned.
 
-Usage: python bench/mesh_signing.py [--rounds 500]
-Writes bench/results/mesh_signing.json.
+Usage: .venv/bin/python -m bench.mesh_signing [--rounds 500] [--quick] [--results-dir DIR]
+Writes bench/results/mesh_signing.json. ``--quick``: 5 rounds, 2 repeats.
 """
 
-import argparse
 import json
 import platform
+import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from libp2p.peer.id import ID
 
@@ -32,7 +31,9 @@ from offchain.net.identity import (
 from offchain.net.messages import Summary, encode
 from offchain.routers.signing import BindingCache, open_summary, sign_summary, verify_summary
 
-RESULTS = Path(__file__).parent / "results" / "mesh_signing.json"
+from ._common import bench_parser
+
+RESULTS_FILE = "mesh_signing.json"
 SIZES = {"typical": (8, 16), "large": (256, 64)}  # (links, workloads)
 
 
@@ -50,7 +51,7 @@ def per_call_us(fn: Callable[[], object], rounds: int, repeats: int = 7) -> floa
     return round(min(samples), 1)
 
 
-def measure(links: int, workloads: int, rounds: int) -> dict[str, float]:
+def measure(links: int, workloads: int, rounds: int, repeats: int = 7) -> dict[str, float]:
     """Return the timings for a summary with ``links`` links and ``workloads`` workloads."""
     libp2p = identity_from_seed(b"\x01" * 32)
     peer = ID.from_pubkey(libp2p.public_key).to_string()
@@ -76,24 +77,25 @@ def measure(links: int, workloads: int, rounds: int) -> dict[str, float]:
         "workloads": workloads,
         "frame_bytes": len(encode(signed)),
         "unsigned_frame_bytes": len(encode_frame(MsgType.SUMMARY, summary.to_map())),
-        "sign_us": per_call_us(lambda: sign_summary(summary, eth, binding), rounds),
+        "sign_us": per_call_us(lambda: sign_summary(summary, eth, binding), rounds, repeats),
         "verify_warm_us": per_call_us(
-            lambda: verify_summary(signed, warm, now, is_router=is_router), rounds
+            lambda: verify_summary(signed, warm, now, is_router=is_router), rounds, repeats
         ),
-        "verify_cold_us": per_call_us(cold, max(1, rounds // 4)),
-        "open_us": per_call_us(lambda: open_summary(signed), rounds),
+        "verify_cold_us": per_call_us(cold, max(1, rounds // 4), repeats),
+        "open_us": per_call_us(lambda: open_summary(signed), rounds, repeats),
         "unsigned_encode_us": per_call_us(
-            lambda: encode_frame(MsgType.SUMMARY, summary.to_map()), rounds
+            lambda: encode_frame(MsgType.SUMMARY, summary.to_map()), rounds, repeats
         ),
     }
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the measurements, print a table and write the JSON results."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=500)
     args = parser.parse_args(argv if argv is not None else [])
-    results = {name: measure(*size, args.rounds) for name, size in SIZES.items()}
+    rounds, repeats = (5, 2) if args.quick else (args.rounds, 7)
+    results = {name: measure(*size, rounds, repeats) for name, size in SIZES.items()}
     columns = [
         "frame_bytes",
         "unsigned_frame_bytes",
@@ -106,17 +108,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'summary':<10}" + "".join(f"{c:>22}" for c in columns))
     for name, row in results.items():
         print(f"{name:<10}" + "".join(f"{row[c]:>22}" for c in columns))
-    RESULTS.write_text(
+    path = args.results_dir / RESULTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
         json.dumps(
             {"machine": platform.processor() or platform.machine(), "summaries": results},
             indent=2,
         )
         + "\n"
     )
-    print(f"wrote {RESULTS}")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
-    import sys
-
     main(sys.argv[1:])

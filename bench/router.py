@@ -1,10 +1,12 @@
 """Router benchmark: connections held, routed vs raw throughput and latency, reconnect storm.
 
-Run: ``.venv/bin/python bench/router.py`` (about five minutes on a 2-core machine). Every
+Run: ``.venv/bin/python -m bench.router`` (several minutes on a 2-core machine). Every
 agent is its own OS process on loopback; the compute-node side of the connection test is
 spread over several dialer processes, each running many real compute-node agents.
 
-Writes ``bench/results/router.json`` and prints a table.
+Writes ``bench/results/router.json`` and prints a table. ``run --quick`` runs every phase at a
+few nodes and short rounds, to show the bench works; ``run --results-dir DIR`` writes the JSON
+elsewhere.
 """
 
 import argparse
@@ -26,6 +28,7 @@ from libp2p.custom_types import TProtocol  # noqa: E402
 from libp2p.peer.id import ID  # noqa: E402
 from libp2p.peer.peerinfo import info_from_p2p_addr  # noqa: E402
 
+from bench._common import add_common_options  # noqa: E402
 from offchain.crypto.keys import generate_keypair  # noqa: E402
 from offchain.net.framing import HEADER_SIZE, FrameError  # noqa: E402
 from offchain.net.host import (  # noqa: E402
@@ -56,7 +59,8 @@ from offchain.workers.node import NodeAgent, NodeConfig  # noqa: E402
 
 RAW = TProtocol("/emc-bench/raw/1.0.0")
 RAW_SESSION = TProtocol("/emc-bench/raw-session/1.0.0")
-RESULTS = ROOT / "bench" / "results" / "router.json"
+RESULTS_FILE = "router.json"
+RESULTS = ROOT / "bench" / "results" / RESULTS_FILE
 LEVELS = (500, 1_000, 2_000)
 PER_DIALER = 125
 CONCURRENCY = (1, 10, 100)
@@ -65,7 +69,9 @@ PHASE_S = 5.0
 LOAD_CALLERS = 10
 REPEATS = 3
 STORM_NODES = 1_000
-# Raw: plain request/response on reused streams between two hosts (the issue's baseline).
+IDLE_S = 10.0  # seconds over which idle CPU is measured
+SETTLE_S = 2.0  # pause after a level is reached, before measuring it
+# Raw: plain request/response on reused streams between two hosts (the baseline).
 # Raw session: the pipelined session protocol routed traffic uses, one hop, no router.
 # Relay: the least a router can do, one more hop that only copies each raw frame through to
 # the raw server and back: what py-libp2p costs per extra hop, before any routing logic.
@@ -252,8 +258,9 @@ def wait_for_nodes(
     return best, time.monotonic() - started
 
 
-def idle_cpu_percent(pids: list[int], seconds: float = 10.0) -> list[float]:
+def idle_cpu_percent(pids: list[int], seconds: float | None = None) -> list[float]:
     """Return each process's CPU use over the same ``seconds`` (100 = one core)."""
+    seconds = IDLE_S if seconds is None else seconds
     procs = [psutil.Process(pid) for pid in pids]
     for proc in procs:
         proc.cpu_percent(None)
@@ -281,7 +288,7 @@ def bench_connections(work: Path, results: dict) -> None:
         ).start()
         processes.append(router)
         router.wait_ready()
-        time.sleep(1.0)
+        time.sleep(SETTLE_S / 2)
         base_rss = rss_kb(router.pid)
         addr = router.info["addrs"][0]
         held_by_level: dict[str, int] = {}
@@ -315,7 +322,7 @@ def bench_connections(work: Path, results: dict) -> None:
                 wait_for_nodes(router, dialers * PER_DIALER, timeout_s=90)
             held, _ = wait_for_nodes(router, level, timeout_s=120)
             took = time.monotonic() - level_started
-            time.sleep(2.0)
+            time.sleep(SETTLE_S)
             held = int(metric(router, "emc_router_nodes"))
             conns = int(metric(router, "emc_router_connections"))
             rss = rss_kb(router.pid)
@@ -671,7 +678,9 @@ def bench_storm(work: Path, results: dict) -> None:
 def run_all(args: argparse.Namespace) -> None:
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    out = Path(args.out)
+    if args.quick:
+        _quick_sizes()
+    out = Path(args.out) if args.out else args.results_dir / RESULTS_FILE
     # A partial run (--only) updates the phases it ran and keeps the others' figures.
     results: dict = json.loads(out.read_text()) if args.only and out.exists() else {}
     results["machine"] = {
@@ -699,6 +708,7 @@ def run_all(args: argparse.Namespace) -> None:
         out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     if not args.only:
         print_table(results)
+    print(f"\nwrote {out}")
 
 
 def print_table(r: dict) -> None:
@@ -734,17 +744,24 @@ def print_table(r: dict) -> None:
     print(f"{'  against the raw session (ms)':<34}{r['added_p50_vs_session_ms']:>40}")
     if "relay_added_p50_ms" in r:
         print(f"{'  by a bare relay hop (ms)':<34}{r['relay_added_p50_ms']:>40}")
-    print(f"{'reconnect storm, 1,000 nodes (s)':<34}{r['reconnect_storm_s']:>40}")
-    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    storm = f"reconnect storm, {STORM_NODES:,} nodes (s)"
+    print(f"{storm:<34}{r['reconnect_storm_s']:>40}")
 
 
-def main() -> None:
+def _quick_sizes() -> None:
+    """Shrink every phase to a few nodes and short rounds (``--quick``)."""
+    global LEVELS, PER_DIALER, CONCURRENCY, PHASE_S, REPEATS, STORM_NODES, IDLE_S, SETTLE_S
+    LEVELS, PER_DIALER, CONCURRENCY = (10,), 10, (1, 10)
+    PHASE_S, REPEATS, STORM_NODES, IDLE_S, SETTLE_S = 0.5, 1, 10, 0.5, 0.2
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run")
+    run = add_common_options(sub.add_parser("run"))
     run.add_argument("--workdir", default="/tmp/emc-bench-router")
     run.add_argument("--only", help="comma-separated phases: throughput, storm, connections")
-    run.add_argument("--out", default=str(RESULTS), help="where to write the JSON results")
+    run.add_argument("--out", help="the JSON file (default router.json in --results-dir)")
     run.add_argument("--levels", help="comma-separated connection levels, for debugging")
     dialer = sub.add_parser("dialer")
     dialer.add_argument("--router", required=True)
@@ -757,7 +774,10 @@ def main() -> None:
     relay.add_argument("--ready-file", required=True)
     raw = sub.add_parser("raw-server")
     raw.add_argument("--ready-file", required=True)
-    args = parser.parse_args(sys.argv[1:] or ["run"])
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0].startswith("-"):
+        argv = ["run", *argv]
+    args = parser.parse_args(argv)
     if args.command == "dialer":
         dialer_main(args)
     elif args.command == "relay":
@@ -769,4 +789,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

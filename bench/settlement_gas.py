@@ -1,15 +1,16 @@
 """Settlement gas: commits at 4 to 128 validators against an ecrecover quorum, claims, and the
 amortized cost per invocation, all measured on anvil in one run.
 
-    .venv/bin/python -m bench.settlement_gas [--sizes 4,16,64,128]
+    .venv/bin/python -m bench.settlement_gas [--sizes 4,16,64,128] [--quick] [--results-dir DIR]
 
 Prints a table and merges these keys into bench/results/gas.json: `commit_gas` and
 `ecrecover_baseline_gas` (keyed by validator count), `claim_gas` (keyed by leaves, "1000" and
 "100000"), `erc20_transfer_gas`, `amortized_gas_per_invocation` and the figures behind it.
+`--quick`: 4 validators and claims at 1,000 leaves only.
 """
 
-import argparse
 import json
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,10 @@ from offchain.crypto.keys import generate_keypair
 from offchain.protocol.commit import Commit, commit_digest
 from offchain.protocol.ledger import Invocation, Ledger, batch_root, record_hash
 
-RESULTS = Path(__file__).parent / "results" / "gas.json"
+from ._common import bench_parser, write_json
+
+RESULTS_FILE = "gas.json"
+CLAIM_LEAVES = (1_000, 100_000)
 EMC = 10**18
 STAKE = 10_000 * EMC
 INVOCATIONS_PER_BATCH = 1_000
@@ -170,7 +174,7 @@ def next_commit_probe(system: System) -> Commit:
                   rewards_root=b"\x03" * 32, rewards_total=0)  # fmt: skip
 
 
-def measure(sizes: list[int]) -> dict:
+def measure(sizes: list[int], claim_leaves: tuple[int, ...] = CLAIM_LEAVES) -> dict:
     """Run every measurement and return the results."""
     results: dict = {"commit_gas": {}, "ecrecover_baseline_gas": {}, "signers": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -183,19 +187,21 @@ def measure(sizes: list[int]) -> dict:
                 results["signers"][str(size)] = k
                 results["ecrecover_baseline_gas"][str(size)] = ecrecover_baseline(system, k)
                 if size == min(sizes):
-                    results.update(claims_and_amortization(system, k))
+                    results.update(claims_and_amortization(system, k, claim_leaves))
             finally:
                 system.anvil.stop()
     return results
 
 
-def claims_and_amortization(system: System, signers: int) -> dict:
-    """Measure claim gas at 1,000 and 100,000 leaves, and the amortized cost per invocation."""
+def claims_and_amortization(
+    system: System, signers: int, claim_leaves: tuple[int, ...] = CLAIM_LEAVES
+) -> dict:
+    """Measure claim gas at each of ``claim_leaves``, and the amortized cost per invocation."""
     chain, token = system.chain, system.chain["EMCToken"]
     gpu_reward, consensus_reward = chain["GPUComputeReward"], chain["ConsensusReward"]
     out = {"claim_gas": {}, "claim_gas_first": {}}
     workers, _ = _workers()
-    for leaves in (1_000, 100_000):
+    for leaves in claim_leaves:
         filler = {
             "0x" + (i + 1).to_bytes(20, "big").hex(): 1
             for i in range(leaves - len(system.ledger.earned))
@@ -250,11 +256,11 @@ def claims_and_amortization(system: System, signers: int) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     """Measure, print the tables and merge the figures into bench/results/gas.json."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = bench_parser(__doc__)
     parser.add_argument("--sizes", default="4,16,64,128")
     args = parser.parse_args(argv if argv is not None else [])
-    sizes = [int(s) for s in args.sizes.split(",")]
-    results = measure(sizes)
+    sizes = [4] if args.quick else [int(s) for s in args.sizes.split(",")]
+    results = measure(sizes, CLAIM_LEAVES[:1] if args.quick else CLAIM_LEAVES)
     console = Console()
     table = Table(
         title="Commit gas: BLS aggregate (2/3 quorum signing) vs one ecrecover per signer"
@@ -275,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     claims = Table(title="Reward claim gas (GPUComputeReward)")
     for column in ("leaves", "repeat claim", "first claim"):
         claims.add_column(column, justify="right")
-    for leaves in ("1000", "100000"):
+    for leaves in results["claim_gas"]:
         claims.add_row(
             leaves, f"{results['claim_gas'][leaves]:,}", f"{results['claim_gas_first'][leaves]:,}"
         )
@@ -284,13 +290,8 @@ def main(argv: list[str] | None = None) -> None:
         f"Amortized settlement gas per invocation: {results['amortized_gas_per_invocation']:,} "
         f"(one ERC-20 transfer: {results['erc20_transfer_gas']:,}) {results['amortization']}"
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    stored.update(results)
-    RESULTS.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {write_json(args.results_dir / RESULTS_FILE, results, merge=True)}")
 
 
 if __name__ == "__main__":
-    import sys
-
     main(sys.argv[1:])

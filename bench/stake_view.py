@@ -3,24 +3,24 @@
 Against a real anvil with the contracts deployed, in one process, two configurations of
 ``StakeView`` read the same chain in turn:
 
-* ``sweep_10s``: the view before it followed events (re-read every tracked address every
-  10 s, the old default), the baseline;
-* ``follow_1s``: the default now (Staking events read every second, addresses they name read
+* ``sweep_10s``: a sweep alone (every tracked address re-read every 10 s), the baseline;
+* ``follow_1s``: the default (Staking events read every second, addresses they name read
   again, the sweep every 60 s as the safety net).
 
 For each: the seconds from a ``stake`` transaction's receipt to the view's change callback
 (``trials`` new accounts, each staked at a random moment), and the RPC load of holding
 ``tracked`` addresses for ``window_s``: HTTP requests and ``eth_call``s per minute.
 
-Usage: python -m bench.stake_view [--tracked 2000] [--trials 6] [--window 60]
-Writes bench/results/stake_view.json.
+Usage: python -m bench.stake_view [--tracked 2000] [--trials 6] [--window 60] [--quick]
+    [--results-dir DIR]
+Writes bench/results/stake_view.json. ``--quick``: 20 addresses, 1 trial, every period a tenth.
 """
 
-import argparse
 import json
 import platform
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,8 +32,11 @@ from offchain.chain.stake_view import StakeView, StakingReader, connect_staking
 from offchain.net.identity import ROLE_COMPUTE
 from tests.offchain.chain.chainnet import StakingChain, staking_chain
 
-RESULTS = Path(__file__).parent / "results" / "stake_view.json"
+from ._common import bench_parser
+
+RESULTS_FILE = "stake_view.json"
 CONFIGS = {"sweep_10s": (None, 10.0), "follow_1s": (1.0, 60.0)}  # name: (follow_s, refresh_s)
+QUICK_SCALE = 0.1  # --quick: every period a tenth
 
 
 class CountingReader(StakingReader):
@@ -83,7 +86,7 @@ async def measure(chain: StakingChain, follow_s: float | None, refresh_s: float,
         pacing = random.Random(7)  # the same moments for every configuration
         for _ in range(args.trials):
             # Changes come at any moment, not just after a sweep.
-            await trio.sleep(pacing.uniform(0, max(c[1] for c in CONFIGS.values() if not c[0])))
+            await trio.sleep(pacing.uniform(0, args.sweep_s))
             account = chain.account()
             assert await view.settle(account.address, ROLE_COMPUTE) is False
             view.hold(account.address, ROLE_COMPUTE)
@@ -123,16 +126,25 @@ def print_table(results: dict) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = bench_parser(__doc__)
     parser.add_argument("--tracked", type=int, default=2_000)
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--window", type=float, default=60.0, help="seconds of RPC counting")
-    args = parser.parse_args([] if __name__ != "__main__" else None)
+    args = parser.parse_args(argv if argv is not None else [])
+    scale = QUICK_SCALE if args.quick else 1.0
+    if args.quick:
+        args.tracked, args.trials, args.window = 20, 1, 2.0  # two sweeps at a tenth
+    periods = {
+        name: (None if follow_s is None else follow_s * scale, refresh_s * scale)
+        for name, (follow_s, refresh_s) in CONFIGS.items()
+    }
+    # Changes come at any moment within the longest sweep-only period.
+    args.sweep_s = max(refresh_s for follow_s, refresh_s in periods.values() if not follow_s)
     with tempfile.TemporaryDirectory() as work, staking_chain(Path(work)) as chain:
         configs = {
             name: trio.run(measure, chain, follow_s, refresh_s, args)
-            for name, (follow_s, refresh_s) in CONFIGS.items()
+            for name, (follow_s, refresh_s) in periods.items()
         }
     base, new = configs["sweep_10s"], configs["follow_1s"]
     results = {
@@ -149,9 +161,12 @@ def main() -> None:
             "rpc_requests": round(new["rpc_requests_per_min"] / base["rpc_requests_per_min"], 3),
         },
     }
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    path = args.results_dir / RESULTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -2,6 +2,7 @@
 
     python -m bench.workloads            # full: sizes 1024, 2048, 4096
     python -m bench.workloads --quick    # sizes 256, 512: a smoke run in seconds
+    python -m bench.workloads --results-dir DIR   # the JSON elsewhere than bench/results/
 
 Prints a table and writes bench/results/workloads.json. Every ratio is measured in one run.
 
@@ -16,11 +17,11 @@ parallel read of the same matrices from a cold cache (``verifier_floor_fraction`
 that reads them can be faster. ``verifier_seconds`` holds the medians behind the fractions.
 """
 
-import argparse
 import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +35,9 @@ from offchain.workers import poc
 from offchain.workers.kernels import modp
 from offchain.workers.workloads import get_workload
 
-RESULTS = Path(__file__).parent / "results" / "workloads.json"
+from ._common import bench_parser
+
+RESULTS_FILE = "workloads.json"
 # Vendor peak rates (TFLOP/s) for the GPU table, by a substring of the device name.
 GPU_PEAKS = {
     "H200": {"fp32": 67.0, "fp64": 67.0},
@@ -352,8 +355,7 @@ def print_table(out: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, seconds")
+    parser = bench_parser(__doc__)
     parser.add_argument("--sizes", type=int, nargs="*", help="matrix sizes (default by mode)")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument(
@@ -362,9 +364,13 @@ def main(argv: list[str] | None = None) -> int:
         default=2048,
         help="largest n for numpy's (non-BLAS) int64 baseline",
     )
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", type=Path, help="the JSON file (default in --results-dir)")
+    args = parser.parse_args(argv if argv is not None else [])
+    args.out = args.out or args.results_dir / RESULTS_FILE
     sizes = args.sizes or ([256, 512] if args.quick else [1024, 2048, 4096])
+    if args.quick:  # a run that shows the bench works, not figures to read
+        global VERIFIER_REPS
+        VERIFIER_REPS, args.reps = 2, 1
     rng = np.random.default_rng(0)
     out: dict = {
         "machine": {
@@ -406,4 +412,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

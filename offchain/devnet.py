@@ -36,6 +36,7 @@ import trio
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from libp2p.peer.id import ID
+from prometheus_client.parser import text_string_to_metric_families
 
 from offchain.chain.anvil import REPO_ROOT, Anvil, free_port, start_anvil
 from offchain.chain.client import ChainClient, devnet_account
@@ -160,14 +161,21 @@ class DevnetAgents:
         stop_all(self.processes)
 
 
-def _router_nodes(process: AgentProcess, gauge: str = "emc_router_nodes") -> int:
-    """Return how many compute nodes the router holds now (or holds as staked)."""
+def read_gauge(process: AgentProcess, name: str) -> int:
+    """Return the value of the gauge ``name`` on the agent's metrics endpoint (0 if absent)."""
     url = f"http://127.0.0.1:{process.info['metrics_port']}/metrics"
     with urllib.request.urlopen(url, timeout=5) as reply:
-        for line in reply.read().decode().splitlines():
-            if line.startswith(f"{gauge} "):
-                return int(float(line.split()[1]))
+        text = reply.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and not sample.labels:
+                return int(sample.value)
     return 0
+
+
+def _router_nodes(process: AgentProcess, gauge: str = "emc_router_nodes") -> int:
+    """Return how many compute nodes the router holds now (or holds as staked)."""
+    return read_gauge(process, gauge)
 
 
 def _holds_staked_nodes(process: AgentProcess) -> bool:
@@ -182,13 +190,12 @@ def _own_session(process: AgentProcess) -> AgentProcess:
 
 
 def _meshed(router: AgentProcess, others: Sequence[str]) -> bool:
-    """Return whether the router has logged a mesh link up with each of ``others``.
+    """Return whether the router has a mesh link up with as many routers as ``others``.
 
-    A router logs a link up only once it has admitted the other end as a staked router. Its
-    log is the only place it names its mesh neighbours (its metric only counts links).
+    A router counts a link (``emc_router_mesh_peers``) only once it has admitted the other end
+    as a staked router, and the devnet's routers are the only staked ones on its chain.
     """
-    log_text = router.log_text()
-    return all(f"router {peer} up" in log_text for peer in others)
+    return read_gauge(router, "emc_router_mesh_peers") >= len(others)
 
 
 def start_agents(workdir: Path, rpc_url: str, chain_id: int) -> DevnetAgents:

@@ -101,9 +101,10 @@ class StakeSource(Protocol):
 class StakingReader:
     """``Staking.is_active`` over JSON-RPC batches; blocking, so run it in a worker thread.
 
-    Calls are encoded by hand rather than through web3's contract objects, which spend about
-    3 ms of CPU per call: a sweep of thousands of addresses would take the router's CPU (and
-    the GIL) for seconds. Encoded here and batched, a call costs about 35 us.
+    Calls are encoded by hand rather than through web3's contract objects, whose CPU cost per
+    call would make a sweep of thousands of addresses hold the router's CPU (and the GIL) for
+    seconds; encoded here and batched, a call costs about a hundredth of that
+    (docs/decisions.md).
     """
 
     def __init__(

@@ -1,9 +1,19 @@
-"""Loading agent configs from TOML files with command-line overrides."""
+"""Loading agent configs from TOML files with command-line overrides.
+
+An agent's config is a frozen dataclass (``RouterConfig``, ``NodeConfig``) whose
+``__post_init__`` checks the values' ranges. The types are checked first, by a pydantic model
+built from the dataclass's fields in strict mode: a TOML string never becomes a number, a bool
+is not an int, and an unknown key is an error.
+"""
 
 import dataclasses
+import functools
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 T = TypeVar("T")
 
@@ -23,34 +33,37 @@ def load_config(cls: type[T], path: str | Path | None, overrides: dict[str, Any]
             values.update(tomllib.loads(Path(path).read_text()))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config {path}: {exc}") from exc
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = set(values) - set(fields)
-    if unknown:
-        raise ConfigError(f"unknown config keys: {sorted(unknown)}")
-    for name, value in values.items():
-        _check_type(name, value, fields[name].type)
+    # Repeated command-line flags arrive as tuples; the file's arrays as lists.
+    values.update(
+        {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items() if v is not None}
+    )
     try:
-        return cls(**values)
+        checked = _schema(cls).model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, values)) from exc
+    try:
+        return cls(**checked.model_dump(exclude_unset=True))
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from exc
 
 
-def _check_type(name: str, value: Any, annotation: Any) -> None:
-    text = str(annotation)
-    if "list" in text:
-        ok = isinstance(value, list | tuple)
-    elif "float" in text:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-    elif "int" in text:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif "bool" in text:
-        ok = isinstance(value, bool)
-    elif "str" in text:
-        ok = isinstance(value, str)
-    else:
-        ok = True
-    if value is None and "None" in text:
-        ok = True
-    if not ok:
-        raise ConfigError(f"config key {name!r} has the wrong type: {value!r}")
+@functools.cache
+def _schema(cls: type) -> type[BaseModel]:
+    """Return a strict pydantic model with the fields and types of the dataclass ``cls``."""
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, Any] = {f.name: (hints[f.name], None) for f in dataclasses.fields(cls)}
+    return create_model(
+        f"{cls.__name__}Values",
+        __config__=ConfigDict(strict=True, extra="forbid"),
+        **fields,
+    )
+
+
+def _describe(error: ValidationError, values: dict[str, Any]) -> str:
+    """Return one line naming the unknown keys, or the first key of the wrong type."""
+    problems = error.errors()
+    unknown = sorted(str(p["loc"][0]) for p in problems if p["type"] == "extra_forbidden")
+    if unknown:
+        return f"unknown config keys: {unknown}"
+    name = str(problems[0]["loc"][0])
+    return f"config key {name!r} has the wrong type: {values.get(name)!r} ({problems[0]['msg']})"

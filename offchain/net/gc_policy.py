@@ -1,8 +1,8 @@
 """Garbage collection for an agent that holds thousands of long-lived connections.
 
 With CPython's default thresholds a router holding 2,000 nodes spent a fifth to a third of its
-CPU collecting, and each full collection stalled every connection for up to 2.4 s (session 6,
-``docs/network.md``). Most of that was wasted: while nodes connect, nothing long-lived dies,
+CPU collecting, and each full collection stalled every connection for up to seconds
+(``docs/decisions.md``). Most of that was wasted: while nodes connect, nothing long-lived dies,
 yet every 25 % of growth triggers a full pass over all of it. Only two things make cyclic
 garbage worth a full pass here: connections that ended (py-libp2p's per-connection objects
 form cycles through their tasks and nurseries), and time.

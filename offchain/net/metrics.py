@@ -30,6 +30,7 @@ class AgentMetrics:
     # Routers only: how many of the linked compute nodes are staked, and the full garbage
     # collections the router runs itself (``gc_policy.ChurnCollector``).
     staked_nodes: Gauge | None = None
+    mesh_peers: Gauge | None = None
     full_collections: Histogram | None = None
 
 
@@ -82,6 +83,11 @@ def make_metrics(role: str) -> AgentMetrics:
         ),
         staked_nodes=Gauge(
             f"{prefix}_staked_nodes", "Compute nodes linked that are staked", registry=registry
+        )
+        if role == "router"
+        else None,
+        mesh_peers=Gauge(
+            f"{prefix}_mesh_peers", "Staked routers with a mesh link up now", registry=registry
         )
         if role == "router"
         else None,

@@ -1,8 +1,9 @@
 """Reusable request streams: one request at a time per stream, idle streams kept per peer.
 
-Opening a libp2p stream costs several round trips of multistream negotiation and about 7 ms
-of CPU in py-libp2p, against about 1.5 ms for a request on an open stream (DESIGN.md section
-8), so routers, nodes and callers keep streams open and send requests one after another.
+Opening a libp2p stream costs several round trips of multistream negotiation and several
+times the CPU of a request on an open stream in py-libp2p (DESIGN.md section 8), so streams
+are kept open and requests sent one after another. Used by ``bench/router.py`` as the raw
+baseline.
 """
 
 import logging

@@ -29,6 +29,7 @@ from libp2p.peer.peerstore import PeerStoreError
 from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import generate_keypair
 from offchain.net import protocols
+from offchain.net.backoff import Backoff
 from offchain.net.boundary import StreamGuard
 from offchain.net.conduct import ConductPolicy, PeerConduct
 from offchain.net.framing import FrameError, FrameReader
@@ -103,6 +104,7 @@ logger = logging.getLogger(__name__)
 
 # Errors after which the request is tried once more on another node.
 RETRYABLE = frozenset({"busy", "unknown-workload", "node-failed", "timeout"})
+MESH_BACKOFF_INITIAL_S = 0.5
 MESH_BACKOFF_MAX_S = 10.0
 # Records wait at most this long to share a gossip message with others.
 RECORD_BATCH_S = 0.1
@@ -342,6 +344,10 @@ class RouterAgent:
 
     def _count_connections(self) -> None:
         self.metrics.connections.set(len(self.host.get_network().get_connections()))
+
+    def _count_mesh_peers(self) -> None:
+        if self.metrics.mesh_peers is not None:
+            self.metrics.mesh_peers.set(len(self._mesh_sessions))
 
     async def _collect_garbage(self) -> None:
         """Run a full collection when connections have ended or a while has passed.
@@ -810,7 +816,7 @@ class RouterAgent:
     async def _keep_mesh_link(self, addr: str) -> None:
         info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
         peer = info.peer_id.to_string()
-        backoff = 0.5
+        backoff = Backoff(MESH_BACKOFF_INITIAL_S, MESH_BACKOFF_MAX_S, self.rng)
         while True:
             banned_for = max(
                 meshlib.cool_down_left(self.conduct, peer, trio.current_time()),
@@ -835,11 +841,10 @@ class RouterAgent:
                 # The link we opened has no handler around it: the boundary is here.
                 with self.guard.contain(peer, "mesh") as outcome:
                     if await self._mesh_session(stream, peer, "to"):
-                        backoff = 0.5  # a refused link backs off further each time
+                        backoff.reset()  # a refused link backs off further each time
                 if outcome.failed:
                     await reset_quietly(stream)
-            await trio.sleep(backoff * self.rng.uniform(0.5, 1.5))
-            backoff = min(MESH_BACKOFF_MAX_S, backoff * 2)
+            await backoff.wait()
 
     async def _handle_mesh(self, stream: INetStream) -> None:
         await self._mesh_session(stream, remote_peer(stream), "from")
@@ -860,6 +865,7 @@ class RouterAgent:
         outbox_send, outbox_recv = trio.open_memory_channel[SignedSummary](64)
         self._mesh_outboxes[session] = (peer, outbox_send)
         self._mesh_sessions[peer] = self._mesh_sessions.get(peer, 0) + 1
+        self._count_mesh_peers()
         self.metrics.mesh_links.labels(outcome="admitted").inc()
         logger.info("mesh link %s router %s up (staked router %s)", direction, peer, address)
         if self.broadcast is not None:
@@ -883,6 +889,7 @@ class RouterAgent:
             self._mesh_sessions[peer] -= 1
             if self._mesh_sessions[peer] == 0:
                 del self._mesh_sessions[peer]
+                self._count_mesh_peers()
                 self.mesh = meshlib.forget_router(self.mesh, peer)
                 if self.broadcast is not None:
                     self.broadcast.revoke(peer_id(peer))

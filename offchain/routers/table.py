@@ -59,8 +59,8 @@ class NodeEntry:
 class RoutingTable:
     """The router's nodes by peer id, with an index of the nodes serving each workload."""
 
-    # A persistent map: a changed node costs O(log n), where copying a dict of every node cost
-    # a router with 2,000 of them up to 0.2 ms on each task start, finish and pong.
+    # A persistent map: a changed node costs O(log n), not a copy of every node on each task
+    # start, finish and pong (docs/decisions.md).
     nodes: Mapping[str, NodeEntry] = field(default_factory=immutables.Map)
     # Sorted peer ids per workload: deterministic under a seeded random source, and O(1) to
     # sample from. Changes only when a node joins or leaves.

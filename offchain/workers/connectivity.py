@@ -16,6 +16,7 @@ from libp2p.abc import IHost, INetStream
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 
 from offchain.net import protocols
+from offchain.net.backoff import Backoff
 from offchain.net.boundary import StreamGuard
 from offchain.net.host import forget_failed_dials
 from offchain.net.messages import Hello, Load, Message, Ping, Pong, Request, Response
@@ -38,12 +39,6 @@ class LinkPolicy:
     silence_s: float = 20.0
     dial_timeout_s: float = 10.0
     load_interval_s: float = 1.0
-
-
-def backoff_delay(attempt: int, policy: LinkPolicy, rng: random.Random) -> float:
-    """Return the wait before reconnect ``attempt`` (0-based): capped exponential, full jitter."""
-    cap = min(policy.backoff_max_s, policy.backoff_initial_s * (2 ** min(attempt, 30)))
-    return rng.uniform(cap / 2, cap)
 
 
 class RouterLinks:
@@ -112,12 +107,11 @@ class RouterLinks:
 
     async def _slot(self, slot: int) -> None:
         cursor = slot
-        attempt = 0
+        backoff = Backoff(self.policy.backoff_initial_s, self.policy.backoff_max_s, self.rng)
         while True:
             index = self._pick(cursor)
             if index is None:
-                await trio.sleep(backoff_delay(attempt, self.policy, self.rng))
-                attempt += 1
+                await backoff.wait()
                 continue
             info = self.infos[index]
             peer = info.peer_id.to_string()
@@ -131,10 +125,9 @@ class RouterLinks:
                     self.connected.discard(peer)
                     self._notify()
             if trio.current_time() - started >= self.policy.stable_after_s:
-                attempt = 0
+                backoff.reset()
             cursor = index + 1
-            delay = backoff_delay(attempt, self.policy, self.rng)
-            attempt += 1
+            delay = backoff.next_delay()
             logger.info("link to router %s down; next try in %.2fs", peer, delay)
             await trio.sleep(delay)
 

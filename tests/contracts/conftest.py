@@ -108,7 +108,7 @@ def bls_validator(staking, stake_as):
     return _bls_validator
 
 
-# --- Compute sockets and the market (issue 4) -------------------------------------------------
+# --- Compute sockets and the market -----------------------------------------------------------
 
 WORKLOADS = ["matmul-f32", "mlp-infer"]
 

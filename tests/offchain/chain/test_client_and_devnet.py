@@ -17,6 +17,7 @@ from offchain.devnet import (
     ROUTERS,
     USER_INDEX,
     VALIDATORS,
+    read_gauge,
     start_devnet,
 )
 from offchain.protocol.rewards import split_invocation
@@ -108,6 +109,7 @@ def test_devnet__agents_run_bound_to_their_staked_addresses(devnet):
         peer = agents.routers[other].info["peer_id"]
         assert f"router {peer} up (staked router {accounts[other]})" in router.log_text()
         assert "refused mesh link" not in router.log_text()
+        assert read_gauge(router, "emc_router_mesh_peers") == ROUTERS - 1
 
 
 def test_devnet__demo_traffic_went_through_the_routers_to_node_processes(devnet):

@@ -3,7 +3,7 @@
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
@@ -16,17 +16,13 @@ from offchain.chain.anvil import free_port
 from offchain.chain.client import ChainError
 from offchain.chain.stake_view import Changes, StakeView, StakingReader, connect_staking
 from offchain.net.identity import ROLE_COMPUTE, ROLE_ROUTER, static_role_check
+from tests.waiting import wait_until
 
 WARNED = "stake view: chain read failed"
 
 
-async def until(check: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
-    """Poll ``check`` until true or fail at the deadline."""
-    with trio.move_on_after(timeout_s):
-        while not check():
-            await trio.sleep(0.02)
-        return
-    pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+async def until(check, what: str, timeout_s: float = 10.0) -> None:
+    await wait_until(check, what, timeout_s)
 
 
 @asynccontextmanager

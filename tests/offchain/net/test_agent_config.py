@@ -36,3 +36,19 @@ def test_load__bad_toml__config_error(tmp_path):
 def test_load__invalid_value__config_error():
     with pytest.raises(ConfigError):
         load_config(RouterConfig, None, {"max_in_flight": 0})
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("max_in_flight", True), ("request_timeout_s", "5"), ("peers", "/a"), ("gossip", 1)],
+)
+def test_load__toml_value_of_another_type__not_coerced(tmp_path, key, value):
+    with pytest.raises(ConfigError, match=f"config key '{key}' has the wrong type"):
+        load_config(RouterConfig, None, {key: value})
+
+
+def test_load__int_for_a_float_key__taken_as_float(tmp_path):
+    path = tmp_path / "router.toml"
+    path.write_text("request_timeout_s = 3\n")
+    config = load_config(RouterConfig, path, {})
+    assert config.request_timeout_s == 3.0 and isinstance(config.request_timeout_s, float)

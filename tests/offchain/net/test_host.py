@@ -16,6 +16,7 @@ from offchain.net.host import (
     resource_manager,
 )
 from offchain.net.limits import node_limits, router_limits
+from tests.waiting import wait_until
 
 ECHO = TProtocol("/test/echo/1.0.0")
 
@@ -81,13 +82,24 @@ async def test_host__runs_no_identify_of_its_own__but_answers_a_peer_that_asks()
     router = make_host(identity_from_seed(), router_limits())
     node = make_host(identity_from_seed(), node_limits())
     stock = new_host(key_pair=identity_from_seed())  # identifies every peer it connects to
+
+    async def echo(stream) -> None:
+        await stream.write(await stream.read(64))
+        await stream.close()
+
+    node.set_stream_handler(ECHO, echo)
+    stock.set_stream_handler(ECHO, echo)
     async with router.run([loopback_listen_addr()]), node.run([]), stock.run([]):
         info = info_from_p2p_addr(listen_addrs_of(router)[0])
         with trio.fail_after(10):
             await node.connect(info)
             await stock.connect(info)
-            while router.get_id() not in stock._identified_peers:
-                await trio.sleep(0.05)
-        await trio.sleep(0.3)  # time enough for an identify exchange to have run
+            await wait_until(lambda: router.get_id() in stock._identified_peers, "stock identify")
+            # A round trip on a fresh stream over each connection: an identify of the router's
+            # own, started when the connection came up, would have been answered before it.
+            for peer in (node, stock):
+                stream = await router.new_stream(peer.get_id(), [ECHO])
+                await stream.write(b"after identify")
+                assert await stream.read(64) == b"after identify"
         assert not router._identified_peers
         assert not node._identified_peers

@@ -20,7 +20,7 @@ async def test_no_yield_lock__free_acquire_does_not_checkpoint_held_acquire_wait
     async def holder(task_status=trio.TASK_STATUS_IGNORED) -> None:  # type: ignore[no-untyped-def]
         async with lock:
             task_status.started()
-            await trio.sleep(0.05)
+            await trio.testing.wait_all_tasks_blocked()  # the waiter is queued on the lock
             order.append("holder done")
 
     async def waiter() -> None:
@@ -46,7 +46,7 @@ async def test_no_yield_lock__mutual_exclusion_under_contention():
             async with lock:
                 inside += 1
                 most = max(most, inside)
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
                 inside -= 1
 
     async with trio.open_nursery() as nursery:

@@ -7,6 +7,7 @@ from offchain.net.limits import node_limits, router_limits
 from offchain.net.messages import Request, Response
 from offchain.net.pool import RequestIterator, StreamPool
 from offchain.net.wire import close_quietly, send
+from tests.waiting import wait_until
 
 PROTO = TProtocol("/test/pool/1.0.0")
 
@@ -15,6 +16,7 @@ async def test_pool__sequential_requests__reuse_one_stream_and_survive_server_cl
     server = make_host(identity_from_seed(), router_limits())
     client = make_host(identity_from_seed(), node_limits())
     served_streams = []
+    closed = []
 
     async def handle(stream) -> None:
         served_streams.append(stream)
@@ -23,6 +25,7 @@ async def test_pool__sequential_requests__reuse_one_stream_and_survive_server_cl
                 await send(stream, Response(request.request_id, True, output=request.payload))
         finally:
             await close_quietly(stream)
+            closed.append(stream)
 
     server.set_stream_handler(PROTO, handle)
     async with server.run([loopback_listen_addr()]), client.run([]):
@@ -36,7 +39,7 @@ async def test_pool__sequential_requests__reuse_one_stream_and_survive_server_cl
                 assert reply.output == b"%d" % i
             assert pool.opened == 1
             # The server gives up on the idle stream; the pool notices and opens a fresh one.
-            await trio.sleep(0.6)
+            await wait_until(lambda: len(closed) >= 1, "the server to close the idle stream")
             reply = await pool.request(server.get_id(), Request(b"z" * 16, "w", b"again"))
             assert reply.output == b"again"
             assert pool.opened == 2

@@ -19,6 +19,7 @@ from offchain.net.session import (
     SessionRefused,
     serve_session,
 )
+from tests.waiting import wait_until
 
 PROTO = TProtocol("/test/session/1.0.0")
 
@@ -55,9 +56,13 @@ async def _pair(handle, limits: ServeLimits | None = None, outcomes: list | None
 
 
 async def test_session__concurrent_requests__answered_out_of_order_on_one_stream():
+    answered = [trio.Event() for _ in range(21)]
+    answered[20].set()
+
     async def handle(request: Request) -> Response:
         index = int.from_bytes(request.request_id, "big")
-        await trio.sleep(0.01 * (20 - index))  # the last sent is answered first
+        await answered[index + 1].wait()  # the last sent is answered first
+        answered[index].set()
         return Response(request.request_id, True, output=request.payload * 2)
 
     async with _pair(handle) as (pool, server):
@@ -75,16 +80,21 @@ async def test_session__concurrent_requests__answered_out_of_order_on_one_stream
 
 
 async def test_session__caller_gives_up__late_answer_dropped_and_session_still_serves():
+    release, late_answered = trio.Event(), trio.Event()
+
     async def handle(request: Request) -> Response:
         if request.payload == b"slow":
-            await trio.sleep(0.5)
+            await release.wait()
+            late_answered.set()
+        else:
+            await late_answered.wait()  # so the late answer comes first on the stream
         return Response(request.request_id, True, output=request.payload)
 
     async with _pair(handle) as (pool, server):
         with trio.move_on_after(0.1) as gave_up:
             await pool.request(server, _request(1, b"slow"))
         assert gave_up.cancelled_caught
-        await trio.sleep(0.6)  # the late answer arrives and is dropped
+        release.set()  # the late answer arrives and is dropped
         with trio.fail_after(10):
             reply = await pool.request(server, _request(2, b"fast"))
         assert reply.output == b"fast"
@@ -108,16 +118,18 @@ async def test_session__more_than_max_in_flight__extra_requests_answered_busy_at
             async with trio.open_nursery() as nursery:
                 for i in range(5):
                     nursery.start_soon(one, i)
-                while len(replies) < 2:
-                    await trio.sleep(0.01)
+                await wait_until(lambda: len(replies) >= 2, "two busy answers")
                 assert [r.error for r in replies] == ["busy", "busy"]
                 release.set()
         assert sorted(r.error for r in replies) == ["", "", "", "busy", "busy"]
 
 
 async def test_session__server_handler_dies__waiting_requests_fail_and_next_opens_new_session():
+    hanging = trio.Event()
+
     async def handle(request: Request) -> Response:
         if request.payload == b"hang":
+            hanging.set()
             await trio.sleep_forever()
         return Response(request.request_id, True, output=request.payload)
 
@@ -127,7 +139,7 @@ async def test_session__server_handler_dies__waiting_requests_fail_and_next_open
             assert (await pool.request(server, _request(1, b"ok"))).ok
 
             async def kill_soon() -> None:
-                await trio.sleep(0.2)
+                await hanging.wait()
                 await pool.host.get_network().close_peer(server)
 
             async with trio.open_nursery() as nursery:
@@ -142,10 +154,11 @@ async def test_session__server_handler_dies__waiting_requests_fail_and_next_open
 
 async def test_session__malformed_frame__server_refuses_with_reason_and_caller_sees_end():
     outcomes: list = []
+    received = trio.Event()
 
     async def handle(request: Request) -> Response:
-        await trio.sleep(5)
-        return Response(request.request_id, True)
+        received.set()
+        await trio.sleep_forever()
 
     async with _pair(handle, outcomes=outcomes) as (pool, server):
         with trio.fail_after(20):
@@ -158,14 +171,11 @@ async def test_session__malformed_frame__server_refuses_with_reason_and_caller_s
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(wait_for_answer)
-                while server not in pool._sessions:
-                    await trio.sleep(0.01)
-                await trio.sleep(0.1)
+                await received.wait()  # the session is open and its request in flight
                 # A frame of an unknown version on the same stream.
                 await pool._sessions[server].stream.write(HEADER.pack(FRAME_VERSION + 1, 5, 0))
             await waiting.wait()
-            while not outcomes:
-                await trio.sleep(0.01)
+            await wait_until(lambda: bool(outcomes), "the server's outcome")
         assert outcomes == [("refused", "unknown-version")]
 
 
@@ -173,7 +183,8 @@ async def test_session__silent_peer_and_idle_session__timed_out_but_long_work_is
     outcomes: list = []
 
     async def handle(request: Request) -> Response:
-        await trio.sleep(0.6)  # longer than the idle timeout below
+        # Work that lasts twice the idle timeout below: the duration is what this test is about.
+        await trio.sleep(0.6)
         return Response(request.request_id, True, output=b"late but whole")
 
     limits = ServeLimits(first_timeout_s=0.3, idle_timeout_s=0.3)
@@ -181,13 +192,12 @@ async def test_session__silent_peer_and_idle_session__timed_out_but_long_work_is
         with trio.fail_after(20):
             reply = await pool.request(server, _request(1))
             assert reply.output == b"late but whole"
-            while not outcomes:  # nothing in flight now: the server ends the idle session
-                await trio.sleep(0.05)
+            # Nothing in flight now: the server ends the idle session.
+            await wait_until(lambda: bool(outcomes), "the idle session to end")
             assert outcomes == [("done", 1)]
             # A stream that never sends a request is refused after first_timeout_s.
             stream = await pool.host.new_stream(server, [PROTO])
-            while len(outcomes) < 2:
-                await trio.sleep(0.05)
+            await wait_until(lambda: len(outcomes) >= 2, "the silent stream to be refused")
             await stream.reset()
             assert outcomes[1] == ("refused", "timeout")
             # The pool notices its session has ended and opens a fresh one.
@@ -204,8 +214,7 @@ async def test_session__unexpected_message_type__refused():
         with trio.fail_after(20):
             stream = await pool.host.new_stream(server, [PROTO])
             await stream.write(HEADER.pack(FRAME_VERSION, int(MsgType.RESPONSE), 0))
-            while not outcomes:
-                await trio.sleep(0.05)
+            await wait_until(lambda: bool(outcomes), "the server's outcome")
             await stream.reset()
         assert outcomes == [("refused", "unexpected-type")]
 
@@ -216,14 +225,17 @@ async def test_session__answer_too_large_or_handler_bug__that_request_fails_othe
             return Response(request.request_id, True, output=b"x" * (5 * 1024 * 1024))
         if request.payload == b"bug":
             raise RuntimeError("handler bug")
-        await trio.sleep(0.2)
+        await others_answered.wait()
         return Response(request.request_id, True, output=request.payload)
 
+    others_answered = trio.Event()
     async with _pair(handle) as (pool, server):
         replies: dict[bytes, Response] = {}
 
         async def one(i: int, payload: bytes) -> None:
             replies[payload] = await pool.request(server, _request(i, payload))
+            if b"huge" in replies and b"bug" in replies:
+                others_answered.set()
 
         with trio.fail_after(20):
             async with trio.open_nursery() as nursery:

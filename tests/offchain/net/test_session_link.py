@@ -27,6 +27,7 @@ from offchain.net.session import (
     SessionRefused,
     SessionServer,
 )
+from tests.waiting import wait_until
 
 LINK = TProtocol("/test/link/1.0.0")
 
@@ -40,7 +41,7 @@ def _busy(request: Request) -> Response:
 
 
 async def _echo(request: Request) -> Response:
-    await trio.sleep(0.01)
+    await trio.lowlevel.checkpoint()  # answered from another task, as a real handler is
     return Response(request.request_id, True, output=request.payload)
 
 
@@ -101,8 +102,7 @@ async def _link(*, silence_s: float = 30.0, node_idle_s: float = 30.0, node_repo
                 if node_reports:
                     await server.send(Load(7))
                 count = len(link.servers)
-                while len(link.sessions) < count:
-                    await trio.sleep(0.01)
+                await wait_until(lambda: len(link.sessions) >= count, "len(link.sessions) >= count")
 
             router.set_stream_handler(LINK, accept)
             await node.connect(info_from_p2p_addr(listen_addrs_of(router)[0]))
@@ -125,8 +125,7 @@ async def test_link__requests_pings_and_load__all_on_the_nodes_one_stream():
                 for i in range(10):
                     nursery.start_soon(one, i)
                 await link.sessions[0].send(Ping(41))
-            while Pong(41, 3) not in link.seen:
-                await trio.sleep(0.01)
+            await wait_until(lambda: Pong(41, 3) in link.seen, "Pong(41, 3) in link.seen")
         assert answers == {i: b"%d" % i for i in range(10)}
         assert Load(7) in link.seen
         assert link.pool.opened == 0  # no stream was opened for the work
@@ -135,8 +134,7 @@ async def test_link__requests_pings_and_load__all_on_the_nodes_one_stream():
 async def test_link__node_silent__router_session_ends_as_timeout_and_requests_fail_gone():
     async with _link(silence_s=0.3, node_reports=False) as link:
         with trio.fail_after(20):
-            while not link.ended:
-                await trio.sleep(0.02)
+            await wait_until(lambda: bool(link.ended), "bool(link.ended)")
             assert link.ended[0].reason == "timeout"
             assert link.sessions[0].closed
             link.pool.forget(link.node, link.sessions[0])
@@ -148,16 +146,16 @@ async def test_link__node_silent__router_session_ends_as_timeout_and_requests_fa
 async def test_link__router_silent__node_ends_the_link_before_and_after_its_first_ping():
     async with _link(node_idle_s=0.3) as link:
         with trio.fail_after(20):
-            while not link.ended:  # nothing ever came: refused as a silent peer
-                await trio.sleep(0.02)
+            # nothing ever came: refused as a silent peer
+            await wait_until(lambda: bool(link.ended), "bool(link.ended)")
         assert link.refused == ["timeout"]
         assert link.ended[0].reason == "gone"
         assert link.open_another is not None
         with trio.fail_after(20):
             await link.open_another()
             await link.sessions[1].send(Ping(1))
-            while len(link.ended) < 2:  # pinged once, then quiet: the node closes it
-                await trio.sleep(0.02)
+            # pinged once, then quiet: the node closes it
+            await wait_until(lambda: len(link.ended) >= 2, "len(link.ended) >= 2")
         assert link.servers[1].went_quiet and link.refused == ["timeout"]
         assert Pong(1, 3) in link.seen
 

@@ -5,6 +5,7 @@ from libp2p.tools.anyio_service import Service, background_trio_service
 from libp2p.tools.anyio_service.trio_tasks import FunctionTask
 
 from offchain.net import task_index
+from tests.waiting import wait_until
 
 task_index.install()
 
@@ -46,9 +47,7 @@ class Tree(Service):
 async def test_lookup_matches_the_tree_walk_at_every_depth():
     tree = Tree(depth=4)
     async with background_trio_service(tree) as manager:
-        with trio.fail_after(5):
-            while tree.started < 8:
-                await trio.sleep(0.01)
+        await wait_until(lambda: tree.started >= 8, "8 tasks started", timeout_s=5)
         # From a trio task outside the service's tree: a new root task, by both lookups.
         outside = trio.lowlevel.current_task()
         assert manager._find_parent_task(outside) is None
@@ -65,9 +64,9 @@ async def test_lookup_matches_the_tree_walk_at_every_depth():
 async def test_a_task_of_another_manager_is_not_a_parent():
     first, second = Tree(depth=1), Tree(depth=1)
     async with background_trio_service(first) as one, background_trio_service(second) as two:
-        with trio.fail_after(5):
-            while first.started < 2 or second.started < 2:
-                await trio.sleep(0.01)
+        await wait_until(
+            lambda: first.started >= 2 and second.started >= 2, "both trees started", timeout_s=5
+        )
         for task in list(task_index._running):
             # Each running service task is found by its own manager and by no other.
             owner = task_index._running[task]
@@ -83,9 +82,7 @@ async def test_finished_tasks_leave_the_index():
     before = task_index.running_tasks()
     tree = Tree(depth=3)
     async with background_trio_service(tree):
-        with trio.fail_after(5):
-            while tree.started < 6:
-                await trio.sleep(0.01)
+        await wait_until(lambda: tree.started >= 6, "6 tasks started", timeout_s=5)
         assert task_index.running_tasks() >= before + 6
         tree.release.set()
     assert task_index.running_tasks() == before

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import multiaddr
-import pytest
 import trio
 from libp2p.abc import INetStream
 from libp2p.peer.id import ID
@@ -22,6 +21,7 @@ from offchain.net.messages import SignedSummary, Summary, encode
 from offchain.net.spawn import AgentProcess, seed_hex
 from offchain.net.wire import NET_ERRORS
 from offchain.routers.signing import sign_summary
+from tests import waiting
 
 
 def eth_address(label: str) -> str:
@@ -61,23 +61,12 @@ def metric(process: AgentProcess, name: str, labels: str = "") -> float:
 
 async def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> float:
     """Poll ``check`` (run in a thread) until true; return the seconds it took, or fail."""
-    started = trio.current_time()
-    with trio.move_on_after(timeout_s):
-        while True:
-            if await trio.to_thread.run_sync(check):
-                return trio.current_time() - started
-            await trio.sleep(0.1)
-    pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+    return await waiting.wait_until(check, what, timeout_s, in_thread=True)
 
 
 def wait_until_sync(check: Callable[[], bool], timeout_s: float, what: str) -> None:
     """Blocking form of ``wait_until`` for fixtures."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"timed out after {timeout_s}s waiting for {what}")
+    waiting.wait_until_sync(check, what, timeout_s)
 
 
 class MeshKeys:

@@ -4,7 +4,6 @@ import logging
 import subprocess
 import sys
 
-import pytest
 import trio
 
 from offchain.crypto.keys import generate_keypair
@@ -14,14 +13,11 @@ from offchain.routers.agent import RouterAgent
 from offchain.routers.config import RouterConfig
 from offchain.workers.node import NodeAgent, NodeConfig
 from tests.offchain.routers.routernet import mesh_links
+from tests.waiting import wait_until
 
 
 async def until(check, what: str, timeout_s: float = 15.0) -> None:
-    with trio.move_on_after(timeout_s):
-        while not check():
-            await trio.sleep(0.05)
-        return
-    pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+    await wait_until(check, what, timeout_s)
 
 
 def chain_config(chain, label: str, **kwargs) -> RouterConfig:

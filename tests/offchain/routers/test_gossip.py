@@ -31,6 +31,7 @@ from offchain.routers.gossip import (
 )
 from offchain.workers.node import NodeAgent, NodeConfig
 from tests.offchain.routers.routernet import eth_address
+from tests.waiting import wait_until
 
 
 async def test_records__published_by_serving_router__received_by_mesh_router():
@@ -67,9 +68,17 @@ async def test_records__published_by_serving_router__received_by_mesh_router():
             for protocol in MESHSUB_PROTOCOLS:
                 node.host.set_stream_handler(protocol, count_attempt)
             nursery.start_soon(node.run, stop)
-            while not r1.table.nodes or not r2.broadcast.is_gossip_peer(r1.host.get_id()):
-                await trio.sleep(0.05)
-            await trio.sleep(2)  # a couple of heartbeats to build the gossipsub mesh
+            await wait_until(
+                lambda: r1.table.nodes and r2.broadcast.is_gossip_peer(r1.host.get_id()),
+                "the node linked to r1, and r1 a gossip peer of r2",
+            )
+            # Heartbeats build the gossipsub mesh: r1 publishes its records to r2 through it.
+            await wait_until(
+                lambda: (
+                    r2.host.get_id() in r1.broadcast.gossipsub.mesh.get(protocols.TOPIC_RECORDS, ())
+                ),
+                "r2 in r1's gossipsub mesh for records",
+            )
             async with caller([r1.addrs()[0]]) as host, RouterClient(host) as client:
                 for i in range(5):
                     reply = await client.call(ID.from_base58(r1.me), "echo", b"r%d" % i, 10)
@@ -78,8 +87,7 @@ async def test_records__published_by_serving_router__received_by_mesh_router():
                 assert r1.broadcast.is_gossip_peer(r2.host.get_id())
                 assert not r1.broadcast.is_gossip_peer(node.host.get_id())
                 assert not r1.broadcast.is_gossip_peer(host.get_id())
-            while r2.broadcast.records_received < 5:
-                await trio.sleep(0.1)
+            await wait_until(lambda: r2.broadcast.records_received >= 5, "5 records at r2")
             assert r2.broadcast.dropped[protocols.TOPIC_RECORDS] == 0
             # r1 sees its own batches delivered locally but counts only records from elsewhere.
             assert r1.broadcast.received[protocols.TOPIC_RECORDS] >= 1
@@ -124,21 +132,24 @@ async def test_flooding_peer__held_to_its_rate__rest_dropped_neither_delivered_n
                     binding = encode_binding(make_binding(validator, flooder.get_id().to_string()))
                     await join_gossip(flooder, router.host.get_id(), binding)
                     # The flooder joined and opened gossipsub: the router answers in kind.
-                    while not (
-                        router.broadcast.is_gossip_peer(flooder.get_id())
-                        and router.host.get_id() in pubsub.peer_topics.get(topic, ())
-                    ):
-                        await trio.sleep(0.05)
+                    await wait_until(
+                        lambda: (
+                            router.broadcast.is_gossip_peer(flooder.get_id())
+                            and router.host.get_id() in pubsub.peer_topics.get(topic, ())
+                        ),
+                        "gossipsub between the flooder and the router",
+                    )
                     started = trio.current_time()
                     outbound = pubsub.peer_queues[router.host.get_id()]
                     for _ in range(flood):
                         # Only as fast as the flooder's own 32-deep send queue takes them.
-                        while len(outbound) > 16:
-                            await trio.sleep(0.001)
+                        await wait_until(lambda: len(outbound) <= 16, "room in the send queue")
                         await pubsub.publish(topic, frame)  # a fresh seqno makes each distinct
                     bc = router.broadcast
-                    while bc.received[topic] + bc.dropped[topic] < flood:
-                        await trio.sleep(0.05)
+                    await wait_until(
+                        lambda: bc.received[topic] + bc.dropped[topic] >= flood,
+                        "every flooded message received or dropped",
+                    )
                     elapsed = trio.current_time() - started
             stop.set()
     allowed = burst + rate * elapsed
@@ -212,8 +223,10 @@ async def test_gossip__unstaked_peer__refused_nothing_delivered_or_received__val
             nursery.start_soon(r2.run, stop)
             node = NodeAgent(NodeConfig(routers=[r1.addrs()[0]]))
             nursery.start_soon(node.run, stop)
-            while not r1.table.nodes or not r2.broadcast.is_gossip_peer(r1.host.get_id()):
-                await trio.sleep(0.05)
+            await wait_until(
+                lambda: r1.table.nodes and r2.broadcast.is_gossip_peer(r1.host.get_id()),
+                "the node linked to r1, and r1 a gossip peer of r2",
+            )
             r1_info = info_from_p2p_addr(multiaddr.Multiaddr(r1.addrs()[0]))
             outsider, o_sub, o_pub, o_key = await _gossiping_peer("adm-outsider")
             validator, v_sub, v_pub, _key = await _gossiping_peer("adm-validator")
@@ -238,8 +251,10 @@ async def test_gossip__unstaked_peer__refused_nothing_delivered_or_received__val
                         make_binding(validator_key, validator.get_id().to_string())
                     )
                     assert await join_gossip(validator, r1.host.get_id(), binding)
-                    while not r1.broadcast.is_gossip_peer(validator.get_id()):
-                        await trio.sleep(0.05)
+                    await wait_until(
+                        lambda: r1.broadcast.is_gossip_peer(validator.get_id()),
+                        "the validator a gossip peer of r1",
+                    )
                     assert not r1.broadcast.is_gossip_peer(outsider.get_id())
                     assert outsider.get_id() not in r1.broadcast.admitted
                     # Whatever the outsider publishes goes nowhere: no router takes it.
@@ -254,8 +269,7 @@ async def test_gossip__unstaked_peer__refused_nothing_delivered_or_received__val
                         message = await validator_records.get()
                     assert decode_frame(message.data, GOSSIP_TYPES)[0] == MsgType.RECORDS
                     assert message.from_id == r1.host.get_id().to_bytes()
-                    while r2.broadcast.records_received < 3:
-                        await trio.sleep(0.1)
+                    await wait_until(lambda: r2.broadcast.records_received >= 3, "3 records at r2")
                     # The outsider's records reached neither router, and it received nothing.
                     assert r2.broadcast.records_received == 3
                     assert r1.broadcast.records_received == 0

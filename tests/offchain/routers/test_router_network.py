@@ -24,6 +24,7 @@ from offchain.net.messages import Request, encode
 from offchain.net.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from offchain.net.wire import NET_ERRORS
 from offchain.routers.client import caller, invoke, new_request_id
+from tests import waiting
 from tests.offchain.routers.routernet import eth_address, metric, wait_until, wait_until_sync
 
 NODES = {
@@ -135,9 +136,7 @@ async def test_request__workload_only_other_routers_nodes_serve__forwarded(net):
             reply = await invoke(host, r1, "echo-b", b"across the mesh", timeout_s=10)
             return reply.ok
 
-        with trio.fail_after(20):
-            while not await forwarded():  # until r2's summary has reached r1
-                await trio.sleep(0.2)
+        await waiting.wait_until(forwarded, "r2's summary to reach r1", timeout_s=20)
         assert reply.output == b"across the mesh"
         assert reply.hops == 1
         assert net.names_of([reply.node]) <= {"n4", "n5"}

@@ -19,6 +19,7 @@ from offchain.routers.mesh import Conduct
 from offchain.routers.signing import sign_summary, summary_body
 from tests.offchain.routers.routernet import MeshKeys, eth_address, mesh_peer
 from tests.offchain.routers.routernet import agent_errors as errors
+from tests.waiting import wait_until
 
 C = MeshKeys(b"router-c")
 M = MeshKeys(b"router-m")
@@ -62,8 +63,11 @@ async def test_tampered_relayed_summaries__dropped_and_counted__genuine_one_rela
             b = RouterAgent(config("signed-b", peers=[a.addrs()[0]]))
             nursery.start_soon(b.run, stop)
             await b.ready.wait()
-            while a.me not in b.mesh.summaries or b.me not in a.mesh.summaries:
-                await trio.sleep(0.05)  # the honest pair has exchanged signed summaries
+            # the honest pair has exchanged signed summaries
+            await wait_until(
+                lambda: a.me in b.mesh.summaries and b.me in a.mesh.summaries,
+                "the honest pair's summaries at each other",
+            )
 
             async with mesh_peer(M, a.addrs()[0]) as open_link:
                 stream = await open_link()
@@ -72,8 +76,9 @@ async def test_tampered_relayed_summaries__dropped_and_counted__genuine_one_rela
                 # An oversized signature too, in the same session.
                 await stream.write(encode(replace(genuine, signature=genuine.signature * 3)))
                 # Frames are handled in order: the last one counted means all were.
-                while errors(a, "summary-bad-signature-length") < 2:
-                    await trio.sleep(0.05)
+                await wait_until(
+                    lambda: errors(a, "summary-bad-signature-length") >= 2, "2 bad signatures at a"
+                )
                 assert C.peer not in a.mesh.summaries
                 for reason in bad:
                     assert errors(a, reason) >= 1, reason
@@ -84,8 +89,10 @@ async def test_tampered_relayed_summaries__dropped_and_counted__genuine_one_rela
 
                 # The same stream still works: the genuine summary is accepted.
                 await stream.write(encode(genuine))
-                while C.peer not in a.mesh.summaries or C.peer not in b.mesh.summaries:
-                    await trio.sleep(0.05)
+                await wait_until(
+                    lambda: C.peer in a.mesh.summaries and C.peer in b.mesh.summaries,
+                    "C's summary at a and b",
+                )
                 assert a.mesh.summaries[C.peer].summary.workloads == {"mm": 50_000}
                 # B got it from A, unchanged, and checked C's signature itself.
                 assert b.mesh.summaries[C.peer].summary.workloads == {"mm": 50_000}
@@ -95,7 +102,10 @@ async def test_tampered_relayed_summaries__dropped_and_counted__genuine_one_rela
                 # A replay of C's summary (or an older one) is ignored without a check.
                 await stream.write(encode(genuine))
                 await stream.write(encode(replace(genuine, body=cheaper)))
-                await trio.sleep(0.3)
+                # Then a fresh summary of C's: once A takes it, it has read both before it.
+                fresh = Summary(C.peer, seq + 1, {}, {"mm": 50_000})
+                await stream.write(encode(sign_summary(fresh, C.eth, C.binding)))
+                await wait_until(lambda: a.mesh.seen[C.peer] == seq + 1, "A to read the replays")
                 assert errors(a, "summary-wrong-signer") == 1
                 assert a.mesh.summaries[C.peer].summary.workloads == {"mm": 50_000}
                 await stream.reset()

@@ -1,6 +1,6 @@
 """The IBFT state machine, driven by hand: one validator, inputs in, effects out.
 
-Scenario numbers refer to the list in issue 5; the network-wide ones live in test_sim.py.
+The network-wide scenarios live in test_sim.py.
 """
 
 import pytest

@@ -1,6 +1,6 @@
 """Whole networks of IBFT validators in the simulator: faults, losses, partitions, and a property.
 
-Scenario numbers refer to the list in issue 5; the single-validator ones live in test_ibft.py.
+The single-validator scenarios live in test_ibft.py.
 """
 
 import pytest

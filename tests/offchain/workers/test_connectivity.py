@@ -1,13 +1,11 @@
 """A compute node's router links: backoff, and relinking to a router that restarts."""
 
-import random
 import socket
 
 import pytest
 import trio
 
 from offchain.net.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
-from offchain.workers.connectivity import LinkPolicy, backoff_delay
 from tests.offchain.routers.routernet import (
     eth_address,
     metric,
@@ -20,15 +18,6 @@ from tests.offchain.routers.routernet import (
 # it is linked again within a couple of seconds of the router listening. py-libp2p on its own
 # refuses to dial a peer for 60 s once all its addresses failed; the node must not wait that out.
 RELINK_BOUND_S = 15.0
-
-
-def test_backoff_grows_to_its_cap_with_jitter_below_it():
-    policy = LinkPolicy(backoff_initial_s=0.5, backoff_max_s=4.0)
-    rng = random.Random(7)
-    for attempt, cap in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (10, 4.0), (500, 4.0)]:
-        delays = [backoff_delay(attempt, policy, rng) for _ in range(200)]
-        assert all(cap / 2 <= d <= cap for d in delays)
-        assert max(delays) - min(delays) > cap / 4  # jittered, not a fixed step
 
 
 def _free_port() -> int:
@@ -80,12 +69,16 @@ def lone_router(tmp_path):
 async def test_router_restarted__node_relinks_without_waiting_out_the_dial_lockout(lone_router):
     router, start_router, node = lone_router
     router.kill()
-    # Long enough for several failed redials: each marks the router as failed in py-libp2p.
-    await trio.sleep(3)
+    # Several failed redials: each marks the router as failed in py-libp2p.
+    await wait_until(
+        lambda: node.log_text().count("dial of router") >= 3, 60, "three failed redials"
+    )
     assert "dial of router" in node.log_text()
     restarted = await trio.to_thread.run_sync(start_router)
-    took = await wait_until(
-        lambda: metric(restarted, "emc_router_nodes") == 1, 60, "node to relink to the router"
+    # Within RELINK_BOUND_S, well under py-libp2p's 60 s lockout.
+    await wait_until(
+        lambda: metric(restarted, "emc_router_nodes") == 1,
+        RELINK_BOUND_S,
+        "node to relink to the router",
     )
-    assert took < RELINK_BOUND_S, f"relinked after {took:.1f}s"
     assert node.alive()

@@ -1,11 +1,9 @@
-import random
-
 import pytest
 import trio
 
 from offchain.net.messages import Request
-from offchain.workers.connectivity import LinkPolicy, backoff_delay
 from offchain.workers.node import NodeAgent, NodeConfig, resolve_workloads
+from tests.waiting import wait_until
 
 ROUTER = "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"
 
@@ -45,7 +43,7 @@ async def test_execute__queue_full__busy_at_once():
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run, b"200")
         nursery.start_soon(run, b"200")
-        await trio.sleep(0.05)
+        await wait_until(lambda: node.pending == 2, "one running, one queued")
         assert node.pending == 2  # one running, one queued
         third = await node.execute(request("sleep", b"1"))
         assert third.error == "busy"
@@ -71,17 +69,6 @@ def test_hello__capacity_and_binding():
     assert hello.capacity == 8
     assert hello.workloads == ("echo", "sleep")
     assert hello.binding  # signed by the node's Ethereum key for its peer id
-
-
-def test_backoff__grows_to_cap_with_jitter():
-    policy = LinkPolicy(backoff_initial_s=0.5, backoff_max_s=4.0)
-    rng = random.Random(1)
-    delays = [backoff_delay(attempt, policy, rng) for attempt in range(8)]
-    for attempt, delay in enumerate(delays):
-        cap = min(4.0, 0.5 * 2**attempt)
-        assert cap / 2 <= delay <= cap
-    assert len({round(d, 6) for d in delays}) == len(delays)  # jittered, not lockstep
-    assert backoff_delay(10_000, policy, rng) <= 4.0
 
 
 async def test_execute__registry_workload__runs_through_the_codec():
