@@ -98,6 +98,7 @@ def bench_attack(
     peers: int,
     strikes: int | None,
     only: str | None = None,
+    gate: bool = True,
 ) -> dict:
     """Return routed load alone and under attack, measured back to back.
 
@@ -109,6 +110,7 @@ def bench_attack(
     nodes = ("hb-n1", "hb-n2")
     staked = [a for n in nodes for a in ("--staked", _address(n))]
     policy = [] if strikes is None else ["--strikes", str(strikes)]
+    policy += [] if gate else ["--source-cut-offs", "0"]
     try:
         router = router_process(work, "router", ["--metrics-port", "0", *staked, *policy]).start()
         processes.append(router)
@@ -151,6 +153,7 @@ def bench_attack(
             "refused_at_accept": refused_at_accept,
             "attacker_gated": sent.get("gated", False),
             "strikes": strikes or "default",
+            "source_gate": gate,
             "protocols": only or "all",
             "router_rejected": rejected,
             "router_cut_off": cut_off,
@@ -249,6 +252,13 @@ def _wait_nodes(router: AgentProcess, count: int) -> None:
         time.sleep(0.1)
 
 
+def _policy(attack: dict) -> str:
+    """Return a short name for an attack round's router policy."""
+    if attack["strikes"] != "default":
+        return "never cut off"
+    return "default" if attack["source_gate"] else "default, no gate"
+
+
 def print_tables(results: dict) -> None:
     """Print the decode table and the load table."""
     print(f"{'input':<16} {'bytes':>8} {'ns/byte':>9} {'valid ns/byte':>14} {'ratio':>7}")
@@ -265,7 +275,7 @@ def print_tables(results: dict) -> None:
     )
     print()
     print(
-        f"{'policy':<14} {'round':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+        f"{'policy':<20} {'round':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
         f"{'refused/s':>9} {'ratio':>7} {'ms/refusal':>10}"
     )
     for attack in results["attack"]:
@@ -275,7 +285,7 @@ def print_tables(results: dict) -> None:
             ratio = f"{100 * attack['throughput_ratio']:.1f}%" if name == "attacked" else ""
             cost = attack["router_cpu_ms_per_refusal"] if name == "attacked" else ""
             print(
-                f"{attack['strikes']!s:<14} {name:<10} {r['rps']:>8} {r['p50_ms']:>8} "
+                f"{_policy(attack):<20} {name:<10} {r['rps']:>8} {r['p50_ms']:>8} "
                 f"{r['p99_ms']:>8} {r['errors']:>7} {bad!s:>9} {ratio:>7} {cost!s:>10}"
             )
 
@@ -291,9 +301,11 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as work:
         results["refusal_cost"] = bench_refusal_cost(Path(work), 3.0 if quick else 15.0)
     results["attack"] = []
-    # Every protocol, cut off and back as new identities (the default policy); then bad
-    # requests on one invoke connection never cut off: the cost of refusing a frame alone.
-    for strikes, only in ((None, None), (10**9, "/emc/invoke/2.0.0")):
+    # Every protocol, cut off and back as new identities: with the default policy (the source
+    # gate refuses the attacker's address after 3 cut-offs), and without the gate; then bad
+    # requests on one invoke connection never cut off: the cost of refusing frames alone.
+    configs = ((None, None, True), (None, None, False), (10**9, "/emc/invoke/2.0.0", True))
+    for strikes, only, gate in configs:
         with tempfile.TemporaryDirectory() as work:
             results["attack"].append(
                 bench_attack(
@@ -304,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
                     peers=2,
                     strikes=strikes,
                     only=only,
+                    gate=gate,
                 )
             )
     args.out.parent.mkdir(parents=True, exist_ok=True)
