@@ -11,7 +11,7 @@ Prints a table and merges these keys into bench/results/gas.json: `commit_gas` a
 import argparse
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from eth_account import Account
@@ -45,6 +45,7 @@ class System:
     validators: list  # (LocalAccount, bls secret) in set order
     ledger: Ledger
     height: int = 0
+    last_signers: int = 0  # the last commit's bitmap: the next commit seals it as its parent
 
 
 def _artifact(name: str) -> tuple[list, str]:
@@ -131,8 +132,11 @@ def next_commit(system: System, extra_leaves: dict[str, int] | None = None) -> C
 def commit(system: System, commit_: Commit, signer_count: int) -> int:
     """Submit ``commit_`` sealed by the first ``signer_count`` members; return its gas."""
     signers = {i: system.validators[i][1] for i in range(signer_count)}
+    if commit_.height > 1:
+        commit_ = replace(commit_, parent_signers=system.last_signers)
     receipt = submit_commit(system.chain, commit_, signers, system.validators[0][0])
     system.height = commit_.height
+    system.last_signers = (1 << signer_count) - 1
     return receipt.gas_used
 
 

@@ -116,6 +116,12 @@ event RootUpdated:
     emission_pool: uint256
 
 
+event RootRefused:
+    rewards_root: bytes32
+    rewards_total: uint256
+    reason: String[32]
+
+
 event Claimed:
     account: indexed(address)
     caller: indexed(address)
@@ -165,31 +171,37 @@ def fund_emission(amount: uint256):
 
 
 @external
-def update_root(rewards_root: bytes32, rewards_total: uint256):
+def update_root(rewards_root: bytes32, rewards_total: uint256) -> bool:
     """
     @notice Installs the rewards root of (account, cumulative earned) after
             a commit, and releases this commit's share of the emission pool.
     @dev Only ComputeConsensus. The billed total of the batch has already
          arrived (ComputeMarket.settle transfers it first), so the balance
          held outside the emission pool must cover every reward earned and
-         not yet claimed.
+         not yet claimed. A root that does not (or whose total decreased)
+         is refused without reverting: the commit still executes, the
+         previous root stays, and a later commit's cumulative root, once
+         funded, pays what this one would have.
     @param rewards_root The new root.
     @param rewards_total The sum of its leaves (cumulative, never lower).
+    @return bool True when the root was installed.
     """
     assert msg.sender == self.consensus, "reward: caller is not consensus"
-    assert rewards_total >= self.rewards_total, "reward: total decreased"
+    if rewards_total < self.rewards_total:
+        log RootRefused(rewards_root=rewards_root, rewards_total=rewards_total, reason="total decreased")
+        return False
 
     pool: uint256 = self.emission_pool
     released: uint256 = min(self.emission_per_commit, pool)
-    if released != 0:
-        pool -= released
-        self.emission_pool = pool
-
-    backing: uint256 = staticcall token.balanceOf(self) - pool
+    backing: uint256 = staticcall token.balanceOf(self) - (pool - released)
     # Safe: total_claimed never exceeds the previous rewards_total (see
     # `_claim`), which the check above keeps at or below rewards_total.
-    assert unsafe_sub(rewards_total, self.total_claimed) <= backing, "reward: root exceeds funding"
+    if unsafe_sub(rewards_total, self.total_claimed) > backing:
+        log RootRefused(rewards_root=rewards_root, rewards_total=rewards_total, reason="root exceeds funding")
+        return False
 
+    pool -= released
+    self.emission_pool = pool
     count: uint256 = self.root_count + 1
     self.root_count = count
     self.rewards_root = rewards_root
@@ -201,6 +213,7 @@ def update_root(rewards_root: bytes32, rewards_total: uint256):
         emission_released=released,
         emission_pool=pool,
     )
+    return True
 
 
 # ============================================================================

@@ -21,6 +21,11 @@ initializes: ow
 from .modules import bls12_381
 
 
+# @dev The slasher (ComputeConsensus) says which accounts sign now.
+interface IValidatorSetView:
+    def is_current_member(account: address) -> bool: view
+
+
 # @dev Governance (the owner) sets parameters and wires the slasher; giving
 # up ownership is left out on purpose, since parameters must stay settable.
 exports: (ow.owner, ow.transfer_ownership)
@@ -33,8 +38,11 @@ ROLE_COMPUTE: public(constant(uint256)) = 4
 ALL_ROLES: constant(uint256) = 7
 
 
-# @dev Bounds that keep every loop and array finite.
-MAX_VALIDATORS: public(constant(uint256)) = 256
+# @dev Bounds that keep every loop and array finite. MAX_VALIDATORS is the
+# number of seats in the candidate list (the size of the largest validator
+# set, `modules/validator_set.vy`'s MAX_MEMBERS): seats are held, not used
+# up, and a fuller stake takes the seat of the smallest.
+MAX_VALIDATORS: public(constant(uint256)) = 128
 MAX_WORKLOADS: public(constant(uint256)) = 16
 
 
@@ -84,9 +92,14 @@ bls_public_key: public(HashMap[address, Bytes[128]])
 key_owner: public(HashMap[bytes32, address])
 
 
-# @dev Every account that ever registered a BLS key, in order; consensus
-# filters them by `is_active` when it snapshots an epoch's validator set.
+# @dev The validator candidates: accounts with a key that hold a seat.
+# Consensus snapshots the active ones as each epoch's set. An account leaves
+# the list when it unstakes entirely or when a larger stake takes its seat.
 validator_list: DynArray[address, MAX_VALIDATORS]
+
+
+# @dev Each candidate's position in `validator_list`, plus one (0: no seat).
+seat: public(HashMap[address, uint256])
 
 
 # @dev A compute node's entry in the registry.
@@ -147,6 +160,15 @@ event UnbondingPeriodChanged:
 event ValidatorRegistered:
     account: indexed(address)
     public_key: Bytes[128]
+
+
+event SeatTaken:
+    account: indexed(address)
+    evicted: indexed(address)
+
+
+event SeatLeft:
+    account: indexed(address)
 
 
 event NodeDeclared:
@@ -237,6 +259,7 @@ def request_unstake(amount: uint256):
     roles: uint256 = self.roles[msg.sender]
     if remaining == 0:
         roles = 0
+        self._leave_seat(msg.sender)
     else:
         assert remaining >= self._required_stake(roles), "staking: stake below minimum"
 
@@ -258,6 +281,12 @@ def withdraw():
     amount: uint256 = self.pending_withdrawal[msg.sender]
     assert amount != 0, "staking: nothing to withdraw"
     assert block.timestamp >= self.withdrawable_at[msg.sender], "staking: still unbonding"
+    # A member of the validator set that signs now keeps all its stake, the
+    # part leaving included, slashable until that set is replaced: its
+    # voting power never outlives the stake behind it.
+    slasher: address = self.slasher
+    if slasher.is_contract:
+        assert not staticcall IValidatorSetView(slasher).is_current_member(msg.sender), "staking: in the current validator set"
     self.pending_withdrawal[msg.sender] = 0
     self.total_pending -= amount
     assert extcall token.transfer(msg.sender, amount, default_return_value=True), "staking: transfer failed"
@@ -316,19 +345,32 @@ def register_validator(public_key: Bytes[128], proof_of_possession: Bytes[256]):
     assert self.key_owner[key_hash] == empty(address), "staking: key in use"
     assert bls12_381._is_valid_public_key(public_key), "staking: invalid public key"
     assert bls12_381._verify_possession(public_key, proof_of_possession), "staking: invalid proof of possession"
-    assert len(self.validator_list) < MAX_VALIDATORS, "staking: validator list full"
 
     self.bls_public_key[msg.sender] = public_key
     self.key_owner[key_hash] = msg.sender
-    self.validator_list.append(msg.sender)
     log ValidatorRegistered(account=msg.sender, public_key=public_key)
+    self._take_seat(msg.sender)
+
+
+@external
+def take_seat():
+    """
+    @notice Puts the caller, a staked validator with a registered key, back
+            in the candidate list: into a free seat, or into the seat of the
+            candidate with the smallest stake (inactive ones count as zero)
+            when the caller's stake is larger.
+    """
+    assert self._is_active(msg.sender, ROLE_VALIDATOR), "staking: not a staked validator"
+    assert len(self.bls_public_key[msg.sender]) != 0, "staking: no key registered"
+    assert self.seat[msg.sender] == 0, "staking: already seated"
+    self._take_seat(msg.sender)
 
 
 @external
 @view
 def validator_count() -> uint256:
     """
-    @notice The number of accounts that ever registered a BLS key.
+    @notice The number of validator candidates (seats held).
     @return uint256 The count.
     """
     return len(self.validator_list)
@@ -338,7 +380,7 @@ def validator_count() -> uint256:
 @view
 def validator_at(index: uint256) -> address:
     """
-    @notice The `index`-th account that registered a BLS key.
+    @notice The candidate in seat `index`.
     @param index The position, from 0.
     @return address The account.
     """
@@ -517,3 +559,53 @@ def _check_registry_writer():
         ow._check_owner()
     else:
         assert msg.sender == self.slasher, "staking: caller is not the consensus contract"
+
+
+@internal
+def _take_seat(account: address):
+    """
+    @dev Seats `account`: in a free seat, else in the seat of the candidate
+         with the smallest effective stake (zero when inactive), which must
+         be strictly smaller than `account`'s. Entry is never closed for
+         good: seats free up on unstaking and go to larger stakes.
+    @param account A staked validator with a key and no seat.
+    """
+    count: uint256 = len(self.validator_list)
+    if count < MAX_VALIDATORS:
+        self.validator_list.append(account)
+        self.seat[account] = count + 1
+        log SeatTaken(account=account, evicted=empty(address))
+        return
+    smallest: uint256 = max_value(uint256)
+    smallest_index: uint256 = 0
+    for index: uint256 in range(MAX_VALIDATORS):
+        candidate: address = self.validator_list[index]
+        effective: uint256 = 0
+        if self._is_active(candidate, ROLE_VALIDATOR):
+            effective = self.staked[candidate]
+        if effective < smallest:
+            smallest = effective
+            smallest_index = index
+    assert self.staked[account] > smallest, "staking: stake below the smallest seat"
+    evicted: address = self.validator_list[smallest_index]
+    self.seat[evicted] = 0
+    self.validator_list[smallest_index] = account
+    self.seat[account] = smallest_index + 1
+    log SeatTaken(account=account, evicted=evicted)
+
+
+@internal
+def _leave_seat(account: address):
+    """
+    @dev Frees `account`'s seat, if it holds one (the last seat moves in).
+    @param account The candidate.
+    """
+    position: uint256 = self.seat[account]
+    if position == 0:
+        return
+    last: address = self.validator_list.pop()
+    if last != account:
+        self.validator_list[position - 1] = last
+        self.seat[last] = position
+    self.seat[account] = 0
+    log SeatLeft(account=account)
