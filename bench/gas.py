@@ -41,7 +41,7 @@ def measure_staking_gas() -> dict[str, int]:
         secret = bls.keygen(b"bench-validator")
         call = staking.functions.register_validator(
             bls.pubkey_to_eip2537(bls.public_key(secret)),
-            bls.signature_to_eip2537(bls.prove_possession(secret)),
+            bls.signature_to_eip2537(bls.prove_possession(secret, validator.address)),
         )
         gas["register_validator_with_pop"] = chain.transact(validator, call).gas_used
         gas["request_unstake"] = chain.transact(

@@ -76,7 +76,7 @@ def start_system(validators: int, tmp: Path) -> System:
         chain.transact(account, staking.functions.stake(1, STAKE))
         call = staking.functions.register_validator(
             bls.pubkey_to_eip2537(bls.public_key(secret)),
-            bls.signature_to_eip2537(bls.prove_possession(secret)),
+            bls.signature_to_eip2537(bls.prove_possession(secret, account.address)),
         )
         chain.transact(account, call)
         members.append((account, secret))

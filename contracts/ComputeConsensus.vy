@@ -429,7 +429,8 @@ def report_double_sign(
             funds the consensus rewards. The height must be the next one or
             one of the last `epoch_length` committed. Honest validators never do this,
             since a digest leaves out the IBFT round.
-    @param validator The offender (its BLS key is read from Staking).
+    @param validator The offender (its BLS key is read from the validator
+           set of the height's epoch).
     @param a One sealed commit.
     @param signature_a The validator's BLS signature over `a`'s digest.
     @param b Another commit at the same height.
@@ -441,12 +442,14 @@ def report_double_sign(
     # epoch's worth of heights: a leaked key cannot be slashed once per
     # made-up height, and evidence outlives no more than one epoch.
     last: uint256 = self.last_height
-    assert a.height <= last + 1 and a.height + epoch_length > last, "consensus: evidence height out of range"
+    assert a.height != 0 and a.height <= last + 1 and a.height + epoch_length > last, "consensus: evidence height out of range"
     digest_a: bytes32 = self._digest(a)
     digest_b: bytes32 = self._digest(b)
     assert digest_a != digest_b, "consensus: evidence digests equal"
-    key: Bytes[128] = staticcall IStakingReader(staking).bls_public_key(validator)
-    assert len(key) == 128, "consensus: no key for validator"
+    # The key that sealed that height: the one in its epoch's set, whatever
+    # key the validator rotated to since.
+    key: Bytes[128] = self._member_key((a.height - 1) // epoch_length, validator)
+    assert len(key) == 128, "consensus: not a member at that height"
     evidence_id: bytes32 = keccak256(abi_encode(validator, a.height))
     assert not self.evidence_used[evidence_id], "consensus: evidence already used"
     assert bls12_381._verify_signature(key, concat(digest_a, b""), signature_a), "consensus: invalid evidence signature"
@@ -513,6 +516,33 @@ def _digest(fields: CommitFields) -> bytes32:
         )
     )
     return eip712._hash_typed_data_v4(struct_hash)
+
+
+@internal
+@view
+def _member_key(epoch: uint256, account: address) -> Bytes[128]:
+    """
+    @dev `account`'s key in epoch `epoch`'s set, or empty when not a member.
+    @param epoch The epoch.
+    @param account The account.
+    @return Bytes[128] The G1 key (not negated), or empty.
+    """
+    data_contract: address = self.validator_set[epoch]
+    if data_contract == empty(address):
+        return b""
+    aggregate_key: Bytes[128] = b""
+    total_power: uint256 = 0
+    members: uint256 = 0
+    aggregate_key, total_power, members = vset._header(data_contract)
+    for index: uint256 in range(members, bound=vset.MAX_MEMBERS):
+        power: uint256 = 0
+        member: address = empty(address)
+        power, member = vset._member_power(data_contract, index)
+        if member == account:
+            negated_key: Bytes[128] = b""
+            negated_key, power, member = vset._member(data_contract, index)
+            return vset._negate_g1(negated_key)
+    return b""
 
 
 @internal

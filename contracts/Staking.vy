@@ -88,8 +88,18 @@ total_pending: public(uint256)
 bls_public_key: public(HashMap[address, Bytes[128]])
 
 
-# @dev Which account registered a key (by its keccak hash): a key counts once.
+# @dev Which account registered a key (by its keccak hash): a key counts
+# once, and a key rotated away from stays reserved.
 key_owner: public(HashMap[bytes32, address])
+
+
+# @dev Seconds between `rotate_key` and the earliest `activate_key`.
+KEY_ROTATION_DELAY: public(constant(uint256)) = 86_400
+
+
+# @dev Each validator's announced next key, and when it may take effect.
+pending_key: public(HashMap[address, Bytes[128]])
+key_active_at: public(HashMap[address, uint256])
 
 
 # @dev The validator candidates: accounts with a key that hold a seat.
@@ -158,6 +168,17 @@ event UnbondingPeriodChanged:
 
 
 event ValidatorRegistered:
+    account: indexed(address)
+    public_key: Bytes[128]
+
+
+event KeyRotationRequested:
+    account: indexed(address)
+    public_key: Bytes[128]
+    active_at: uint256
+
+
+event KeyRotated:
     account: indexed(address)
     public_key: Bytes[128]
 
@@ -333,9 +354,11 @@ def register_validator(public_key: Bytes[128], proof_of_possession: Bytes[256]):
     """
     @notice Registers the caller's BLS12-381 key, which seals its consensus
             commits. The key must be a valid G1 point, not used by anyone
-            else, and proven by a proof of possession (py-ecc's
-            `G2ProofOfPossession.PopProve`), which rules out rogue-key
-            attacks on aggregate signatures.
+            else, and proven by a proof of possession bound to the caller
+            (the key's PoP-domain signature of keccak256(compressed key ||
+            caller), `offchain/crypto/bls.py`'s `prove_possession`), which
+            rules out rogue-key attacks on aggregate signatures and keys
+            front-run and squatted by another account.
     @param public_key The G1 key, EIP-2537 encoded (128 bytes).
     @param proof_of_possession The G2 proof, EIP-2537 encoded (256 bytes).
     """
@@ -344,12 +367,56 @@ def register_validator(public_key: Bytes[128], proof_of_possession: Bytes[256]):
     key_hash: bytes32 = keccak256(public_key)
     assert self.key_owner[key_hash] == empty(address), "staking: key in use"
     assert bls12_381._is_valid_public_key(public_key), "staking: invalid public key"
-    assert bls12_381._verify_possession(public_key, proof_of_possession), "staking: invalid proof of possession"
+    assert bls12_381._verify_possession(public_key, proof_of_possession, msg.sender), "staking: invalid proof of possession"
 
     self.bls_public_key[msg.sender] = public_key
     self.key_owner[key_hash] = msg.sender
     log ValidatorRegistered(account=msg.sender, public_key=public_key)
     self._take_seat(msg.sender)
+
+
+@external
+def rotate_key(public_key: Bytes[128], proof_of_possession: Bytes[256]):
+    """
+    @notice Announces the caller's next BLS key, proven by a possession
+            proof bound to the caller; it takes effect with `activate_key`
+            once KEY_ROTATION_DELAY has passed, and seals from the first
+            validator set installed after that. A new announcement replaces
+            the pending one and restarts the clock.
+    @param public_key The new G1 key, EIP-2537 encoded.
+    @param proof_of_possession Its proof, bound to the caller.
+    """
+    assert len(self.bls_public_key[msg.sender]) != 0, "staking: no key registered"
+    key_hash: bytes32 = keccak256(public_key)
+    assert self.key_owner[key_hash] == empty(address), "staking: key in use"
+    assert bls12_381._is_valid_public_key(public_key), "staking: invalid public key"
+    assert bls12_381._verify_possession(public_key, proof_of_possession, msg.sender), "staking: invalid proof of possession"
+    previous: Bytes[128] = self.pending_key[msg.sender]
+    if len(previous) != 0:
+        self.key_owner[keccak256(previous)] = empty(address)
+    self.key_owner[key_hash] = msg.sender
+    self.pending_key[msg.sender] = public_key
+    active_at: uint256 = block.timestamp + KEY_ROTATION_DELAY
+    self.key_active_at[msg.sender] = active_at
+    log KeyRotationRequested(account=msg.sender, public_key=public_key, active_at=active_at)
+
+
+@external
+def activate_key():
+    """
+    @notice Makes the caller's announced key its key, once the rotation
+            delay has passed. The old key stays reserved: nobody can
+            register it again. Sets already installed keep the key they
+            were installed with (double-sign evidence is checked against
+            it).
+    """
+    key: Bytes[128] = self.pending_key[msg.sender]
+    assert len(key) != 0, "staking: no key rotation pending"
+    assert block.timestamp >= self.key_active_at[msg.sender], "staking: key rotation delay not over"
+    self.bls_public_key[msg.sender] = key
+    self.pending_key[msg.sender] = b""
+    self.key_active_at[msg.sender] = 0
+    log KeyRotated(account=msg.sender, public_key=key)
 
 
 @external

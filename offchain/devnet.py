@@ -305,7 +305,7 @@ def bring_actors_on_chain(chain: ChainClient) -> list[Actor]:
         if actor.role == ROLE_VALIDATOR:
             actor.bls_secret = bls.keygen(f"devnet-{actor.name}".encode())
             public_key = bls.pubkey_to_eip2537(bls.public_key(actor.bls_secret))
-            proof = bls.signature_to_eip2537(bls.prove_possession(actor.bls_secret))
+            proof = bls.signature_to_eip2537(bls.prove_possession(actor.bls_secret, actor.account.address))
             call = staking.functions.register_validator(public_key, proof)
             actor.gas["register_validator"] = chain.transact(actor.account, call).gas_used
         if actor.role == ROLE_COMPUTE:

@@ -165,7 +165,7 @@ def settle(url: str, workdir: Path, user: str, node: str, spent: int) -> str:
         validator,
         staking.functions.register_validator(
             bls.pubkey_to_eip2537(bls.public_key(secret)),
-            bls.signature_to_eip2537(bls.prove_possession(secret)),
+            bls.signature_to_eip2537(bls.prove_possession(secret, validator.address)),
         ),
     )
     client.transact(owner, client["ComputeConsensus"].functions.bootstrap())

@@ -65,7 +65,7 @@ def add_validator(system: System, deployer, account, stake: int, seed: bytes) ->
     system.staking.stake(1, stake, sender=account)
     system.staking.register_validator(
         bls.pubkey_to_eip2537(bls.public_key(secret)),
-        bls.signature_to_eip2537(bls.prove_possession(secret)),
+        bls.signature_to_eip2537(bls.prove_possession(secret, account.address)),
         sender=account,
     )
     system.validators.append((account, secret))

@@ -93,7 +93,7 @@ def test_report_double_sign__account_without_key__reverts(four_validator_system,
     _, first, sig_a, second, sig_b = _evidence(
         system, 0, make_commit(1), make_commit(1, billed_total=2)
     )
-    with ape.reverts("consensus: no key for validator"):
+    with ape.reverts("consensus: not a member at that height"):
         system.consensus.report_double_sign(
             accounts[18], first, sig_a, second, sig_b, sender=accounts[17]
         )

@@ -102,3 +102,33 @@ def test_take_seat__staked_without_key__reverts(system, accounts):
     staking.stake(1, 10_000 * EMC, sender=keyless)
     with ape.reverts("staking: no key registered"):
         staking.take_seat(sender=keyless)
+
+
+@pytest.mark.slow
+def test_register_validator__seats_full_of_parked_capital__larger_stake_takes_the_smallest_seat(
+    project, chain, accounts
+):
+    """Entry closed for good: the append-only list of 256 ever filled and nobody could join."""
+    deployer = accounts[0]
+    system = deploy_system(project, chain, deployer)
+    staking = system.staking
+    seats = staking.MAX_VALIDATORS()
+    parked = []
+    for i in range(seats):
+        account = accounts.generate_test_account()
+        deployer.transfer(account, 10**18)
+        stake = (10_000 + (0 if i == 7 else 1)) * EMC  # seat 7 holds the smallest stake
+        add_validator(system, deployer, account, stake, f"parked{i}".encode())
+        parked.append(account)
+    assert staking.validator_count() == seats
+    newcomer = accounts.generate_test_account()
+    deployer.transfer(newcomer, 10**18)
+    with ape.reverts("staking: stake below the smallest seat"):
+        add_validator(system, deployer, newcomer, 10_000 * EMC, b"newcomer")
+    add_validator(system, deployer, newcomer, 20_000 * EMC, b"newcomer")
+    assert staking.validator_count() == seats
+    assert staking.validator_at(7) == newcomer.address
+    assert staking.seat(parked[7]) == 0
+    # The evicted validator comes back only with a larger stake than the smallest seat.
+    with ape.reverts("staking: stake below the smallest seat"):
+        staking.take_seat(sender=parked[7])
