@@ -76,10 +76,18 @@ consensus: public(address)
 reward_contract: public(address)
 
 
-# @dev A fixed-price listing of one socket.
+# @dev A fixed-price listing of one socket, bound to the socket's transfer
+# count when listed: once the socket changes hands the listing is dead,
+# even if it comes back to the seller.
 struct Listing:
     seller: address
     price: uint256
+    transfer_count: uint256
+
+
+# @dev ComputeSocket's count of each socket's transfers.
+interface ISocketTransfers:
+    def transfer_count(token_id: uint256) -> uint256: view
 
 
 # @dev The listing of each socket, by token id (an empty seller: none).
@@ -260,7 +268,9 @@ def list_socket(token_id: uint256, price: uint256):
     assert price != 0, "market: zero price"
     assert staticcall sockets.ownerOf(token_id) == msg.sender, "market: not the holder"
     assert self._market_approved(msg.sender, token_id), "market: not approved"
-    self.listings[token_id] = Listing(seller=msg.sender, price=price)
+    self.listings[token_id] = Listing(
+        seller=msg.sender, price=price, transfer_count=staticcall ISocketTransfers(sockets.address).transfer_count(token_id)
+    )
     log Listed(token_id=token_id, seller=msg.sender, price=price)
 
 
@@ -295,6 +305,7 @@ def buy(token_id: uint256, max_price: uint256):
     assert listing.seller != msg.sender, "market: own listing"
     assert listing.price <= max_price, "market: price above maximum"
     assert staticcall sockets.ownerOf(token_id) == listing.seller, "market: stale listing"
+    assert staticcall ISocketTransfers(sockets.address).transfer_count(token_id) == listing.transfer_count, "market: stale listing"
     assert self._market_approved(listing.seller, token_id), "market: stale listing"
 
     # The fee rounds down, in the seller's favour; fee <= price, so the
