@@ -206,11 +206,15 @@ def __init__(
 def bootstrap():
     """
     @notice Installs epoch 0's validator set from Staking's active validators.
-    @dev Once, by the owner, after the first validators registered their keys.
+    @dev Once, by the owner, after the first validators registered their
+         keys; the owner then renounces ownership.
     """
     ow._check_owner()
     assert self.validator_set[0] == empty(address), "consensus: already bootstrapped"
-    self._install_set(0)
+    assert self._install_set(0), "consensus: no active validators"
+    # Ownership has no other use: give it up, so no owner ever stands
+    # between the validators and their commits.
+    ow._transfer_ownership(empty(address))
 
 
 @external
@@ -326,7 +330,11 @@ def commit(
         extcall IStakingWriter(staking).set_blacklisted(update.node, update.blacklisted)
 
     if height % epoch_length == 0:
-        self._install_set(epoch + 1)
+        if not self._install_set(epoch + 1):
+            # No active validator (say, a raised minimum stake): the set
+            # carries over rather than halting consensus.
+            self.validator_set[epoch + 1] = data_contract
+            self.current_epoch = epoch + 1
 
 
 @external
@@ -576,11 +584,12 @@ def _signer_power(data_contract: address, bitmap: uint256) -> uint256:
 
 
 @internal
-def _install_set(epoch: uint256):
+def _install_set(epoch: uint256) -> bool:
     """
-    @dev Snapshots Staking's active validators (with keys) as epoch
-         `epoch`'s set: power is stake, capped at the first MAX_MEMBERS.
+    @dev Snapshots Staking's active seated validators as epoch `epoch`'s
+         set: power is stake.
     @param epoch The epoch the set signs for.
+    @return bool False (nothing installed) when no candidate is active.
     """
     members: DynArray[vset.Member, vset.MAX_MEMBERS] = []
     aggregate_key: Bytes[128] = b""
@@ -600,8 +609,11 @@ def _install_set(epoch: uint256):
             aggregate_key = key
         else:
             aggregate_key = bls12_381._add_g1(aggregate_key, key)
-    assert len(members) != 0, "consensus: no active validators"
+    if len(members) == 0:
+        return False
     data_contract: address = vset._store(vset._encode(aggregate_key, total_power, members))
     self.validator_set[epoch] = data_contract
     self.current_epoch = epoch
     log ValidatorSetInstalled(epoch=epoch, data_contract=data_contract, members=len(members), total_power=total_power)
+    return True
+

@@ -57,6 +57,10 @@ DEFAULT_ROUTER_SHARE_BPS: public(constant(uint256)) = 1_000
 MAX_CLAIMS: public(constant(uint256)) = 32
 
 
+# @dev The most a commit may release from the emission pool.
+MAX_EMISSION_PER_COMMIT: public(constant(uint256)) = 1_000 * 10**18
+
+
 # @dev The reward token (EMC).
 token: public(immutable(IERC20))
 
@@ -147,6 +151,7 @@ def __init__(token_: IERC20, emission_per_commit_: uint256):
     """
     ow.__init__()
     token = token_
+    assert emission_per_commit_ <= MAX_EMISSION_PER_COMMIT, "reward: emission too large"
     self.emission_per_commit = emission_per_commit_
     self.router_share_bps = DEFAULT_ROUTER_SHARE_BPS
 
@@ -305,10 +310,13 @@ def set_consensus(consensus: address):
 @external
 def set_emission_per_commit(amount: uint256):
     """
-    @notice Sets the EMC each commit releases from the emission pool.
+    @notice Sets the EMC each commit releases from the emission pool, at
+            most MAX_EMISSION_PER_COMMIT (emission only ever comes out of
+            the funded pool).
     @param amount The new emission per commit.
     """
     ow._check_owner()
+    assert amount <= MAX_EMISSION_PER_COMMIT, "reward: emission too large"
     self.emission_per_commit = amount
     log EmissionPerCommitChanged(amount=amount)
 

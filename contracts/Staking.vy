@@ -50,8 +50,16 @@ MAX_WORKLOADS: public(constant(uint256)) = 16
 token: public(immutable(IERC20))
 
 
-# @dev Seconds between `request_unstake` and the earliest `withdraw`.
+# @dev Seconds between `request_unstake` and the earliest `withdraw`,
+# within bounds: never zero (evidence must have time to land after a
+# validator's set is replaced) and at most 30 days (stake is not frozen).
 unbonding_period: public(uint256)
+MIN_UNBONDING_PERIOD: public(constant(uint256)) = 60
+MAX_UNBONDING_PERIOD: public(constant(uint256)) = 30 * 86_400
+
+
+# @dev The largest minimum stake governance may set for a role.
+MAX_MIN_STAKE: public(constant(uint256)) = 10_000_000 * 10**18
 
 
 # @dev The minimum stake of each single role flag.
@@ -227,6 +235,9 @@ def __init__(
     @param min_router_stake The router minimum.
     @param min_compute_stake The compute node minimum.
     """
+    assert unbonding_period_ >= MIN_UNBONDING_PERIOD and unbonding_period_ <= MAX_UNBONDING_PERIOD, "staking: unbonding period out of bounds"
+    for minimum: uint256 in [min_validator_stake, min_router_stake, min_compute_stake]:
+        assert minimum != 0 and minimum <= MAX_MIN_STAKE, "staking: minimum stake out of bounds"
     ow.__init__()
     token = token_
     self.unbonding_period = unbonding_period_
@@ -564,13 +575,16 @@ def set_slasher(slasher: address):
 @external
 def set_min_stake(role: uint256, amount: uint256):
     """
-    @notice Changes one role's minimum stake. Existing stakes below the new
-            minimum stop being active until topped up.
+    @notice Changes one role's minimum stake, within (0, MAX_MIN_STAKE].
+            Existing stakes below the new minimum stop being active until
+            topped up (a validator set with no active member carries over,
+            so a raise cannot halt consensus).
     @param role A single role flag.
     @param amount The new minimum.
     """
     ow._check_owner()
     assert role == ROLE_VALIDATOR or role == ROLE_ROUTER or role == ROLE_COMPUTE, "staking: unknown role"
+    assert amount != 0 and amount <= MAX_MIN_STAKE, "staking: minimum stake out of bounds"
     self.min_stake[role] = amount
     log MinStakeChanged(role=role, amount=amount)
 
@@ -578,10 +592,12 @@ def set_min_stake(role: uint256, amount: uint256):
 @external
 def set_unbonding_period(seconds: uint256):
     """
-    @notice Changes the unbonding period for requests made from now on.
+    @notice Changes the unbonding period for requests made from now on,
+            within [MIN_UNBONDING_PERIOD, MAX_UNBONDING_PERIOD].
     @param seconds The new period.
     """
     ow._check_owner()
+    assert seconds >= MIN_UNBONDING_PERIOD and seconds <= MAX_UNBONDING_PERIOD, "staking: unbonding period out of bounds"
     self.unbonding_period = seconds
     log UnbondingPeriodChanged(seconds=seconds)
 

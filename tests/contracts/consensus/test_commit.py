@@ -215,8 +215,9 @@ def test_commit__parent_signers_at_height_one__reverts(four_validator_system, ac
         submit(four_validator_system, make_commit(1, parent_signers=0b111), [0, 1, 2], accounts[1])
 
 
-def test_bootstrap__twice__reverts(four_validator_system, accounts):
-    with ape.reverts("consensus: already bootstrapped"):
+def test_bootstrap__twice__reverts_and_ownership_is_gone(four_validator_system, accounts):
+    assert four_validator_system.consensus.owner() == ape.utils.ZERO_ADDRESS
+    with ape.reverts("ownable: caller is not the owner"):
         four_validator_system.consensus.bootstrap(sender=accounts[0])
 
 
