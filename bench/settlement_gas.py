@@ -129,7 +129,9 @@ def next_commit(system: System, extra_leaves: dict[str, int] | None = None) -> C
     )
 
 
-def commit(system: System, commit_: Commit, signer_count: int, breakdown: dict | None = None) -> int:
+def commit(
+    system: System, commit_: Commit, signer_count: int, breakdown: dict | None = None
+) -> int:
     """Submit ``commit_`` sealed by the first ``signer_count`` members; return its gas (and fill
     ``breakdown`` with where it went, when given)."""
     signers = {i: system.validators[i][1] for i in range(signer_count)}

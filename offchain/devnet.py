@@ -305,7 +305,9 @@ def bring_actors_on_chain(chain: ChainClient) -> list[Actor]:
         if actor.role == ROLE_VALIDATOR:
             actor.bls_secret = bls.keygen(f"devnet-{actor.name}".encode())
             public_key = bls.pubkey_to_eip2537(bls.public_key(actor.bls_secret))
-            proof = bls.signature_to_eip2537(bls.prove_possession(actor.bls_secret, actor.account.address))
+            proof = bls.signature_to_eip2537(
+                bls.prove_possession(actor.bls_secret, actor.account.address)
+            )
             call = staking.functions.register_validator(public_key, proof)
             actor.gas["register_validator"] = chain.transact(actor.account, call).gas_used
         if actor.role == ROLE_COMPUTE:
@@ -415,6 +417,7 @@ def run_demo_settlement(
     emission = chain["GPUComputeReward"].functions.emission_per_commit().call()
     traffic_started = time.monotonic()
     ledger, report = Ledger(), SettlementReport(served=send_demo_traffic(agents))
+    ledger.add_depositor(user.address)  # every root holds every depositor, spent or not
     log.info(
         "%d demo requests answered through the routers in %.1f s",
         len(report.served),

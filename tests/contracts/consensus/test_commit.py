@@ -189,7 +189,9 @@ def test_commit__submitter_drops_a_signer_from_its_bitmap__reward_follows_the_se
     assert system.consensus_reward.claimable(dropped, [1], [3]) == REWARD_PER_COMMIT // 4
     # A different parent set is a different digest: the submitter cannot swap it.
     commit = make_commit(3, parent_signers=0b0111)
-    signature = seal(system, make_commit(3, parent_signers=0b0111), [s for _, s in system.validators[:3]])
+    signature = seal(
+        system, make_commit(3, parent_signers=0b0111), [s for _, s in system.validators[:3]]
+    )
     with ape.reverts("consensus: invalid signature"):
         submit(
             system,

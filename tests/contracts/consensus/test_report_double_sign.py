@@ -4,15 +4,15 @@ import ape
 
 from offchain.crypto import bls
 from tests.contracts.consensus.system import (
-    add_validator,
-    deploy_system,
-    submit,
     DOUBLE_SIGN_PENALTY,
     EMC,
     REPORTER_SHARE_BPS,
+    add_validator,
+    deploy_system,
     fields_tuple,
     make_commit,
     seal,
+    submit,
 )
 from tests.contracts.helpers import single_event
 

@@ -66,9 +66,7 @@ def test_commit__rewards_root_beyond_funding__commit_lands_and_root_is_refused(s
     assert (gpu.rewards_root(), gpu.rewards_total()) == (b"\x22" * 32, 1_000 * EMC)
 
 
-def test_withdraw__commit_lags_past_delay__waits_for_the_commit_in_flight(
-    system, chain, accounts
-):
+def test_withdraw__commit_lags_past_delay__waits_for_the_commit_in_flight(system, chain, accounts):
     """The late-bill theft: leave with escrow a commit in flight bills, so it falls on others."""
     deployer, leaver, other = accounts[0], accounts[18], accounts[19]
     market = system.market

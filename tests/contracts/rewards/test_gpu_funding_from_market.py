@@ -1,6 +1,5 @@
 """GPUComputeReward funded by ComputeMarket.settle: billed totals back the next rewards root."""
 
-import ape
 
 from offchain.protocol.billing import build_billing_tree
 from offchain.protocol.rewards import split_invocation

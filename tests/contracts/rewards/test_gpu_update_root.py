@@ -57,7 +57,11 @@ def test_update_root__consensus_not_set__reverts(gpu_reward, root_poster):
 
 def _refused(receipt, gpu_reward, tree, reason):
     log = single_event(receipt, gpu_reward.RootRefused)
-    assert (bytes(log.rewards_root), log.rewards_total, log.reason) == (tree.root, tree.total, reason)
+    assert (bytes(log.rewards_root), log.rewards_total, log.reason) == (
+        tree.root,
+        tree.total,
+        reason,
+    )
     assert list(gpu_reward.RootUpdated.from_receipt(receipt)) == []
 
 
@@ -69,7 +73,10 @@ def test_update_root__total_decreased__refused_without_reverting(
     lower = tree_of({earners[0]: 5 * EMC - 1})
     receipt = wired_gpu_reward.update_root(lower.root, lower.total, sender=root_poster)
     _refused(receipt, wired_gpu_reward, lower, "total decreased")
-    assert (bytes(wired_gpu_reward.rewards_root()), wired_gpu_reward.root_count()) == (first.root, 1)
+    assert (bytes(wired_gpu_reward.rewards_root()), wired_gpu_reward.root_count()) == (
+        first.root,
+        1,
+    )
 
 
 def test_update_root__unfunded__refused_without_reverting(

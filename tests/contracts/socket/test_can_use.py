@@ -37,7 +37,9 @@ def test_can_use__user_agent__true_until_expiry_or_transfer(
     assert sockets.userOf(token_id) == ZERO_ADDRESS
 
 
-def test_set_user__agent_given_use__cannot_transfer_or_burn(sockets, create_socket, chain, user, accounts):
+def test_set_user__agent_given_use__cannot_transfer_or_burn(
+    sockets, create_socket, chain, user, accounts
+):
     """Delegating use by approval used to hand the agent the socket itself."""
     agent = accounts[2]
     token_id = create_socket(to=user)

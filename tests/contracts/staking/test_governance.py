@@ -68,4 +68,3 @@ def test_set_min_stake__zero_or_beyond_the_bound__reverts(staking, deployer):
     with ape.reverts("staking: minimum stake out of bounds"):
         staking.set_min_stake(ROLE_VALIDATOR, staking.MAX_MIN_STAKE() + 1, sender=deployer)
     staking.set_min_stake(ROLE_VALIDATOR, staking.MAX_MIN_STAKE(), sender=deployer)
-
