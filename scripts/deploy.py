@@ -6,9 +6,9 @@ Every owned contract (Staking, ComputeMarket, GPUComputeReward, ConsensusReward)
 the Timelock (snekmate's timelock controller, the deployer its proposer and executor, minimum
 delay 60 s on a local chain, two days elsewhere); ComputeConsensus stays with the deployer until
 `bootstrap`, which gives its ownership up. Writes `deployments/<name>.json` (contract name to
-address, chain id, blocks) and exports each deployable's ABI to `abi/<Contract>.json`. Run again, it reuses every recorded contract that
-still has code on the chain (a fork of a deployed chain included) and deploys only what is
-missing; `--fresh` deploys everything anew.
+address, chain id, blocks) and exports each deployable's ABI to `abi/<Contract>.json`. Run
+again, it reuses every recorded contract that still has code on the chain (a fork of a deployed
+chain included) and deploys only what is missing; `--fresh` deploys everything anew.
 """
 
 from pathlib import Path

@@ -1,6 +1,5 @@
 """GPUComputeReward funded by ComputeMarket.settle: billed totals back the next rewards root."""
 
-
 from offchain.protocol.billing import build_billing_tree
 from offchain.protocol.rewards import split_invocation
 from tests.contracts.rewards.helpers import EMC, proof_of, tree_of
