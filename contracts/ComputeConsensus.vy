@@ -466,6 +466,9 @@ def report_double_sign(
     self.evidence_used[evidence_id] = True
     slashed: uint256 = extcall IStakingWriter(staking).slash(validator, double_sign_penalty, "double sign")
     reporter_reward: uint256 = slashed * reporter_share_bps // BPS
+    if msg.sender == validator:
+        # A self-report earns nothing back: the whole slash funds rewards.
+        reporter_reward = 0
     if reporter_reward != 0:
         assert extcall token.transfer(msg.sender, reporter_reward, default_return_value=True), "consensus: transfer failed"
     if slashed > reporter_reward:

@@ -121,3 +121,16 @@ def test_report_double_sign__height_older_than_an_epoch__reverts(project, chain,
     # Height 2 is within the last epoch_length heights: still punishable.
     evidence = _evidence(system, 0, make_commit(2), make_commit(2, billed_total=1))
     system.consensus.report_double_sign(*evidence, sender=accounts[17])
+
+
+def test_report_double_sign__self_report__refunds_nothing(four_validator_system, accounts):
+    """A self-report used to hand the offender back the reporter's 10 %."""
+    system = four_validator_system
+    offender = system.validators[1][0]
+    pool_before = system.token.balanceOf(system.consensus_reward)
+    wallet_before = system.token.balanceOf(offender)
+    evidence = _evidence(system, 1, make_commit(1), make_commit(1, billed_total=1))
+    receipt = system.consensus.report_double_sign(*evidence, sender=offender)
+    assert single_event(receipt, system.consensus.DoubleSignSlashed).reporter_reward == 0
+    assert system.token.balanceOf(offender) == wallet_before
+    assert system.token.balanceOf(system.consensus_reward) == pool_before + DOUBLE_SIGN_PENALTY
