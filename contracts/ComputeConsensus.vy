@@ -117,10 +117,9 @@ validator_set: public(HashMap[uint256, address])
 committed_digest: public(HashMap[uint256, bytes32])
 
 
-# @dev The roots of the latest commit.
-batch_root: public(bytes32)
-billing_root: public(bytes32)
-rewards_root: public(bytes32)
+# @dev One hash per height is all a commit stores here: the roots are
+# emitted in `StateCommitted` (ComputeMarket keeps the latest billing root,
+# GPUComputeReward the latest rewards root).
 
 
 # @dev Evidence already acted on, by keccak256(validator, height).
@@ -295,9 +294,6 @@ def commit(
 
     self.last_height = height
     self.committed_digest[height] = digest
-    self.batch_root = batch_root
-    self.billing_root = billing_root
-    self.rewards_root = rewards_root
     log StateCommitted(
         height=height,
         epoch=epoch,
