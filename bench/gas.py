@@ -1,11 +1,20 @@
-"""Gas of the staking operations, measured on a fresh anvil with the real deployment.
+"""Gas of the staking operations, measured on a fresh anvil with the real deployment, and where
+the gas of a consensus commit goes.
 
     .venv/bin/python -m bench.gas [--quick] [--results-dir DIR]
 
 Prints a table and writes bench/results/gas.json (key `staking_gas`). The baseline in the same
 run is one ERC-20 transfer of EMC. It takes seconds, so `--quick` measures the same.
+`commit_breakdown` splits a commit transaction's gas by a
+call trace (anvil's callTracer): the signature check (the EIP-2537 and SHA-256 precompiles that
+hash-to-curve, key subtraction and the pairing call), market settle, reward roots
+(GPUComputeReward), consensus reward (ConsensusReward), registry (Staking), the transaction's
+intrinsic and calldata cost, and the rest, spent in ComputeConsensus itself (storage, the digest,
+the bitmap loop, the log). `bench.settlement_gas` records it per validator count as
+`commit_gas_breakdown`, and `main` prints the recorded breakdown.
 """
 
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -43,7 +52,7 @@ def measure_staking_gas() -> dict[str, int]:
         secret = bls.keygen(b"bench-validator")
         call = staking.functions.register_validator(
             bls.pubkey_to_eip2537(bls.public_key(secret)),
-            bls.signature_to_eip2537(bls.prove_possession(secret)),
+            bls.signature_to_eip2537(bls.prove_possession(secret, validator.address)),
         )
         gas["register_validator_with_pop"] = chain.transact(validator, call).gas_used
         gas["request_unstake"] = chain.transact(
@@ -57,6 +66,51 @@ def measure_staking_gas() -> dict[str, int]:
         return gas
 
 
+# EIP-2537 precompiles (0x0b-0x11), SHA-256 (0x02, expand_message_xmd) and MODEXP (0x05, the
+# field reduction of hash-to-field).
+SIGNATURE_PRECOMPILES = {f"0x{n:040x}" for n in [2, 5, *range(0x0B, 0x12)]}
+
+
+def calldata_gas(data: bytes) -> int:
+    """Return the EIP-2028 calldata cost of ``data``."""
+    return sum(4 if b == 0 else 16 for b in data)
+
+
+def commit_breakdown(chain: ChainClient, tx_hash: str) -> dict[str, int]:
+    """Split a ComputeConsensus.commit transaction's gas by where it is spent."""
+    trace = chain.w3.provider.make_request(
+        "debug_traceTransaction", [tx_hash, {"tracer": "callTracer"}]
+    )["result"]
+    targets = {
+        chain["ComputeMarket"].address.lower(): "market_settle",
+        chain["GPUComputeReward"].address.lower(): "reward_roots",
+        chain["ConsensusReward"].address.lower(): "consensus_reward",
+        chain["Staking"].address.lower(): "registry",
+    }
+    parts = dict.fromkeys(
+        ["signature_check", "market_settle", "reward_roots", "consensus_reward", "registry"], 0
+    )
+    children = 0
+    for call in trace.get("calls", []):
+        used = int(call["gasUsed"], 16)
+        to = call["to"].lower()
+        if to in SIGNATURE_PRECOMPILES:
+            parts["signature_check"] += used
+        elif to in targets:
+            parts[targets[to]] += used
+        else:  # the identity precompile (Vyper's memory copies) and anything else
+            parts.setdefault("other_calls", 0)
+            parts["other_calls"] += used
+        children += used
+    tx = chain.w3.eth.get_transaction(tx_hash)
+    intrinsic = 21_000 + calldata_gas(bytes(tx["input"]))
+    total = chain.w3.eth.get_transaction_receipt(tx_hash)["gasUsed"]
+    parts["intrinsic_and_calldata"] = intrinsic
+    parts["consensus_own"] = total - intrinsic - children
+    parts["total"] = total
+    return parts
+
+
 def main(argv: list[str] | None = None) -> None:
     """Measure, print the table and merge the figures into bench/results/gas.json."""
     args = bench_parser(__doc__).parse_args(argv if argv is not None else [])
@@ -68,7 +122,19 @@ def main(argv: list[str] | None = None) -> None:
     for operation, used in gas.items():
         table.add_row(operation, f"{used:,}", f"{used / gas['erc20_transfer']:.2f}")
     Console().print(table)
-    print(f"wrote {write_json(args.results_dir / RESULTS_FILE, {'staking_gas': gas}, merge=True)}")
+    path = write_json(args.results_dir / RESULTS_FILE, {"staking_gas": gas}, merge=True)
+    print(f"wrote {path}")
+    breakdown = json.loads(path.read_text()).get("commit_gas_breakdown", {})
+    if breakdown:
+        sizes = sorted(breakdown, key=int)
+        parts = [p for p in breakdown[sizes[0]] if p != "total"]
+        table = Table(title="Where commit gas goes (bench.settlement_gas, by validator count)")
+        table.add_column("part")
+        for size in sizes:
+            table.add_column(size, justify="right")
+        for part in [*parts, "total"]:
+            table.add_row(part, *(f"{breakdown[size].get(part, 0):,}" for size in sizes))
+        Console().print(table)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ Prints a table and merges these keys into bench/results/gas.json: `commit_gas` a
 import json
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from eth_account import Account
@@ -49,6 +49,7 @@ class System:
     validators: list  # (LocalAccount, bls secret) in set order
     ledger: Ledger
     height: int = 0
+    last_signers: int = 0  # the last commit's bitmap: the next commit seals it as its parent
 
 
 def _artifact(name: str) -> tuple[list, str]:
@@ -79,7 +80,7 @@ def start_system(validators: int, tmp: Path) -> System:
         chain.transact(account, staking.functions.stake(1, STAKE))
         call = staking.functions.register_validator(
             bls.pubkey_to_eip2537(bls.public_key(secret)),
-            bls.signature_to_eip2537(bls.prove_possession(secret)),
+            bls.signature_to_eip2537(bls.prove_possession(secret, account.address)),
         )
         chain.transact(account, call)
         members.append((account, secret))
@@ -132,11 +133,21 @@ def next_commit(system: System, extra_leaves: dict[str, int] | None = None) -> C
     )
 
 
-def commit(system: System, commit_: Commit, signer_count: int) -> int:
-    """Submit ``commit_`` sealed by the first ``signer_count`` members; return its gas."""
+def commit(
+    system: System, commit_: Commit, signer_count: int, breakdown: dict | None = None
+) -> int:
+    """Submit ``commit_`` sealed by the first ``signer_count`` members; return its gas (and fill
+    ``breakdown`` with where it went, when given)."""
     signers = {i: system.validators[i][1] for i in range(signer_count)}
+    if commit_.height > 1:
+        commit_ = replace(commit_, parent_signers=system.last_signers)
     receipt = submit_commit(system.chain, commit_, signers, system.validators[0][0])
     system.height = commit_.height
+    system.last_signers = (1 << signer_count) - 1
+    if breakdown is not None:
+        from bench.gas import commit_breakdown
+
+        breakdown.update(commit_breakdown(system.chain, receipt.tx_hash))
     return receipt.gas_used
 
 
@@ -176,14 +187,21 @@ def next_commit_probe(system: System) -> Commit:
 
 def measure(sizes: list[int], claim_leaves: tuple[int, ...] = CLAIM_LEAVES) -> dict:
     """Run every measurement and return the results."""
-    results: dict = {"commit_gas": {}, "ecrecover_baseline_gas": {}, "signers": {}}
+    results: dict = {
+        "commit_gas": {},
+        "commit_gas_breakdown": {},
+        "ecrecover_baseline_gas": {},
+        "signers": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
             system = start_system(size, Path(tmp) / str(size))
             try:
                 k = quorum_count(size)
                 commit(system, next_commit(system), k)  # the first commit warms storage
-                results["commit_gas"][str(size)] = commit(system, next_commit(system), k)
+                parts: dict = {}
+                results["commit_gas"][str(size)] = commit(system, next_commit(system), k, parts)
+                results["commit_gas_breakdown"][str(size)] = parts
                 results["signers"][str(size)] = k
                 results["ecrecover_baseline_gas"][str(size)] = ecrecover_baseline(system, k)
                 if size == min(sizes):
@@ -225,7 +243,9 @@ def claims_and_amortization(
             devnet_account(0), claim(second, tree.cumulative[second], tree.proofs[second])
         ).gas_used
     steady_commit = commit(system, next_commit(system), signers)
-    heights = list(range(1, system.height + 1))[-VALIDATOR_CLAIM_EVERY_BATCHES:]
+    # A height's reward is booked by the next commit, which seals its signers: the last height
+    # is not claimable yet.
+    heights = list(range(1, system.height))[-VALIDATOR_CLAIM_EVERY_BATCHES:]
     validator_claim = chain.transact(
         system.validators[0][0], consensus_reward.functions.claim(heights, [0] * len(heights))
     ).gas_used
@@ -278,6 +298,17 @@ def main(argv: list[str] | None = None) -> None:
             f"{results['ecrecover_baseline_gas'][key]:,}",
         )
     console.print(table)
+    parts = [p for p in results["commit_gas_breakdown"][str(sizes[0])] if p != "total"]
+    breakdown = Table(title="Where commit gas goes (call trace), by validator count")
+    breakdown.add_column("part")
+    for size in sizes:
+        breakdown.add_column(str(size), justify="right")
+    for part in [*parts, "total"]:
+        breakdown.add_row(
+            part,
+            *(f"{results['commit_gas_breakdown'][str(s)].get(part, 0):,}" for s in sizes),
+        )
+    console.print(breakdown)
     claims = Table(title="Reward claim gas (GPUComputeReward)")
     for column in ("leaves", "repeat claim", "first claim"):
         claims.add_column(column, justify="right")

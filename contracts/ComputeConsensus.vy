@@ -16,6 +16,11 @@
         non-signers' keys from it, so its gas barely grows with the set.
         The last commit of an epoch, signed by the old set, installs the
         next set: changes take effect only at epoch boundaries.
+        Consensus rewards follow sealed signer sets: each commit seals the
+        bitmap of the previous height's signers as its quorum saw them
+        (`parent_signers`), and that height's reward is booked for them, so
+        the submitter's choice of bitmap decides nothing but which
+        signatures it aggregates.
         Anyone may report a validator that sealed two different digests at
         one height; it is slashed through Staking and the reporter is paid.
 """
@@ -45,13 +50,13 @@ exports: (ow.owner, ow.transfer_ownership, eip712.eip712Domain)
 DOMAIN_NAME: constant(String[50]) = "EMC Compute Consensus"
 DOMAIN_VERSION: constant(String[20]) = "1"
 COMMIT_TYPE_HASH: constant(bytes32) = keccak256(
-    "Commit(uint256 height,bytes32 batch_root,bytes32 billing_root,bytes32 rewards_root,uint256 rewards_total,bytes32 registry_hash,uint256 billed_total)"
+    "Commit(uint256 height,bytes32 batch_root,bytes32 billing_root,bytes32 rewards_root,uint256 rewards_total,bytes32 registry_hash,uint256 billed_total,uint256 parent_signers)"
 )
 
 
 # @dev Bounds: registry updates per commit, and validators read from Staking.
 MAX_REGISTRY_UPDATES: constant(uint256) = 32
-MAX_STAKING_VALIDATORS: constant(uint256) = 256
+MAX_STAKING_VALIDATORS: constant(uint256) = vset.MAX_MEMBERS
 ROLE_VALIDATOR: constant(uint256) = 1
 BPS: constant(uint256) = 10_000
 
@@ -73,6 +78,7 @@ struct CommitFields:
     rewards_total: uint256
     registry_hash: bytes32
     billed_total: uint256
+    parent_signers: uint256
 
 
 # @dev The contract this one slashes through and reads validators from.
@@ -111,10 +117,9 @@ validator_set: public(HashMap[uint256, address])
 committed_digest: public(HashMap[uint256, bytes32])
 
 
-# @dev The roots of the latest commit.
-batch_root: public(bytes32)
-billing_root: public(bytes32)
-rewards_root: public(bytes32)
+# @dev One hash per height is all a commit stores here: the roots are
+# emitted in `StateCommitted` (ComputeMarket keeps the latest billing root,
+# GPUComputeReward the latest rewards root).
 
 
 # @dev Evidence already acted on, by keccak256(validator, height).
@@ -131,6 +136,7 @@ event StateCommitted:
     rewards_total: uint256
     registry_hash: bytes32
     billed_total: uint256
+    parent_signers: uint256
     signers_bitmap: uint256
     signer_power: uint256
     total_power: uint256
@@ -199,11 +205,15 @@ def __init__(
 def bootstrap():
     """
     @notice Installs epoch 0's validator set from Staking's active validators.
-    @dev Once, by the owner, after the first validators registered their keys.
+    @dev Once, by the owner, after the first validators registered their
+         keys; the owner then renounces ownership.
     """
     ow._check_owner()
     assert self.validator_set[0] == empty(address), "consensus: already bootstrapped"
-    self._install_set(0)
+    assert self._install_set(0), "consensus: no active validators"
+    # Ownership has no other use: give it up, so no owner ever stands
+    # between the validators and their commits.
+    ow._transfer_ownership(empty(address))
 
 
 @external
@@ -215,6 +225,7 @@ def commit(
     rewards_total: uint256,
     registry_updates: DynArray[RegistryUpdate, MAX_REGISTRY_UPDATES],
     billed_total: uint256,
+    parent_signers: uint256,
     signers_bitmap: uint256,
     aggregate_signature: Bytes[256],
 ):
@@ -227,7 +238,11 @@ def commit(
     @param rewards_total The sum of the rewards tree's leaves.
     @param registry_updates Measured node fields to write to Staking.
     @param billed_total The EMC this batch moves from escrow to rewards.
-    @param signers_bitmap Bit i set when member i signed.
+    @param parent_signers The signers of height - 1 (bit i: member i of
+           that height's set), sealed: they are booked that height's
+           consensus reward. Zero at height 1; a quorum otherwise.
+    @param signers_bitmap Bit i set when member i signed (only selects
+           the keys the aggregate signature is checked against).
     @param aggregate_signature The signers' aggregate BLS signature over
            the commit digest, EIP-2537 encoded.
     """
@@ -270,6 +285,7 @@ def commit(
             rewards_total=rewards_total,
             registry_hash=registry_hash,
             billed_total=billed_total,
+            parent_signers=parent_signers,
         )
     )
     status: uint256 = bls12_381._signature_status(aggregate_key, concat(digest, b""), aggregate_signature)
@@ -278,9 +294,6 @@ def commit(
 
     self.last_height = height
     self.committed_digest[height] = digest
-    self.batch_root = batch_root
-    self.billing_root = billing_root
-    self.rewards_root = rewards_root
     log StateCommitted(
         height=height,
         epoch=epoch,
@@ -291,6 +304,7 @@ def commit(
         rewards_total=rewards_total,
         registry_hash=registry_hash,
         billed_total=billed_total,
+        parent_signers=parent_signers,
         signers_bitmap=signers_bitmap,
         signer_power=signer_power,
         total_power=total_power,
@@ -300,13 +314,23 @@ def commit(
     # new root is checked against its funding.
     extcall market.settle(billed_total, billing_root)
     extcall gpu_reward.update_root(rewards_root, rewards_total)
-    extcall consensus_reward.record_commit(height, epoch, signers_bitmap, signer_power)
+    if height == 1:
+        assert parent_signers == 0, "consensus: parent signers at height 1"
+    else:
+        # Heights e*L+1 .. (e+1)*L belong to epoch e.
+        parent_epoch: uint256 = (height - 2) // epoch_length
+        parent_power: uint256 = self._signer_power(self.validator_set[parent_epoch], parent_signers)
+        extcall consensus_reward.record_commit(height - 1, parent_epoch, parent_signers, parent_power)
     for update: RegistryUpdate in registry_updates:
         extcall IStakingWriter(staking).set_node_measurements(update.node, update.e_power, update.reputation)
         extcall IStakingWriter(staking).set_blacklisted(update.node, update.blacklisted)
 
     if height % epoch_length == 0:
-        self._install_set(epoch + 1)
+        if not self._install_set(epoch + 1):
+            # No active validator (say, a raised minimum stake): the set
+            # carries over rather than halting consensus.
+            self.validator_set[epoch + 1] = data_contract
+            self.current_epoch = epoch + 1
 
 
 @external
@@ -357,6 +381,32 @@ def epoch_header(epoch: uint256) -> (Bytes[128], uint256, uint256):
 
 @external
 @view
+def is_current_member(account: address) -> bool:
+    """
+    @notice Whether `account` is a member of the set that signs the next
+            height. Staking refuses such an account's withdrawal, so every
+            signer's stake stays slashable while its set signs.
+    @param account The account.
+    @return bool True when a member.
+    """
+    data_contract: address = self.validator_set[self.current_epoch]
+    if data_contract == empty(address):
+        return False
+    aggregate_key: Bytes[128] = b""
+    total_power: uint256 = 0
+    members: uint256 = 0
+    aggregate_key, total_power, members = vset._header(data_contract)
+    for index: uint256 in range(members, bound=vset.MAX_MEMBERS):
+        power: uint256 = 0
+        member: address = empty(address)
+        power, member = vset._member_power(data_contract, index)
+        if member == account:
+            return True
+    return False
+
+
+@external
+@view
 def epoch_member(epoch: uint256, index: uint256) -> (uint256, address):
     """
     @notice Member `index` of epoch `epoch`: its power and address.
@@ -380,9 +430,11 @@ def report_double_sign(
     """
     @notice Proves that `validator` sealed two different commit digests at
             one height, slashes it and pays the reporter its share; the rest
-            funds the consensus rewards. Honest validators never do this,
+            funds the consensus rewards. The height must be the next one or
+            one of the last `epoch_length` committed. Honest validators never do this,
             since a digest leaves out the IBFT round.
-    @param validator The offender (its BLS key is read from Staking).
+    @param validator The offender (its BLS key is read from the validator
+           set of the height's epoch).
     @param a One sealed commit.
     @param signature_a The validator's BLS signature over `a`'s digest.
     @param b Another commit at the same height.
@@ -390,11 +442,18 @@ def report_double_sign(
     @return uint256 The EMC slashed.
     """
     assert a.height == b.height, "consensus: evidence heights differ"
+    # Only a height that can still be sealed or was sealed within the last
+    # epoch's worth of heights: a leaked key cannot be slashed once per
+    # made-up height, and evidence outlives no more than one epoch.
+    last: uint256 = self.last_height
+    assert a.height != 0 and a.height <= last + 1 and a.height + epoch_length > last, "consensus: evidence height out of range"
     digest_a: bytes32 = self._digest(a)
     digest_b: bytes32 = self._digest(b)
     assert digest_a != digest_b, "consensus: evidence digests equal"
-    key: Bytes[128] = staticcall IStakingReader(staking).bls_public_key(validator)
-    assert len(key) == 128, "consensus: no key for validator"
+    # The key that sealed that height: the one in its epoch's set, whatever
+    # key the validator rotated to since.
+    key: Bytes[128] = self._member_key((a.height - 1) // epoch_length, validator)
+    assert len(key) == 128, "consensus: not a member at that height"
     evidence_id: bytes32 = keccak256(abi_encode(validator, a.height))
     assert not self.evidence_used[evidence_id], "consensus: evidence already used"
     assert bls12_381._verify_signature(key, concat(digest_a, b""), signature_a), "consensus: invalid evidence signature"
@@ -403,6 +462,9 @@ def report_double_sign(
     self.evidence_used[evidence_id] = True
     slashed: uint256 = extcall IStakingWriter(staking).slash(validator, double_sign_penalty, "double sign")
     reporter_reward: uint256 = slashed * reporter_share_bps // BPS
+    if msg.sender == validator:
+        # A self-report earns nothing back: the whole slash funds rewards.
+        reporter_reward = 0
     if reporter_reward != 0:
         assert extcall token.transfer(msg.sender, reporter_reward, default_return_value=True), "consensus: transfer failed"
     if slashed > reporter_reward:
@@ -457,17 +519,76 @@ def _digest(fields: CommitFields) -> bytes32:
             fields.rewards_total,
             fields.registry_hash,
             fields.billed_total,
+            fields.parent_signers,
         )
     )
     return eip712._hash_typed_data_v4(struct_hash)
 
 
 @internal
-def _install_set(epoch: uint256):
+@view
+def _member_key(epoch: uint256, account: address) -> Bytes[128]:
     """
-    @dev Snapshots Staking's active validators (with keys) as epoch
-         `epoch`'s set: power is stake, capped at the first MAX_MEMBERS.
+    @dev `account`'s key in epoch `epoch`'s set, or empty when not a member.
+    @param epoch The epoch.
+    @param account The account.
+    @return Bytes[128] The G1 key (not negated), or empty.
+    """
+    data_contract: address = self.validator_set[epoch]
+    if data_contract == empty(address):
+        return b""
+    aggregate_key: Bytes[128] = b""
+    total_power: uint256 = 0
+    members: uint256 = 0
+    aggregate_key, total_power, members = vset._header(data_contract)
+    for index: uint256 in range(members, bound=vset.MAX_MEMBERS):
+        power: uint256 = 0
+        member: address = empty(address)
+        power, member = vset._member_power(data_contract, index)
+        if member == account:
+            negated_key: Bytes[128] = b""
+            negated_key, power, member = vset._member(data_contract, index)
+            return vset._negate_g1(negated_key)
+    return b""
+
+
+@internal
+@view
+def _signer_power(data_contract: address, bitmap: uint256) -> uint256:
+    """
+    @dev The summed power of the members in `bitmap`, which must be a
+         quorum of the set in `data_contract`.
+    @param data_contract The set's data contract.
+    @param bitmap Bit i set for member i.
+    @return uint256 Their power.
+    """
+    aggregate_key: Bytes[128] = b""
+    total_power: uint256 = 0
+    members: uint256 = 0
+    aggregate_key, total_power, members = vset._header(data_contract)
+    assert bitmap >> members == 0, "consensus: parent signers beyond the set"
+    power: uint256 = 0
+    remaining: uint256 = bitmap
+    for index: uint256 in range(members, bound=vset.MAX_MEMBERS):
+        if remaining == 0:
+            break
+        if remaining & 1 == 1:
+            member_power: uint256 = 0
+            member: address = empty(address)
+            member_power, member = vset._member_power(data_contract, index)
+            power += member_power
+        remaining >>= 1
+    assert power >= total_power * 2 // 3 + 1, "consensus: parent signers below quorum"
+    return power
+
+
+@internal
+def _install_set(epoch: uint256) -> bool:
+    """
+    @dev Snapshots Staking's active seated validators as epoch `epoch`'s
+         set: power is stake.
     @param epoch The epoch the set signs for.
+    @return bool False (nothing installed) when no candidate is active.
     """
     members: DynArray[vset.Member, vset.MAX_MEMBERS] = []
     aggregate_key: Bytes[128] = b""
@@ -487,8 +608,11 @@ def _install_set(epoch: uint256):
             aggregate_key = key
         else:
             aggregate_key = bls12_381._add_g1(aggregate_key, key)
-    assert len(members) != 0, "consensus: no active validators"
+    if len(members) == 0:
+        return False
     data_contract: address = vset._store(vset._encode(aggregate_key, total_power, members))
     self.validator_set[epoch] = data_contract
     self.current_epoch = epoch
     log ValidatorSetInstalled(epoch=epoch, data_contract=data_contract, members=len(members), total_power=total_power)
+    return True
+

@@ -15,9 +15,11 @@
         total moves, from escrow to the reward contract. A user's own
         escrow is brought up to date when its cumulative spent is proven
         against the latest root (`prove_spent`, or inside `withdraw`).
-        Leaving takes two steps: `request_withdraw`, then `withdraw` after a
-        delay longer than a settlement round, so every invocation made
-        before the request is committed before the money leaves.
+        Leaving takes two steps: `request_withdraw`, then `withdraw` once
+        the delay has passed and at least one commit has settled since the
+        request, so the commit that was in flight when the user asked (the
+        only one that may bill beyond the escrow less the request) has
+        landed and its bill is applied before the money leaves.
 """
 
 
@@ -74,10 +76,18 @@ consensus: public(address)
 reward_contract: public(address)
 
 
-# @dev A fixed-price listing of one socket.
+# @dev A fixed-price listing of one socket, bound to the socket's transfer
+# count when listed: once the socket changes hands the listing is dead,
+# even if it comes back to the seller.
 struct Listing:
     seller: address
     price: uint256
+    transfer_count: uint256
+
+
+# @dev ComputeSocket's count of each socket's transfers.
+interface ISocketTransfers:
+    def transfer_count(token_id: uint256) -> uint256: view
 
 
 # @dev The listing of each socket, by token id (an empty seller: none).
@@ -95,6 +105,23 @@ spent_settled: public(HashMap[address, uint256])
 # @dev Each user's requested withdrawal, and when it unlocks.
 withdrawal_requested: public(HashMap[address, uint256])
 withdrawable_at: public(HashMap[address, uint256])
+
+
+# @dev The commit count when each user's withdrawal was requested: the
+# withdrawal waits for a later commit.
+requested_at_commit: public(HashMap[address, uint256])
+
+
+# @dev Bounds on the withdraw delay: above zero, so a request and its
+# withdrawal never share a block, and at most a week, so escrow cannot be
+# frozen by governance.
+MIN_WITHDRAW_DELAY: public(constant(uint256)) = 1
+MAX_WITHDRAW_DELAY: public(constant(uint256)) = 7 * 86_400
+
+
+# @dev Billed totals that a commit sealed but the unbilled escrow could not
+# cover: settled as far as the escrow went, the rest recorded here.
+billing_shortfall: public(uint256)
 
 
 # @dev The number of the first commit whose billing root must hold a leaf
@@ -176,6 +203,12 @@ event Settled:
     reward_contract: indexed(address)
 
 
+event SettlementShortfall:
+    commit: uint256
+    billed_total: uint256
+    moved: uint256
+
+
 event ConsensusSet:
     consensus: indexed(address)
 
@@ -208,6 +241,7 @@ def __init__(token_: IERC20, sockets_: IERC721, treasury_: address, fee_bps_: ui
     """
     assert fee_bps_ <= MAX_FEE_BPS, "market: fee too high"
     assert treasury_ != empty(address), "market: zero address"
+    assert withdraw_delay_ >= MIN_WITHDRAW_DELAY and withdraw_delay_ <= MAX_WITHDRAW_DELAY, "market: delay out of bounds"
     ow.__init__()
     token = token_
     sockets = sockets_
@@ -234,7 +268,9 @@ def list_socket(token_id: uint256, price: uint256):
     assert price != 0, "market: zero price"
     assert staticcall sockets.ownerOf(token_id) == msg.sender, "market: not the holder"
     assert self._market_approved(msg.sender, token_id), "market: not approved"
-    self.listings[token_id] = Listing(seller=msg.sender, price=price)
+    self.listings[token_id] = Listing(
+        seller=msg.sender, price=price, transfer_count=staticcall ISocketTransfers(sockets.address).transfer_count(token_id)
+    )
     log Listed(token_id=token_id, seller=msg.sender, price=price)
 
 
@@ -269,6 +305,7 @@ def buy(token_id: uint256, max_price: uint256):
     assert listing.seller != msg.sender, "market: own listing"
     assert listing.price <= max_price, "market: price above maximum"
     assert staticcall sockets.ownerOf(token_id) == listing.seller, "market: stale listing"
+    assert staticcall ISocketTransfers(sockets.address).transfer_count(token_id) == listing.transfer_count, "market: stale listing"
     assert self._market_approved(listing.seller, token_id), "market: stale listing"
 
     # The fee rounds down, in the seller's favour; fee <= price, so the
@@ -342,6 +379,7 @@ def request_withdraw(amount: uint256):
     unlock: uint256 = block.timestamp + self.withdraw_delay
     self.withdrawal_requested[msg.sender] = amount
     self.withdrawable_at[msg.sender] = unlock
+    self.requested_at_commit[msg.sender] = self.commit_count
     log WithdrawRequested(user=msg.sender, amount=amount, withdrawable_at=unlock)
 
 
@@ -363,6 +401,10 @@ def withdraw(cumulative_spent: uint256, proof: DynArray[bytes32, merkle.MAX_PROO
     requested: uint256 = self.withdrawal_requested[msg.sender]
     assert requested != 0, "market: no withdrawal requested"
     assert block.timestamp >= self.withdrawable_at[msg.sender], "market: withdraw delay not over"
+    # The commit in flight at the request may bill this user's whole escrow:
+    # it must land first (no commit can come before consensus is wired).
+    if self.consensus != empty(address):
+        assert self.commit_count > self.requested_at_commit[msg.sender], "market: awaiting a commit"
     if self._proof_required(msg.sender):
         self._apply_spent(msg.sender, cumulative_spent, proof)
     else:
@@ -399,32 +441,39 @@ def prove_spent(user: address, cumulative_spent: uint256, proof: DynArray[bytes3
 
 
 @external
-def settle(batch_billed_total: uint256, billing_root: bytes32):
+def settle(batch_billed_total: uint256, billing_root: bytes32) -> uint256:
     """
     @notice Settles one committed batch: records its billing root and moves
             the batch's billed total from escrow to the reward contract.
     @dev Only ComputeConsensus, after checking the quorum's aggregate
-         signature over the root. The total is refused when it exceeds the
-         escrow not yet billed: no commit can move more than users hold.
+         signature over the root. It never reverts for economic reasons, so
+         a sealed commit always executes: a total beyond the escrow not yet
+         billed moves only that escrow, and the rest is recorded in
+         `billing_shortfall` (no commit moves more than users hold).
          Per-user limits are the validators' rule (a batch bills a user only
          within its escrow less its withdrawal request); a root that breaks
          it is capped per user when proven (see `_apply_spent`).
     @param batch_billed_total The EMC this batch bills, over all users.
     @param billing_root The root of (user, cumulative spent) after the batch.
+    @return uint256 The EMC moved to the reward contract.
     """
     assert msg.sender == self.consensus, "market: caller is not consensus"
     reward_contract: address = self.reward_contract
     assert reward_contract != empty(address), "market: reward contract not set"
-    assert batch_billed_total <= self._unbilled_escrow(), "market: billed total exceeds escrow"
+    moved: uint256 = min(batch_billed_total, self._unbilled_escrow())
 
     commit: uint256 = self.commit_count + 1
     self.commit_count = commit
     self.billing_root = billing_root
-    self.outstanding_billed += batch_billed_total
-    self.total_billed += batch_billed_total
-    if batch_billed_total != 0:
-        assert extcall token.transfer(reward_contract, batch_billed_total, default_return_value=True), "market: transfer failed"
-    log Settled(commit=commit, billing_root=billing_root, billed_total=batch_billed_total, reward_contract=reward_contract)
+    self.outstanding_billed += moved
+    self.total_billed += moved
+    if moved != batch_billed_total:
+        self.billing_shortfall += batch_billed_total - moved
+        log SettlementShortfall(commit=commit, billed_total=batch_billed_total, moved=moved)
+    if moved != 0:
+        assert extcall token.transfer(reward_contract, moved, default_return_value=True), "market: transfer failed"
+    log Settled(commit=commit, billing_root=billing_root, billed_total=moved, reward_contract=reward_contract)
+    return moved
 
 
 # ============================================================================
@@ -535,11 +584,14 @@ def set_treasury(treasury: address):
 @external
 def set_withdraw_delay(seconds: uint256):
     """
-    @notice Changes the withdraw delay for requests made from now on. It
-            must stay longer than a settlement round.
+    @notice Changes the withdraw delay for requests made from now on,
+            within [MIN_WITHDRAW_DELAY, MAX_WITHDRAW_DELAY]. Lowering it
+            cannot let billed escrow leave: a withdrawal also waits for a
+            commit after its request.
     @param seconds The new delay.
     """
     ow._check_owner()
+    assert seconds >= MIN_WITHDRAW_DELAY and seconds <= MAX_WITHDRAW_DELAY, "market: delay out of bounds"
     self.withdraw_delay = seconds
     log WithdrawDelayChanged(seconds=seconds)
 

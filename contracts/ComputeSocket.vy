@@ -11,10 +11,14 @@
         epoch) and a metadata URI. Only active staked compute nodes mint,
         and only sockets for workloads they declared in the node registry.
         Routers and validators check use off-chain: the request's signer
-        must hold the socket, or be approved for it (`approve` for one
-        socket, `setApprovalForAll` for all): an approval is how a holder
-        delegates a socket to an AI agent's address. `can_use` gives the
-        same answer on-chain.
+        must hold the socket, or be its current user. The user role
+        (ERC-4907: `setUser`, `userOf`, `userExpires`) is how a holder
+        delegates use to an AI agent's address: it expires, it is cleared
+        on every transfer, and unlike an approval it cannot move or burn
+        the socket. `can_use` gives the same answer on-chain. Every
+        transfer also bumps the socket's EIP-4494 permit nonce (so a permit
+        signed by an earlier holder never revives) and its
+        `transfer_count` (which the market binds listings to).
 """
 
 
@@ -48,15 +52,12 @@ initializes: erc721[ownable := ow]
 # `renounce_ownership` (nothing here is governed; ownership is given up at
 # construction).
 exports: (
-    erc721.supportsInterface,
     erc721.balanceOf,
     erc721.ownerOf,
     erc721.approve,
     erc721.getApproved,
     erc721.setApprovalForAll,
     erc721.isApprovedForAll,
-    erc721.transferFrom,
-    erc721.safeTransferFrom,
     erc721.tokenURI,
     erc721.totalSupply,
     erc721.tokenByIndex,
@@ -100,6 +101,29 @@ sockets: public(HashMap[uint256, Socket])
 
 # @dev The id the next minted socket gets.
 next_token_id: public(uint256)
+
+
+# @dev ERC-4907's user of each socket, and when that use expires.
+struct UserInfo:
+    user: address
+    expires: uint64
+
+
+users: HashMap[uint256, UserInfo]
+
+
+# @dev How many times each socket changed hands (mint and burn excluded).
+transfer_count: public(HashMap[uint256, uint256])
+
+
+# @dev The ERC-165 identifier of ERC-4907.
+ERC4907_INTERFACE_ID: constant(bytes4) = 0xAD092B5C
+
+
+event UpdateUser:
+    tokenId: indexed(uint256)
+    user: indexed(address)
+    expires: uint64
 
 
 event SocketMinted:
@@ -210,6 +234,7 @@ def burn(token_id: uint256):
     holder: address = erc721._owner_of(token_id)
     erc721._burn(token_id)
     self.sockets[token_id] = empty(Socket)
+    self.users[token_id] = empty(UserInfo)
     log SocketBurned(token_id=token_id, owner=holder)
 
 
@@ -223,8 +248,9 @@ def burn(token_id: uint256):
 def can_use(token_id: uint256, account: address) -> bool:
     """
     @notice Whether `account` may invoke socket `token_id` now: it holds
-            the socket or is approved for it (a delegation), the socket has
-            not expired, and its node is still an active compute node.
+            the socket or is its user (ERC-4907) until the use expires, the
+            socket has not expired, and its node is still an active compute
+            node. Approval alone does not grant use.
     @param token_id The socket.
     @param account The request's signer.
     @return bool True when the use is allowed.
@@ -236,8 +262,10 @@ def can_use(token_id: uint256, account: address) -> bool:
         return False
     if not staticcall staking.is_active(socket.node, ROLE_COMPUTE):
         return False
-    holder: address = erc721._owner_of(token_id)
-    return account == holder or erc721.isApprovedForAll[holder][account] or erc721._get_approved(token_id) == account
+    if account == erc721._owner_of(token_id):
+        return True
+    info: UserInfo = self.users[token_id]
+    return account == info.user and block.timestamp < convert(info.expires, uint256)
 
 
 @external
@@ -264,3 +292,111 @@ def _serves(node: address, workload: String[32]) -> bool:
         if declared == workload:
             return True
     return False
+
+
+# ============================================================================
+# Transfers (every one clears the user and bumps the permit nonce)
+# ============================================================================
+
+
+@external
+@payable
+def transferFrom(owner: address, to: address, token_id: uint256):
+    """
+    @notice Transfers socket `token_id` from `owner` to `to` (ERC-721).
+    @dev Clears the user and bumps the permit nonce and transfer count.
+    @param owner The holder.
+    @param to The recipient.
+    @param token_id The socket.
+    """
+    assert erc721._is_approved_or_owner(msg.sender, token_id), "erc721: caller is not token owner or approved"
+    self._on_transfer(token_id)
+    erc721._transfer(owner, to, token_id)
+
+
+@external
+@payable
+def safeTransferFrom(owner: address, to: address, token_id: uint256, data: Bytes[1_024] = b""):
+    """
+    @notice Transfers socket `token_id` from `owner` to `to`, checking that
+            a contract recipient accepts ERC-721 tokens.
+    @dev Clears the user and bumps the permit nonce and transfer count.
+    @param owner The holder.
+    @param to The recipient.
+    @param token_id The socket.
+    @param data Passed to the recipient's `onERC721Received`.
+    """
+    assert erc721._is_approved_or_owner(msg.sender, token_id), "erc721: caller is not token owner or approved"
+    self._on_transfer(token_id)
+    erc721._safe_transfer(owner, to, token_id, data)
+
+
+@external
+@view
+def supportsInterface(interface_id: bytes4) -> bool:
+    """
+    @notice ERC-165: the snekmate ERC-721 interfaces and ERC-4907.
+    @param interface_id The interface identifier.
+    @return bool True when supported.
+    """
+    return interface_id == ERC4907_INTERFACE_ID or interface_id in erc721._SUPPORTED_INTERFACES
+
+
+# ============================================================================
+# ERC-4907: an expiring user, separate from approval
+# ============================================================================
+
+
+@external
+def setUser(tokenId: uint256, user: address, expires: uint64):
+    """
+    @notice Lets `user` use socket `tokenId` until `expires` (a timestamp);
+            the zero address removes the user. The user can invoke the
+            socket but cannot transfer, burn or approve it.
+    @param tokenId The socket.
+    @param user The delegate (an AI agent's address, say).
+    @param expires When the use ends.
+    """
+    assert erc721._is_approved_or_owner(msg.sender, tokenId), "socket: caller is not holder or approved"
+    self.users[tokenId] = UserInfo(user=user, expires=expires)
+    log UpdateUser(tokenId=tokenId, user=user, expires=expires)
+
+
+@external
+@view
+def userOf(tokenId: uint256) -> address:
+    """
+    @notice The current user of socket `tokenId`, or the zero address when
+            none is set or its use expired.
+    @param tokenId The socket.
+    @return address The user.
+    """
+    info: UserInfo = self.users[tokenId]
+    if block.timestamp >= convert(info.expires, uint256):
+        return empty(address)
+    return info.user
+
+
+@external
+@view
+def userExpires(tokenId: uint256) -> uint256:
+    """
+    @notice When the use of socket `tokenId` by its user ends.
+    @param tokenId The socket.
+    @return uint256 The timestamp.
+    """
+    return convert(self.users[tokenId].expires, uint256)
+
+
+@internal
+def _on_transfer(token_id: uint256):
+    """
+    @dev Ends the user's delegation, invalidates every permit signed for
+         the socket so far and counts the transfer.
+    @param token_id The socket.
+    """
+    erc721.nonces[token_id] += 1
+    self.transfer_count[token_id] += 1
+    if self.users[token_id].user != empty(address):
+        self.users[token_id] = empty(UserInfo)
+        log UpdateUser(tokenId=token_id, user=empty(address), expires=0)

@@ -57,6 +57,10 @@ token: public(immutable(IERC20))
 consensus: public(address)
 
 
+# @dev The most a commit may book for its signers.
+MAX_REWARD_PER_COMMIT: public(constant(uint256)) = 1_000 * 10**18
+
+
 # @dev The EMC each commit books for its signers (fits 128 bits).
 reward_per_commit: public(uint256)
 
@@ -114,7 +118,7 @@ def __init__(token_: IERC20, reward_per_commit_: uint256):
     @param token_ The reward token (EMC).
     @param reward_per_commit_ The EMC each commit books for its signers.
     """
-    assert reward_per_commit_ < HALF, "reward: reward too large"
+    assert reward_per_commit_ <= MAX_REWARD_PER_COMMIT, "reward: reward too large"
     ow.__init__()
     token = token_
     self.reward_per_commit = reward_per_commit_
@@ -337,9 +341,9 @@ def set_consensus(consensus: address):
 def set_reward_per_commit(amount: uint256):
     """
     @notice Sets the EMC each commit books for its signers.
-    @param amount The new reward per commit, under 2**128.
+    @param amount The new reward per commit, at most MAX_REWARD_PER_COMMIT.
     """
     ow._check_owner()
-    assert amount < HALF, "reward: reward too large"
+    assert amount <= MAX_REWARD_PER_COMMIT, "reward: reward too large"
     self.reward_per_commit = amount
     log RewardPerCommitChanged(amount=amount)

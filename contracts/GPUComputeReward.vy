@@ -57,6 +57,10 @@ DEFAULT_ROUTER_SHARE_BPS: public(constant(uint256)) = 1_000
 MAX_CLAIMS: public(constant(uint256)) = 32
 
 
+# @dev The most a commit may release from the emission pool.
+MAX_EMISSION_PER_COMMIT: public(constant(uint256)) = 1_000 * 10**18
+
+
 # @dev The reward token (EMC).
 token: public(immutable(IERC20))
 
@@ -116,6 +120,12 @@ event RootUpdated:
     emission_pool: uint256
 
 
+event RootRefused:
+    rewards_root: bytes32
+    rewards_total: uint256
+    reason: String[32]
+
+
 event Claimed:
     account: indexed(address)
     caller: indexed(address)
@@ -141,6 +151,7 @@ def __init__(token_: IERC20, emission_per_commit_: uint256):
     """
     ow.__init__()
     token = token_
+    assert emission_per_commit_ <= MAX_EMISSION_PER_COMMIT, "reward: emission too large"
     self.emission_per_commit = emission_per_commit_
     self.router_share_bps = DEFAULT_ROUTER_SHARE_BPS
 
@@ -165,31 +176,37 @@ def fund_emission(amount: uint256):
 
 
 @external
-def update_root(rewards_root: bytes32, rewards_total: uint256):
+def update_root(rewards_root: bytes32, rewards_total: uint256) -> bool:
     """
     @notice Installs the rewards root of (account, cumulative earned) after
             a commit, and releases this commit's share of the emission pool.
     @dev Only ComputeConsensus. The billed total of the batch has already
          arrived (ComputeMarket.settle transfers it first), so the balance
          held outside the emission pool must cover every reward earned and
-         not yet claimed.
+         not yet claimed. A root that does not (or whose total decreased)
+         is refused without reverting: the commit still executes, the
+         previous root stays, and a later commit's cumulative root, once
+         funded, pays what this one would have.
     @param rewards_root The new root.
     @param rewards_total The sum of its leaves (cumulative, never lower).
+    @return bool True when the root was installed.
     """
     assert msg.sender == self.consensus, "reward: caller is not consensus"
-    assert rewards_total >= self.rewards_total, "reward: total decreased"
+    if rewards_total < self.rewards_total:
+        log RootRefused(rewards_root=rewards_root, rewards_total=rewards_total, reason="total decreased")
+        return False
 
     pool: uint256 = self.emission_pool
     released: uint256 = min(self.emission_per_commit, pool)
-    if released != 0:
-        pool -= released
-        self.emission_pool = pool
-
-    backing: uint256 = staticcall token.balanceOf(self) - pool
+    backing: uint256 = staticcall token.balanceOf(self) - (pool - released)
     # Safe: total_claimed never exceeds the previous rewards_total (see
     # `_claim`), which the check above keeps at or below rewards_total.
-    assert unsafe_sub(rewards_total, self.total_claimed) <= backing, "reward: root exceeds funding"
+    if unsafe_sub(rewards_total, self.total_claimed) > backing:
+        log RootRefused(rewards_root=rewards_root, rewards_total=rewards_total, reason="root exceeds funding")
+        return False
 
+    pool -= released
+    self.emission_pool = pool
     count: uint256 = self.root_count + 1
     self.root_count = count
     self.rewards_root = rewards_root
@@ -201,6 +218,7 @@ def update_root(rewards_root: bytes32, rewards_total: uint256):
         emission_released=released,
         emission_pool=pool,
     )
+    return True
 
 
 # ============================================================================
@@ -292,10 +310,13 @@ def set_consensus(consensus: address):
 @external
 def set_emission_per_commit(amount: uint256):
     """
-    @notice Sets the EMC each commit releases from the emission pool.
+    @notice Sets the EMC each commit releases from the emission pool, at
+            most MAX_EMISSION_PER_COMMIT (emission only ever comes out of
+            the funded pool).
     @param amount The new emission per commit.
     """
     ow._check_owner()
+    assert amount <= MAX_EMISSION_PER_COMMIT, "reward: emission too large"
     self.emission_per_commit = amount
     log EmissionPerCommitChanged(amount=amount)
 

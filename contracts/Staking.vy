@@ -21,6 +21,11 @@ initializes: ow
 from .modules import bls12_381
 
 
+# @dev The slasher (ComputeConsensus) says which accounts sign now.
+interface IValidatorSetView:
+    def is_current_member(account: address) -> bool: view
+
+
 # @dev Governance (the owner) sets parameters and wires the slasher; giving
 # up ownership is left out on purpose, since parameters must stay settable.
 exports: (ow.owner, ow.transfer_ownership)
@@ -33,8 +38,11 @@ ROLE_COMPUTE: public(constant(uint256)) = 4
 ALL_ROLES: constant(uint256) = 7
 
 
-# @dev Bounds that keep every loop and array finite.
-MAX_VALIDATORS: public(constant(uint256)) = 256
+# @dev Bounds that keep every loop and array finite. MAX_VALIDATORS is the
+# number of seats in the candidate list (the size of the largest validator
+# set, `modules/validator_set.vy`'s MAX_MEMBERS): seats are held, not used
+# up, and a fuller stake takes the seat of the smallest.
+MAX_VALIDATORS: public(constant(uint256)) = 128
 MAX_WORKLOADS: public(constant(uint256)) = 16
 
 
@@ -42,8 +50,16 @@ MAX_WORKLOADS: public(constant(uint256)) = 16
 token: public(immutable(IERC20))
 
 
-# @dev Seconds between `request_unstake` and the earliest `withdraw`.
+# @dev Seconds between `request_unstake` and the earliest `withdraw`,
+# within bounds: never zero (evidence must have time to land after a
+# validator's set is replaced) and at most 30 days (stake is not frozen).
 unbonding_period: public(uint256)
+MIN_UNBONDING_PERIOD: public(constant(uint256)) = 60
+MAX_UNBONDING_PERIOD: public(constant(uint256)) = 30 * 86_400
+
+
+# @dev The largest minimum stake governance may set for a role.
+MAX_MIN_STAKE: public(constant(uint256)) = 10_000_000 * 10**18
 
 
 # @dev The minimum stake of each single role flag.
@@ -80,13 +96,28 @@ total_pending: public(uint256)
 bls_public_key: public(HashMap[address, Bytes[128]])
 
 
-# @dev Which account registered a key (by its keccak hash): a key counts once.
+# @dev Which account registered a key (by its keccak hash): a key counts
+# once, and a key rotated away from stays reserved.
 key_owner: public(HashMap[bytes32, address])
 
 
-# @dev Every account that ever registered a BLS key, in order; consensus
-# filters them by `is_active` when it snapshots an epoch's validator set.
+# @dev Seconds between `rotate_key` and the earliest `activate_key`.
+KEY_ROTATION_DELAY: public(constant(uint256)) = 86_400
+
+
+# @dev Each validator's announced next key, and when it may take effect.
+pending_key: public(HashMap[address, Bytes[128]])
+key_active_at: public(HashMap[address, uint256])
+
+
+# @dev The validator candidates: accounts with a key that hold a seat.
+# Consensus snapshots the active ones as each epoch's set. An account leaves
+# the list when it unstakes entirely or when a larger stake takes its seat.
 validator_list: DynArray[address, MAX_VALIDATORS]
+
+
+# @dev Each candidate's position in `validator_list`, plus one (0: no seat).
+seat: public(HashMap[address, uint256])
 
 
 # @dev A compute node's entry in the registry.
@@ -149,6 +180,26 @@ event ValidatorRegistered:
     public_key: Bytes[128]
 
 
+event KeyRotationRequested:
+    account: indexed(address)
+    public_key: Bytes[128]
+    active_at: uint256
+
+
+event KeyRotated:
+    account: indexed(address)
+    public_key: Bytes[128]
+
+
+event SeatTaken:
+    account: indexed(address)
+    evicted: indexed(address)
+
+
+event SeatLeft:
+    account: indexed(address)
+
+
 event NodeDeclared:
     node: indexed(address)
     gpu_model: String[64]
@@ -184,6 +235,9 @@ def __init__(
     @param min_router_stake The router minimum.
     @param min_compute_stake The compute node minimum.
     """
+    assert unbonding_period_ >= MIN_UNBONDING_PERIOD and unbonding_period_ <= MAX_UNBONDING_PERIOD, "staking: unbonding period out of bounds"
+    for minimum: uint256 in [min_validator_stake, min_router_stake, min_compute_stake]:
+        assert minimum != 0 and minimum <= MAX_MIN_STAKE, "staking: minimum stake out of bounds"
     ow.__init__()
     token = token_
     self.unbonding_period = unbonding_period_
@@ -237,6 +291,7 @@ def request_unstake(amount: uint256):
     roles: uint256 = self.roles[msg.sender]
     if remaining == 0:
         roles = 0
+        self._leave_seat(msg.sender)
     else:
         assert remaining >= self._required_stake(roles), "staking: stake below minimum"
 
@@ -258,6 +313,12 @@ def withdraw():
     amount: uint256 = self.pending_withdrawal[msg.sender]
     assert amount != 0, "staking: nothing to withdraw"
     assert block.timestamp >= self.withdrawable_at[msg.sender], "staking: still unbonding"
+    # A member of the validator set that signs now keeps all its stake, the
+    # part leaving included, slashable until that set is replaced: its
+    # voting power never outlives the stake behind it.
+    slasher: address = self.slasher
+    if slasher.is_contract:
+        assert not staticcall IValidatorSetView(slasher).is_current_member(msg.sender), "staking: in the current validator set"
     self.pending_withdrawal[msg.sender] = 0
     self.total_pending -= amount
     assert extcall token.transfer(msg.sender, amount, default_return_value=True), "staking: transfer failed"
@@ -304,9 +365,11 @@ def register_validator(public_key: Bytes[128], proof_of_possession: Bytes[256]):
     """
     @notice Registers the caller's BLS12-381 key, which seals its consensus
             commits. The key must be a valid G1 point, not used by anyone
-            else, and proven by a proof of possession (py-ecc's
-            `G2ProofOfPossession.PopProve`), which rules out rogue-key
-            attacks on aggregate signatures.
+            else, and proven by a proof of possession bound to the caller
+            (the key's PoP-domain signature of keccak256(compressed key ||
+            caller), `offchain/crypto/bls.py`'s `prove_possession`), which
+            rules out rogue-key attacks on aggregate signatures and keys
+            front-run and squatted by another account.
     @param public_key The G1 key, EIP-2537 encoded (128 bytes).
     @param proof_of_possession The G2 proof, EIP-2537 encoded (256 bytes).
     """
@@ -315,20 +378,77 @@ def register_validator(public_key: Bytes[128], proof_of_possession: Bytes[256]):
     key_hash: bytes32 = keccak256(public_key)
     assert self.key_owner[key_hash] == empty(address), "staking: key in use"
     assert bls12_381._is_valid_public_key(public_key), "staking: invalid public key"
-    assert bls12_381._verify_possession(public_key, proof_of_possession), "staking: invalid proof of possession"
-    assert len(self.validator_list) < MAX_VALIDATORS, "staking: validator list full"
+    assert bls12_381._verify_possession(public_key, proof_of_possession, msg.sender), "staking: invalid proof of possession"
 
     self.bls_public_key[msg.sender] = public_key
     self.key_owner[key_hash] = msg.sender
-    self.validator_list.append(msg.sender)
     log ValidatorRegistered(account=msg.sender, public_key=public_key)
+    self._take_seat(msg.sender)
+
+
+@external
+def rotate_key(public_key: Bytes[128], proof_of_possession: Bytes[256]):
+    """
+    @notice Announces the caller's next BLS key, proven by a possession
+            proof bound to the caller; it takes effect with `activate_key`
+            once KEY_ROTATION_DELAY has passed, and seals from the first
+            validator set installed after that. A new announcement replaces
+            the pending one and restarts the clock.
+    @param public_key The new G1 key, EIP-2537 encoded.
+    @param proof_of_possession Its proof, bound to the caller.
+    """
+    assert len(self.bls_public_key[msg.sender]) != 0, "staking: no key registered"
+    key_hash: bytes32 = keccak256(public_key)
+    assert self.key_owner[key_hash] == empty(address), "staking: key in use"
+    assert bls12_381._is_valid_public_key(public_key), "staking: invalid public key"
+    assert bls12_381._verify_possession(public_key, proof_of_possession, msg.sender), "staking: invalid proof of possession"
+    previous: Bytes[128] = self.pending_key[msg.sender]
+    if len(previous) != 0:
+        self.key_owner[keccak256(previous)] = empty(address)
+    self.key_owner[key_hash] = msg.sender
+    self.pending_key[msg.sender] = public_key
+    active_at: uint256 = block.timestamp + KEY_ROTATION_DELAY
+    self.key_active_at[msg.sender] = active_at
+    log KeyRotationRequested(account=msg.sender, public_key=public_key, active_at=active_at)
+
+
+@external
+def activate_key():
+    """
+    @notice Makes the caller's announced key its key, once the rotation
+            delay has passed. The old key stays reserved: nobody can
+            register it again. Sets already installed keep the key they
+            were installed with (double-sign evidence is checked against
+            it).
+    """
+    key: Bytes[128] = self.pending_key[msg.sender]
+    assert len(key) != 0, "staking: no key rotation pending"
+    assert block.timestamp >= self.key_active_at[msg.sender], "staking: key rotation delay not over"
+    self.bls_public_key[msg.sender] = key
+    self.pending_key[msg.sender] = b""
+    self.key_active_at[msg.sender] = 0
+    log KeyRotated(account=msg.sender, public_key=key)
+
+
+@external
+def take_seat():
+    """
+    @notice Puts the caller, a staked validator with a registered key, back
+            in the candidate list: into a free seat, or into the seat of the
+            candidate with the smallest stake (inactive ones count as zero)
+            when the caller's stake is larger.
+    """
+    assert self._is_active(msg.sender, ROLE_VALIDATOR), "staking: not a staked validator"
+    assert len(self.bls_public_key[msg.sender]) != 0, "staking: no key registered"
+    assert self.seat[msg.sender] == 0, "staking: already seated"
+    self._take_seat(msg.sender)
 
 
 @external
 @view
 def validator_count() -> uint256:
     """
-    @notice The number of accounts that ever registered a BLS key.
+    @notice The number of validator candidates (seats held).
     @return uint256 The count.
     """
     return len(self.validator_list)
@@ -338,7 +458,7 @@ def validator_count() -> uint256:
 @view
 def validator_at(index: uint256) -> address:
     """
-    @notice The `index`-th account that registered a BLS key.
+    @notice The candidate in seat `index`.
     @param index The position, from 0.
     @return address The account.
     """
@@ -455,13 +575,16 @@ def set_slasher(slasher: address):
 @external
 def set_min_stake(role: uint256, amount: uint256):
     """
-    @notice Changes one role's minimum stake. Existing stakes below the new
-            minimum stop being active until topped up.
+    @notice Changes one role's minimum stake, within (0, MAX_MIN_STAKE].
+            Existing stakes below the new minimum stop being active until
+            topped up (a validator set with no active member carries over,
+            so a raise cannot halt consensus).
     @param role A single role flag.
     @param amount The new minimum.
     """
     ow._check_owner()
     assert role == ROLE_VALIDATOR or role == ROLE_ROUTER or role == ROLE_COMPUTE, "staking: unknown role"
+    assert amount != 0 and amount <= MAX_MIN_STAKE, "staking: minimum stake out of bounds"
     self.min_stake[role] = amount
     log MinStakeChanged(role=role, amount=amount)
 
@@ -469,10 +592,12 @@ def set_min_stake(role: uint256, amount: uint256):
 @external
 def set_unbonding_period(seconds: uint256):
     """
-    @notice Changes the unbonding period for requests made from now on.
+    @notice Changes the unbonding period for requests made from now on,
+            within [MIN_UNBONDING_PERIOD, MAX_UNBONDING_PERIOD].
     @param seconds The new period.
     """
     ow._check_owner()
+    assert seconds >= MIN_UNBONDING_PERIOD and seconds <= MAX_UNBONDING_PERIOD, "staking: unbonding period out of bounds"
     self.unbonding_period = seconds
     log UnbondingPeriodChanged(seconds=seconds)
 
@@ -517,3 +642,53 @@ def _check_registry_writer():
         ow._check_owner()
     else:
         assert msg.sender == self.slasher, "staking: caller is not the consensus contract"
+
+
+@internal
+def _take_seat(account: address):
+    """
+    @dev Seats `account`: in a free seat, else in the seat of the candidate
+         with the smallest effective stake (zero when inactive), which must
+         be strictly smaller than `account`'s. Entry is never closed for
+         good: seats free up on unstaking and go to larger stakes.
+    @param account A staked validator with a key and no seat.
+    """
+    count: uint256 = len(self.validator_list)
+    if count < MAX_VALIDATORS:
+        self.validator_list.append(account)
+        self.seat[account] = count + 1
+        log SeatTaken(account=account, evicted=empty(address))
+        return
+    smallest: uint256 = max_value(uint256)
+    smallest_index: uint256 = 0
+    for index: uint256 in range(MAX_VALIDATORS):
+        candidate: address = self.validator_list[index]
+        effective: uint256 = 0
+        if self._is_active(candidate, ROLE_VALIDATOR):
+            effective = self.staked[candidate]
+        if effective < smallest:
+            smallest = effective
+            smallest_index = index
+    assert self.staked[account] > smallest, "staking: stake below the smallest seat"
+    evicted: address = self.validator_list[smallest_index]
+    self.seat[evicted] = 0
+    self.validator_list[smallest_index] = account
+    self.seat[account] = smallest_index + 1
+    log SeatTaken(account=account, evicted=evicted)
+
+
+@internal
+def _leave_seat(account: address):
+    """
+    @dev Frees `account`'s seat, if it holds one (the last seat moves in).
+    @param account The candidate.
+    """
+    position: uint256 = self.seat[account]
+    if position == 0:
+        return
+    last: address = self.validator_list.pop()
+    if last != account:
+        self.validator_list[position - 1] = last
+        self.seat[last] = position
+    self.seat[account] = 0
+    log SeatLeft(account=account)

@@ -48,7 +48,7 @@ from offchain.net.host import identity_from_seed
 from offchain.net.identity import ROLE_COMPUTE, ROLE_ROUTER, ROLE_VALIDATOR
 from offchain.net.messages import Response
 from offchain.net.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
-from offchain.protocol.commit import Commit
+from offchain.protocol.commit import Commit, signers_bitmap
 from offchain.protocol.ledger import Invocation, Ledger, batch_root, record_hash
 from offchain.routers.client import RouterClient, caller
 from offchain.workers.workloads import decode, digest, encode, get_workload
@@ -312,7 +312,9 @@ def bring_actors_on_chain(chain: ChainClient) -> list[Actor]:
         if actor.role == ROLE_VALIDATOR:
             actor.bls_secret = bls.keygen(f"devnet-{actor.name}".encode())
             public_key = bls.pubkey_to_eip2537(bls.public_key(actor.bls_secret))
-            proof = bls.signature_to_eip2537(bls.prove_possession(actor.bls_secret))
+            proof = bls.signature_to_eip2537(
+                bls.prove_possession(actor.bls_secret, actor.account.address)
+            )
             call = staking.functions.register_validator(public_key, proof)
             actor.gas["register_validator"] = chain.transact(actor.account, call).gas_used
         if actor.role == ROLE_COMPUTE:
@@ -422,6 +424,7 @@ def run_demo_settlement(
     emission = chain["GPUComputeReward"].functions.emission_per_commit().call()
     traffic_started = time.monotonic()
     ledger, report = Ledger(), SettlementReport(served=send_demo_traffic(agents))
+    ledger.add_depositor(user.address)  # every root holds every depositor, spent or not
     log.info(
         "%d demo requests answered through the routers in %.1f s",
         len(report.served),
@@ -451,6 +454,8 @@ def run_demo_settlement(
             rewards_root=tree.root,
             rewards_total=tree.total,
             billed_total=billed,
+            # Every validator signed the previous height: its reward is booked for all of them.
+            parent_signers=0 if height == 1 else signers_bitmap(signers.keys()),
         )
         receipt = submit_commit(chain, commit, signers, validators[0].account)
         report.batches.append(
@@ -470,7 +475,9 @@ def run_demo_settlement(
         )
         actor.gas["claim"] = receipt.gas_used
         report.claimed[actor.name] = token.functions.balanceOf(address).call() - before
-    heights = list(range(1, DEMO_BATCHES + 1))
+    # A height's consensus reward is booked by the next commit (which seals its signers): the
+    # last height's waits for the next batch.
+    heights = list(range(1, DEMO_BATCHES))
     consensus_reward = chain["ConsensusReward"]
     for index, validator in enumerate(validators):
         address = validator.account.address

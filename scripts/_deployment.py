@@ -26,6 +26,7 @@ DEPLOYABLES = (
     "GPUComputeReward",
     "ConsensusReward",
     "ComputeConsensus",
+    "Timelock",
 )
 
 

@@ -2,10 +2,13 @@
 
     ape run deploy --network ethereum:local:foundry [--fresh] [--name NAME]
 
-Writes `deployments/<name>.json` (contract name to address, chain id, blocks) and exports each
-deployable's ABI to `abi/<Contract>.json`. Run again, it reuses every recorded contract that
-still has code on the chain (a fork of a deployed chain included) and deploys only what is
-missing; `--fresh` deploys everything anew.
+Every owned contract (Staking, ComputeMarket, GPUComputeReward, ConsensusReward) ends owned by
+the Timelock (snekmate's timelock controller, the deployer its proposer and executor, minimum
+delay 60 s on a local chain, two days elsewhere); ComputeConsensus stays with the deployer until
+`bootstrap`, which gives its ownership up. Writes `deployments/<name>.json` (contract name to
+address, chain id, blocks) and exports each deployable's ABI to `abi/<Contract>.json`. Run
+again, it reuses every recorded contract that still has code on the chain (a fork of a deployed
+chain included) and deploys only what is missing; `--fresh` deploys everything anew.
 """
 
 from pathlib import Path
@@ -41,6 +44,8 @@ DEVNET_EPOCH_LENGTH = 10  # heights per epoch: validator-set changes wait for a 
 DEFAULT_EPOCH_LENGTH = 1_000
 DOUBLE_SIGN_PENALTY = 5_000 * EMC
 REPORTER_SHARE_BPS = 1_000  # the reporter of a double-sign gets 10 % of the slash
+DEVNET_TIMELOCK_DELAY_SECONDS = 60  # governance calls wait this long on the devnet
+DEFAULT_TIMELOCK_DELAY_SECONDS = 2 * 24 * 3600
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
@@ -164,6 +169,16 @@ def cli(network, account_alias, fresh, record_name, deployments_dir, abi_dir, un
         click.echo,
     )
     _wire(deployer, staking, market, gpu_reward, consensus_reward, consensus)
+    delay = DEVNET_TIMELOCK_DELAY_SECONDS if _is_local(network) else DEFAULT_TIMELOCK_DELAY_SECONDS
+    timelock = ensure_deployed(
+        record,
+        "Timelock",
+        lambda: deployer.deploy(
+            project.Timelock, delay, [deployer.address], [deployer.address], ZERO_ADDRESS
+        ),
+        click.echo,
+    )
+    _hand_to_timelock(deployer, timelock, (staking, market, gpu_reward, consensus_reward))
     save_record(record, path)
     abi_paths = export_abis(abi_dir)
     click.echo(f"Deployment record: {path}")
@@ -189,3 +204,14 @@ def _wire(deployer, staking, market, gpu_reward, consensus_reward, consensus) ->
             click.echo(
                 f"warning: {setter.abis[0].name} already points at {wired}, not {target.address}"
             )
+
+
+def _hand_to_timelock(deployer, timelock, owned) -> None:
+    """Transfer every owned contract still held by the deployer to the timelock."""
+    for contract in owned:
+        current = contract.owner()
+        if current == deployer.address:
+            contract.transfer_ownership(timelock, sender=deployer)
+            click.echo(f"{contract.contract_type.name} owner -> Timelock {timelock.address}")
+        elif current != timelock.address:
+            click.echo(f"warning: {contract.contract_type.name} is owned by {current}")

@@ -40,7 +40,7 @@ def cli(network, account, deployment_name, deployments_dir, bls_seed_hex, bls_se
     staking = load_contracts(network, deployment_name, deployments_dir)["Staking"]
     secret = bls.keygen(_seed(bls_seed_hex, bls_seed_file))
     public_key = bls.pubkey_to_eip2537(bls.public_key(secret))
-    proof = bls.signature_to_eip2537(bls.prove_possession(secret))
+    proof = bls.signature_to_eip2537(bls.prove_possession(secret, account.address))
     with chain_refusal("register validator"):
         staking.register_validator(public_key, proof, sender=account)
     click.echo(f"Registered validator {account.address}")

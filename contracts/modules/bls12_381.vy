@@ -276,15 +276,18 @@ def _compress_g1(public_key: Bytes[128]) -> Bytes[48]:
 
 @internal
 @view
-def _verify_possession(public_key: Bytes[128], proof: Bytes[256]) -> bool:
+def _verify_possession(public_key: Bytes[128], proof: Bytes[256], account: address) -> bool:
     """
-    @dev Verifies a proof of possession: the key's signature, under the PoP
-         domain tag, of its own compressed encoding.
+    @dev Verifies a proof of possession bound to `account`: the key's
+         signature, under the PoP domain tag, of keccak256(its compressed
+         encoding || the account's 20 bytes). A proof seen in the mempool
+         therefore cannot register the key for anyone else.
     @param public_key The G1 key, already checked with `_is_valid_public_key`.
     @param proof The G2 proof.
+    @param account The account the key is registered for.
     @return bool True when the proof verifies.
     """
-    message: Bytes[MAX_MESSAGE_LENGTH] = self._compress_g1(public_key)
+    message: Bytes[MAX_MESSAGE_LENGTH] = concat(keccak256(concat(self._compress_g1(public_key), convert(account, bytes20))), b"")
     return self._pairing_check(public_key, self._hash_to_g2(message, POP_DST), proof)
 
 

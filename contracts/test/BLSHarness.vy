@@ -31,11 +31,11 @@ def verify_signature(public_key: Bytes[128], message: Bytes[64], signature: Byte
 
 @external
 @view
-def verify_possession(public_key: Bytes[128], proof: Bytes[256]) -> bool:
+def verify_possession(public_key: Bytes[128], proof: Bytes[256], account: address) -> bool:
     """
-    @notice Verifies a proof of possession.
+    @notice Verifies a proof of possession bound to `account`.
     """
-    return bls12_381._verify_possession(public_key, proof)
+    return bls12_381._verify_possession(public_key, proof, account)
 
 
 @external

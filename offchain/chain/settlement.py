@@ -28,6 +28,7 @@ def submit_commit(
         commit.rewards_total,
         [u.as_tuple() for u in commit.registry_updates],
         commit.billed_total,
+        commit.parent_signers,
         signers_bitmap(signers.keys()),
         signature,
     )

@@ -24,6 +24,8 @@ from py_ecc.fields import optimized_bls12_381_FQ as FQ
 from py_ecc.fields import optimized_bls12_381_FQ2 as FQ2
 from py_ecc.optimized_bls12_381 import Z1, Z2, add, field_modulus, is_inf, normalize
 
+from offchain.crypto.hashing import keccak
+
 SIGNATURE_DST = b"BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_"
 POP_DST = b"BLS_POP_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_"
 FIELD_MODULUS = field_modulus
@@ -79,14 +81,27 @@ def verify_aggregate(pubkeys: Sequence[bytes], message: bytes, signature: bytes)
     return _pop.FastAggregateVerify(list(pubkeys), message, signature)
 
 
-def prove_possession(secret_key: int) -> bytes:
-    """Return the proof of possession: the key's signature of its own compressed public key."""
-    return _pop.PopProve(secret_key)
+def possession_message(pubkey: bytes, account: str) -> bytes:
+    """Return what a proof of possession signs: keccak256(compressed key || account's 20 bytes).
+
+    Binding the registering account means a proof seen in the mempool cannot register the key
+    for another account (Staking.register_validator checks it against msg.sender).
+    """
+    return keccak(pubkey + bytes.fromhex(account.removeprefix("0x")))
 
 
-def verify_possession(pubkey: bytes, proof: bytes) -> bool:
-    """Check a proof of possession."""
-    return _pop.PopVerify(pubkey, proof)
+def prove_possession(secret_key: int, account: str) -> bytes:
+    """Return the proof of possession of ``secret_key`` bound to ``account`` (PoP domain tag)."""
+    message = possession_message(public_key(secret_key), account)
+    return _pop._CoreSign(secret_key, message, POP_DST)
+
+
+def verify_possession(pubkey: bytes, proof: bytes, account: str) -> bool:
+    """Check a proof of possession bound to ``account``."""
+    try:
+        return _pop._CoreVerify(pubkey, possession_message(pubkey, account), proof, POP_DST)
+    except (ValueError, TypeError, AssertionError):
+        return False
 
 
 # --- EIP-2537 encodings --------------------------------------------------------------------

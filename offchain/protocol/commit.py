@@ -1,8 +1,9 @@
 """The consensus commit: its EIP-712 digest, the registry-update encoding and the quorum rule.
 
 The digest is what every validator seals with BLS and what ComputeConsensus recomputes on-chain.
-It is bound to the chain id and the contract address (the EIP-712 domain) and covers the height
-and every root, but never the IBFT round: an honest validator then never seals two different
+It is bound to the chain id and the contract address (the EIP-712 domain) and covers the height,
+every root and the previous height's signer bitmap (which the previous height's consensus reward
+is booked for), but never the IBFT round: an honest validator then never seals two different
 digests at one height, so two digests for one height under one key are punishable evidence.
 """
 
@@ -17,7 +18,7 @@ DOMAIN_VERSION = "1"
 DOMAIN_TYPE = b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 COMMIT_TYPE = (
     b"Commit(uint256 height,bytes32 batch_root,bytes32 billing_root,bytes32 rewards_root,"
-    b"uint256 rewards_total,bytes32 registry_hash,uint256 billed_total)"
+    b"uint256 rewards_total,bytes32 registry_hash,uint256 billed_total,uint256 parent_signers)"
 )
 REGISTRY_UPDATE_ABI = "(address,uint256,uint256,bool)[]"
 
@@ -47,6 +48,10 @@ class Commit:
     rewards_total: int
     registry_updates: tuple[RegistryUpdate, ...] = ()
     billed_total: int = 0
+    # The signers of height - 1 as this commit's quorum saw them (bit i: member i of that
+    # height's set); sealed, so the previous height's consensus reward goes to them whoever
+    # submits. 0 at height 1.
+    parent_signers: int = 0
 
 
 def registry_hash(updates: tuple[RegistryUpdate, ...] | list[RegistryUpdate]) -> bytes:
@@ -83,6 +88,7 @@ def struct_hash(commit: Commit) -> bytes:
                 "uint256",
                 "bytes32",
                 "uint256",
+                "uint256",
             ],
             [
                 keccak(COMMIT_TYPE),
@@ -93,6 +99,7 @@ def struct_hash(commit: Commit) -> bytes:
                 commit.rewards_total,
                 registry_hash(commit.registry_updates),
                 commit.billed_total,
+                commit.parent_signers,
             ],
         )
     )

@@ -42,6 +42,14 @@ class Ledger:
             billed += invocation.price
         return billed
 
+    def add_depositor(self, user: str) -> None:
+        """Give a depositor a leaf (cumulative spent 0) even before it spends anything.
+
+        ComputeMarket requires a proof from every depositor once a commit after its first
+        deposit has settled, so every root must hold every depositor, spent or not.
+        """
+        self._add(self.spent, user, 0)
+
     def emit(self, recipients: list[str], amount: int) -> None:
         """Credit ``amount`` of proof-of-compute emission, split evenly over ``recipients``."""
         if not recipients:

@@ -101,7 +101,7 @@ def bls_validator(staking, stake_as):
         stake_as(account, ROLE_VALIDATOR, MIN_VALIDATOR_STAKE)
         secret = bls.keygen(seed)
         pubkey = bls.pubkey_to_eip2537(bls.public_key(secret))
-        proof = bls.signature_to_eip2537(bls.prove_possession(secret))
+        proof = bls.signature_to_eip2537(bls.prove_possession(secret, account.address))
         staking.register_validator(pubkey, proof, sender=account)
         return secret, pubkey
 

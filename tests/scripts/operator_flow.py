@@ -112,8 +112,13 @@ def steps(node: str, user: str, validator: str, workdir: Path) -> list[tuple[str
         ("request withdrawal", "withdraw", ["--account", "TEST::7", "--request", "10"]),
         ("withdraw early (refused)", "withdraw", ["--account", "TEST::7"]),
         ("wait out the delay", "@time", ["121"]),
-        ("withdraw", "withdraw", ["--account", "TEST::7"]),
+        ("withdraw before a commit (refused)", "withdraw", ["--account", "TEST::7"]),
         ("commit bills the user 2 EMC", "@settle", [user, node, "2"]),
+        (
+            "withdraw",
+            "withdraw",
+            ["--account", "TEST::7", "--proof-file", str(workdir / "billing-proof.json")],
+        ),
         (
             "claim an inflated amount (refused)",
             "claim_rewards",
@@ -126,6 +131,7 @@ def steps(node: str, user: str, validator: str, workdir: Path) -> list[tuple[str
         ),
         ("request the rest", "withdraw", ["--account", "TEST::7", "--request", "13"]),
         ("wait out the delay again", "@time", ["121"]),
+        ("commit 2 bills nothing new", "@settle_again", []),
         ("withdraw without proof (refused)", "withdraw", ["--account", "TEST::7"]),
         (
             "withdraw with proof",
@@ -165,7 +171,7 @@ def settle(url: str, workdir: Path, user: str, node: str, spent: int) -> str:
         validator,
         staking.functions.register_validator(
             bls.pubkey_to_eip2537(bls.public_key(secret)),
-            bls.signature_to_eip2537(bls.prove_possession(secret)),
+            bls.signature_to_eip2537(bls.prove_possession(secret, validator.address)),
         ),
     )
     client.transact(owner, client["ComputeConsensus"].functions.bootstrap())
@@ -194,6 +200,26 @@ def settle(url: str, workdir: Path, user: str, node: str, spent: int) -> str:
     return f"(commit 1: {spent} wei billed to {user}, billing root 0x{root.hex()})\n"
 
 
+def settle_again(url: str, workdir: Path) -> str:
+    """Commit height 2 with commit 1's roots (nothing new billed), sealed by the same validator,
+    which also seals itself as height 1's signer."""
+    client = ChainClient(url, deployments_dir=workdir / "deployments", abi_dir=workdir / "abi")
+    consensus = client["ComputeConsensus"]
+    market, gpu_reward = client["ComputeMarket"], client["GPUComputeReward"]
+    commit = Commit(
+        height=2,
+        batch_root=b"\x02" * 32,
+        billing_root=market.functions.billing_root().call(),
+        rewards_root=gpu_reward.functions.rewards_root().call(),
+        rewards_total=gpu_reward.functions.rewards_total().call(),
+        billed_total=0,
+        parent_signers=1,
+    )
+    submit_commit(client, commit, {0: bls.keygen(b"operator-flow-validator")}, devnet_account(12))
+    assert consensus.functions.last_height().call() == 2
+    return "(commit 2: nothing new billed)\n"
+
+
 def main(url: str, workdir: Path) -> None:
     """Run the flow against the anvil at ``url``, keeping records and ABIs under ``workdir``."""
     os.environ["APE_FOUNDRY_HOST"] = url
@@ -209,6 +235,8 @@ def main(url: str, workdir: Path) -> None:
         started = time.monotonic()
         if script == "@settle":
             output, code = settle(url, workdir, args[0], args[1], int(args[2]) * EMC), 0
+        elif script == "@settle_again":
+            output, code = settle_again(url, workdir), 0
         elif script == "@time":
             rpc(url, "evm_increaseTime", [int(args[0])])
             rpc(url, "evm_mine")

@@ -114,3 +114,22 @@ def test_deploy__record_for_another_chain__refuses_clearly(tmp_path):
             "records chain id 31337, but the connected chain is 4242"
             in result.stdout + result.stderr
         )
+
+
+def test_deploy__owned_contracts__held_by_the_timelock(upstream, tmp_path):
+    """No contract is left with an owner that can act without the timelock's delay."""
+    result = run_deploy(upstream.url, tmp_path, "--fresh")
+    assert result.returncode == 0, result.stderr + result.stdout
+    record = read_record(tmp_path, "local")["contracts"]
+    w3 = Web3(Web3.HTTPProvider(upstream.url))
+    timelock = contract(w3, tmp_path, "Timelock", record["Timelock"])
+    assert timelock.functions.get_minimum_delay().call() == 60
+    for name in ("Staking", "ComputeMarket", "GPUComputeReward", "ConsensusReward"):
+        owned = contract(w3, tmp_path, name, record[name])
+        assert owned.functions.owner().call() == record["Timelock"], name
+    deployer = w3.eth.accounts[0]
+    proposer = timelock.functions.PROPOSER_ROLE().call()
+    assert timelock.functions.hasRole(proposer, deployer).call()
+    # ComputeConsensus keeps its deployer only until bootstrap, which renounces it.
+    consensus = contract(w3, tmp_path, "ComputeConsensus", record["ComputeConsensus"])
+    assert consensus.functions.owner().call() == deployer

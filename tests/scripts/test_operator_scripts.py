@@ -143,6 +143,11 @@ def test_deposit_withdraw__escrow_follows(flow):
 def test_withdraw_with_proof__billed_user_leaves_with_the_rest(flow):
     steps, w3, workdir = flow
     refused(steps, "withdraw without proof (refused)", "a commit has billed this account")
+    refused(
+        steps,
+        "withdraw before a commit (refused)",
+        "withdraw refused by the chain: market: awaiting a commit",
+    )
     assert "Withdrew 13 EMC (requested 13 EMC)" in ok(steps, "withdraw with proof")
     market = contract(w3, workdir, "ComputeMarket")
     user = w3.eth.accounts[7]

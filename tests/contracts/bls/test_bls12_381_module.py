@@ -7,6 +7,7 @@ import pytest
 
 from offchain.crypto import bls
 
+ACCOUNT = "0x" + "11" * 20
 RANDOM_MESSAGES = [os.urandom(random.Random(i).randint(0, 64)) for i in range(24)]
 
 
@@ -85,25 +86,33 @@ def test_verify_signature__signature_not_on_curve__false(bls_harness, signer):
 
 def test_verify_possession__own_proof__true(bls_harness, signer):
     secret, pubkey = signer
-    proof = bls.prove_possession(secret)
+    proof = bls.prove_possession(secret, ACCOUNT)
     assert bls_harness.verify_possession(
-        bls.pubkey_to_eip2537(pubkey), bls.signature_to_eip2537(proof)
+        bls.pubkey_to_eip2537(pubkey), bls.signature_to_eip2537(proof), ACCOUNT
+    )
+
+
+def test_verify_possession__proof_for_another_account__false(bls_harness, signer):
+    secret, pubkey = signer
+    proof = bls.prove_possession(secret, ACCOUNT)
+    assert not bls_harness.verify_possession(
+        bls.pubkey_to_eip2537(pubkey), bls.signature_to_eip2537(proof), "0x" + "22" * 20
     )
 
 
 def test_verify_possession__proof_by_other_key__false(bls_harness, signer):
     _, pubkey = signer
-    other_proof = bls.prove_possession(bls.keygen(b"someone else"))
+    other_proof = bls.prove_possession(bls.keygen(b"someone else"), ACCOUNT)
     assert not bls_harness.verify_possession(
-        bls.pubkey_to_eip2537(pubkey), bls.signature_to_eip2537(other_proof)
+        bls.pubkey_to_eip2537(pubkey), bls.signature_to_eip2537(other_proof), ACCOUNT
     )
 
 
 def test_verify_possession__signature_domain_instead_of_pop__false(bls_harness, signer):
     secret, pubkey = signer
-    wrong_domain = bls.sign(secret, pubkey)
+    wrong_domain = bls.sign(secret, bls.possession_message(pubkey, ACCOUNT))
     assert not bls_harness.verify_possession(
-        bls.pubkey_to_eip2537(pubkey), bls.signature_to_eip2537(wrong_domain)
+        bls.pubkey_to_eip2537(pubkey), bls.signature_to_eip2537(wrong_domain), ACCOUNT
     )
 
 

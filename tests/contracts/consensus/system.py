@@ -1,6 +1,6 @@
 """Deploy the whole settlement system on the test chain and sign commits with real BLS keys."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from offchain.crypto import bls
 from offchain.protocol.commit import Commit, commit_digest, registry_hash, signers_bitmap
@@ -23,6 +23,8 @@ class System:
     consensus: object
     validators: list = field(default_factory=list)  # (account, secret) in set order
     chain_id: int = 0
+    # The bitmap of the last commit this helper submitted: the next one seals it as its parent.
+    last_signers: int = 0
 
 
 def deploy_system(project, chain, deployer, epoch_length: int = 100) -> System:
@@ -63,7 +65,7 @@ def add_validator(system: System, deployer, account, stake: int, seed: bytes) ->
     system.staking.stake(1, stake, sender=account)
     system.staking.register_validator(
         bls.pubkey_to_eip2537(bls.public_key(secret)),
-        bls.signature_to_eip2537(bls.prove_possession(secret)),
+        bls.signature_to_eip2537(bls.prove_possession(secret, account.address)),
         sender=account,
     )
     system.validators.append((account, secret))
@@ -103,10 +105,16 @@ def submit(
     signature: bytes | None = None,
     bitmap=None,
 ):
-    """Seal ``commit`` by the set members at ``signer_indices`` and send it."""
+    """Seal ``commit`` by the set members at ``signer_indices`` and send it.
+
+    A commit without ``parent_signers`` (above height 1) seals the previous submitted bitmap.
+    """
+    if commit.parent_signers == 0 and commit.height > 1:
+        commit = replace(commit, parent_signers=system.last_signers)
     if signature is None:
         signature = seal(system, commit, [system.validators[i][1] for i in signer_indices])
-    return system.consensus.commit(
+    bitmap = signers_bitmap(signer_indices) if bitmap is None else bitmap
+    receipt = system.consensus.commit(
         commit.height,
         commit.batch_root,
         commit.billing_root,
@@ -114,10 +122,13 @@ def submit(
         commit.rewards_total,
         [u.as_tuple() for u in commit.registry_updates],
         commit.billed_total,
-        signers_bitmap(signer_indices) if bitmap is None else bitmap,
+        commit.parent_signers,
+        bitmap,
         signature,
         sender=sender,
     )
+    system.last_signers = bitmap
+    return receipt
 
 
 def fields_tuple(commit: Commit) -> tuple:
@@ -130,4 +141,5 @@ def fields_tuple(commit: Commit) -> tuple:
         commit.rewards_total,
         registry_hash(commit.registry_updates),
         commit.billed_total,
+        commit.parent_signers,
     )

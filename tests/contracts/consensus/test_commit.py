@@ -17,13 +17,14 @@ from tests.contracts.consensus.system import (
 from tests.contracts.helpers import single_event
 
 
-def test_commit__four_validators_all_sign__stores_roots_and_logs(four_validator_system, accounts):
+def test_commit__four_validators_all_sign__stores_digest_and_logs_roots(
+    four_validator_system, accounts
+):
     system = four_validator_system
     commit = make_commit(1)
     receipt = submit(system, commit, [0, 1, 2, 3], accounts[1])
     consensus = system.consensus
     assert consensus.last_height() == 1
-    assert consensus.batch_root() == commit.batch_root
     log = single_event(receipt, consensus.StateCommitted)
     assert (log.height, log.epoch, log.batch_root, log.billed_total, log.signers_bitmap) == (
         1,
@@ -164,12 +165,62 @@ def test_commit__books_consensus_reward_and_applies_registry(four_validator_syst
     submit(system, commit, [0, 1, 2], accounts[1])
     assert system.staking.nodes(node).e_power == 1_234
     assert system.staking.nodes(node).reputation == 77
+    # Height 1's reward is booked by height 2, which seals height 1's signers.
+    submit(system, make_commit(2), [0, 1, 2], accounts[1])
     claimable = system.consensus_reward.claimable(system.validators[0][0], [1], [0])
     assert claimable == REWARD_PER_COMMIT // 3
 
 
-def test_bootstrap__twice__reverts(four_validator_system, accounts):
-    with ape.reverts("consensus: already bootstrapped"):
+def test_commit__submitter_drops_a_signer_from_its_bitmap__reward_follows_the_sealed_set(
+    four_validator_system, accounts
+):
+    """The submitter used to choose who is paid: now the next quorum seals who signed."""
+    system = four_validator_system
+    # All four sealed height 1, but the submitter lists only three in its bitmap.
+    submit(system, make_commit(1), [0, 1, 2], accounts[1])
+    # Height 2's quorum saw all four seals at height 1 and seals that set.
+    receipt = submit(system, make_commit(2, parent_signers=0b1111), [0, 1, 2], accounts[1])
+    recorded = single_event(receipt, system.consensus_reward.CommitRecorded)
+    assert (recorded.height, recorded.signers_bitmap, recorded.signer_power) == (
+        1,
+        0b1111,
+        40_000 * EMC,
+    )
+    dropped = system.validators[3][0]
+    assert system.consensus_reward.claimable(dropped, [1], [3]) == REWARD_PER_COMMIT // 4
+    # A different parent set is a different digest: the submitter cannot swap it.
+    commit = make_commit(3, parent_signers=0b0111)
+    signature = seal(
+        system, make_commit(3, parent_signers=0b0111), [s for _, s in system.validators[:3]]
+    )
+    with ape.reverts("consensus: invalid signature"):
+        submit(
+            system,
+            make_commit(3, parent_signers=0b1011),
+            [0, 1, 2],
+            accounts[1],
+            signature=signature,
+        )
+    submit(system, commit, [0, 1, 2], accounts[1], signature=signature)
+
+
+def test_commit__parent_signers_below_quorum__reverts(four_validator_system, accounts):
+    system = four_validator_system
+    submit(system, make_commit(1), [0, 1, 2], accounts[1])
+    with ape.reverts("consensus: parent signers below quorum"):
+        submit(system, make_commit(2, parent_signers=0b0011), [0, 1, 2], accounts[1])
+    with ape.reverts("consensus: parent signers beyond the set"):
+        submit(system, make_commit(2, parent_signers=0b10111), [0, 1, 2], accounts[1])
+
+
+def test_commit__parent_signers_at_height_one__reverts(four_validator_system, accounts):
+    with ape.reverts("consensus: parent signers at height 1"):
+        submit(four_validator_system, make_commit(1, parent_signers=0b111), [0, 1, 2], accounts[1])
+
+
+def test_bootstrap__twice__reverts_and_ownership_is_gone(four_validator_system, accounts):
+    assert four_validator_system.consensus.owner() == ape.utils.ZERO_ADDRESS
+    with ape.reverts("ownable: caller is not the owner"):
         four_validator_system.consensus.bootstrap(sender=accounts[0])
 
 

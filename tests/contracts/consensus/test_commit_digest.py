@@ -30,9 +30,10 @@ updates = st.lists(
     total=amounts,
     billed=amounts,
     regs=updates,
+    parent=amounts,
 )
 def test_commit_digest__matches_python(
-    four_validator_system, chain, height, roots, total, billed, regs
+    four_validator_system, chain, height, roots, total, billed, regs, parent
 ):
     from eth_utils import to_checksum_address
 
@@ -40,7 +41,7 @@ def test_commit_digest__matches_python(
         RegistryUpdate(to_checksum_address(u.node), u.e_power, u.reputation, u.blacklisted)
         for u in regs
     ]
-    commit = Commit(height, *roots, total, tuple(regs), billed)
+    commit = Commit(height, *roots, total, tuple(regs), billed, parent)
     consensus = four_validator_system.consensus
     assert consensus.registry_hash([u.as_tuple() for u in regs]) == registry_hash(regs)
     assert consensus.commit_digest(fields_tuple(commit)) == commit_digest(

@@ -47,3 +47,18 @@ def test_rotation__departed_validator_cannot_sign_next_epoch(rotating_system, ac
     with ape.reverts("consensus: bitmap beyond the set"):
         submit(system, make_commit(3), [0, 1, 3], accounts[1])
     submit(system, make_commit(3), [0, 1, 2], accounts[1])
+
+
+def test_rotation__raised_minimum_stake_leaves_no_active_validator__set_carries_over(
+    rotating_system, accounts
+):
+    """A raised min_stake used to halt the chain at the next boundary."""
+    system, deployer = rotating_system, accounts[0]
+    system.staking.set_min_stake(1, 20_000 * EMC, sender=deployer)
+    submit(system, make_commit(1), [0, 1, 2], accounts[1])
+    receipt = submit(system, make_commit(2), [0, 1, 2], accounts[1])
+    assert list(system.consensus.ValidatorSetInstalled.from_receipt(receipt)) == []
+    assert system.consensus.current_epoch() == 1
+    assert system.consensus.validator_set(1) == system.consensus.validator_set(0)
+    submit(system, make_commit(3), [0, 1, 2], accounts[1])
+    assert system.consensus.last_height() == 3

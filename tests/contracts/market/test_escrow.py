@@ -189,9 +189,9 @@ def test_withdraw__billed__proof_applied_then_rest_paid(
 ):
     market = wired_market
     spent = {depositor.address: 12 * EMC, consensus.address: 0}
+    market.request_withdraw(DEPOSIT - 12 * EMC, sender=depositor)
     market.settle(12 * EMC, billing_root(spent), sender=consensus)
     assert token.balanceOf(reward_sink) == 12 * EMC
-    market.request_withdraw(DEPOSIT - 12 * EMC, sender=depositor)
     chain.pending_timestamp += WITHDRAW_DELAY
     assert market.proof_required(depositor) is True
     receipt = market.withdraw(12 * EMC, billing_proof(spent, depositor.address), sender=depositor)
@@ -226,8 +226,8 @@ def test_withdraw__more_than_free__pays_only_the_free_part(
 
 def test_withdraw__billed_but_no_proof__reverts(wired_market, chain, depositor, consensus):
     market = wired_market
-    market.settle(EMC, billing_root({depositor.address: EMC}), sender=consensus)
     market.request_withdraw(EMC, sender=depositor)
+    market.settle(EMC, billing_root({depositor.address: EMC}), sender=consensus)
     chain.pending_timestamp += WITHDRAW_DELAY
     with ape.reverts("market: invalid billing proof"):
         market.withdraw(0, [], sender=depositor)
@@ -237,9 +237,9 @@ def test_withdraw__stale_proof__reverts(wired_market, chain, depositor, consensu
     market = wired_market
     old = {depositor.address: 5 * EMC, stranger.address: 0}
     new = {depositor.address: 9 * EMC, stranger.address: 0}
+    market.request_withdraw(EMC, sender=depositor)
     market.settle(5 * EMC, billing_root(old), sender=consensus)
     market.settle(4 * EMC, billing_root(new), sender=consensus)
-    market.request_withdraw(EMC, sender=depositor)
     chain.pending_timestamp += WITHDRAW_DELAY
     with ape.reverts("market: invalid billing proof"):
         market.withdraw(5 * EMC, billing_proof(old, depositor.address), sender=depositor)
@@ -250,11 +250,28 @@ def test_withdraw__stale_proof__reverts(wired_market, chain, depositor, consensu
 def test_withdraw__forged_spent__reverts(wired_market, chain, depositor, consensus, stranger):
     market = wired_market
     spent = {depositor.address: 5 * EMC, stranger.address: 0}
-    market.settle(5 * EMC, billing_root(spent), sender=consensus)
     market.request_withdraw(EMC, sender=depositor)
+    market.settle(5 * EMC, billing_root(spent), sender=consensus)
     chain.pending_timestamp += WITHDRAW_DELAY
     proof = billing_proof(spent, depositor.address)
     with ape.reverts("market: invalid billing proof"):
         market.withdraw(EMC, proof, sender=depositor)
     with ape.reverts("market: invalid billing proof"):
         market.withdraw(0, billing_proof(spent, stranger.address), sender=depositor)
+
+
+def test_withdraw__commit_in_flight_at_request__waits_for_it(
+    wired_market, token, chain, depositor, consensus
+):
+    """Leaving before the commit in flight lands would put its bill on other users' escrow."""
+    market = wired_market
+    market.request_withdraw(DEPOSIT, sender=depositor)
+    assert market.requested_at_commit(depositor) == 0
+    chain.pending_timestamp += 100 * WITHDRAW_DELAY
+    with ape.reverts("market: awaiting a commit"):
+        market.withdraw(0, [], sender=depositor)
+    spent = {depositor.address: 7 * EMC}
+    market.settle(7 * EMC, billing_root(spent), sender=consensus)
+    receipt = market.withdraw(7 * EMC, billing_proof(spent, depositor.address), sender=depositor)
+    assert single_event(receipt, market.Withdrawn).amount == DEPOSIT - 7 * EMC
+    assert token.balanceOf(market) == 0

@@ -78,3 +78,14 @@ def test_set_withdraw_delay__owner__changes_and_emits(market, deployer):
     receipt = market.set_withdraw_delay(3_600, sender=deployer)
     assert single_event(receipt, market.WithdrawDelayChanged).seconds == 3_600
     assert market.withdraw_delay() == 3_600
+
+
+def test_set_withdraw_delay__unbounded_freeze_or_zero__reverts(market, deployer):
+    """An unbounded withdraw delay froze escrow."""
+    with ape.reverts("market: delay out of bounds"):
+        market.set_withdraw_delay(market.MAX_WITHDRAW_DELAY() + 1, sender=deployer)
+    with ape.reverts("market: delay out of bounds"):
+        market.set_withdraw_delay(0, sender=deployer)
+    market.set_withdraw_delay(market.MAX_WITHDRAW_DELAY(), sender=deployer)
+    market.set_withdraw_delay(market.MIN_WITHDRAW_DELAY(), sender=deployer)
+    assert market.withdraw_delay() == 1

@@ -36,7 +36,7 @@ def test_list_socket__holder_approved__records_and_emits(
     receipt = market.list_socket(token_id, PRICE, sender=compute_node)
     log = single_event(receipt, market.Listed)
     assert (log.token_id, log.seller, log.price) == (token_id, compute_node.address, PRICE)
-    assert market.listings(token_id) == (compute_node.address, PRICE)
+    assert market.listings(token_id) == (compute_node.address, PRICE, 0)
     assert sockets.ownerOf(token_id) == compute_node.address, "listings are non-custodial"
 
 
@@ -122,12 +122,17 @@ def test_buy__approval_revoked__stale_reverts(market, sockets, listed, compute_n
         market.buy(listed, PRICE, sender=funded_buyer)
 
 
-def test_buy__transferred_back__listing_live_again(
+def test_buy__stale_listing_revived_by_a_round_trip__reverts(
     market, sockets, listed, compute_node, funded_buyer, stranger
 ):
+    """A listing forgotten when the socket left must not come back to life when it returns."""
     sockets.setApprovalForAll(market, True, sender=compute_node)
     sockets.transferFrom(compute_node, stranger, listed, sender=compute_node)
     sockets.transferFrom(stranger, compute_node, listed, sender=stranger)
+    with ape.reverts("market: stale listing"):
+        market.buy(listed, PRICE, sender=funded_buyer)
+    # Relisting after the round trip is live.
+    market.list_socket(listed, PRICE, sender=compute_node)
     market.buy(listed, PRICE, sender=funded_buyer)
     assert sockets.ownerOf(listed) == funded_buyer.address
 

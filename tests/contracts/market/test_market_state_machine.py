@@ -30,6 +30,7 @@ class ModelUser:
     pending: int = 0  # billed off-chain, not yet committed
     requested: int = 0
     unlock: int = 0
+    requested_at_commit: int = 0  # the withdrawal waits for a later commit
     in_roots: bool = False  # deposited: every root holds it
     billable_from: int = 0
     wallet_expected: int = FUNDING  # funding - billed - paid for sockets, plus unbilled escrow
@@ -116,6 +117,7 @@ def test_market_state_machine(
                 receipt = market.request_withdraw(amount, sender=account)
                 m.requested = amount
                 m.unlock = chain.blocks[receipt.block_number].timestamp + WITHDRAW_DELAY
+                m.requested_at_commit = self.commits
 
         def _proof_args(self, account, m):
             if m.in_roots and self.commits >= m.billable_from:
@@ -131,6 +133,10 @@ def test_market_state_machine(
                 return
             if chain.pending_timestamp < m.unlock:
                 with ape.reverts("market: withdraw delay not over"):
+                    market.withdraw(*self._proof_args(account, m), sender=account)
+                return
+            if self.commits <= m.requested_at_commit:
+                with ape.reverts("market: awaiting a commit"):
                     market.withdraw(*self._proof_args(account, m), sender=account)
                 return
             before = token.balanceOf(account)
@@ -283,7 +289,9 @@ def test_market_state_machine(
         max_examples=examples,
         stateful_step_count=steps,
         deadline=None,
-        derandomize=True,
+        # Drawn afresh each run (no fixed seed, no example database to replay).
+        derandomize=False,
+        database=None,
         suppress_health_check=list(HealthCheck),
     )
     MarketMachine.TestCase("runTest").runTest()

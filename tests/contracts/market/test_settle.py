@@ -74,15 +74,26 @@ def test_settle__reward_contract_not_wired__reverts(market, deployer, consensus)
         market.settle(0, b"\x01" * 32, sender=consensus)
 
 
-def test_settle__total_beyond_unbilled_escrow__refused(wired_market, deposit, user, consensus):
+def test_settle__total_beyond_unbilled_escrow__moves_only_the_escrow_and_records_shortfall(
+    wired_market, token, deposit, user, consensus, reward_sink
+):
+    """A sealed commit must execute: the bill is clamped, never reverted."""
     deposit(user)
     wired_market.settle(30 * EMC, billing_root({user.address: 30 * EMC}), sender=consensus)
-    with ape.reverts("market: billed total exceeds escrow"):
-        wired_market.settle(
-            DEPOSIT - 30 * EMC + 1, billing_root({user.address: DEPOSIT + 1}), sender=consensus
-        )
-    wired_market.settle(DEPOSIT - 30 * EMC, billing_root({user.address: DEPOSIT}), sender=consensus)
+    receipt = wired_market.settle(
+        DEPOSIT - 30 * EMC + 1, billing_root({user.address: DEPOSIT + 1}), sender=consensus
+    )
+    shortfall = single_event(receipt, wired_market.SettlementShortfall)
+    assert (shortfall.commit, shortfall.billed_total, shortfall.moved) == (
+        2,
+        DEPOSIT - 30 * EMC + 1,
+        DEPOSIT - 30 * EMC,
+    )
+    assert single_event(receipt, wired_market.Settled).billed_total == DEPOSIT - 30 * EMC
+    assert wired_market.billing_shortfall() == 1
     assert wired_market.unbilled_escrow() == 0
+    assert token.balanceOf(reward_sink) == DEPOSIT
+    assert token.balanceOf(wired_market) == 0
 
 
 def test_settle__root_bills_user_beyond_escrow__capped_when_proven(

@@ -15,7 +15,7 @@ def test_constructor__defaults(consensus_reward, token, deployer):
 
 def test_constructor__reward_too_large__reverts(project, deployer, token):
     with ape.reverts("reward: reward too large"):
-        deployer.deploy(project.ConsensusReward, token, 2**128)
+        deployer.deploy(project.ConsensusReward, token, 1_000 * EMC + 1)
 
 
 def test_set_consensus__owner_once__then_reverts(
@@ -45,6 +45,7 @@ def test_set_reward_per_commit__too_large_or_not_owner__reverts(
     consensus_reward, deployer, stranger
 ):
     with ape.reverts("reward: reward too large"):
-        consensus_reward.set_reward_per_commit(2**128, sender=deployer)
+        consensus_reward.set_reward_per_commit(1_000 * EMC + 1, sender=deployer)
+    consensus_reward.set_reward_per_commit(1_000 * EMC, sender=deployer)
     with ape.reverts("ownable: caller is not the owner"):
         consensus_reward.set_reward_per_commit(1, sender=stranger)

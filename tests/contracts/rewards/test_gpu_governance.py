@@ -58,3 +58,13 @@ def test_set_router_share_bps__above_100_percent__reverts(gpu_reward, deployer):
 def test_set_router_share_bps__not_owner__reverts(gpu_reward, stranger):
     with ape.reverts("ownable: caller is not the owner"):
         gpu_reward.set_router_share_bps(500, sender=stranger)
+
+
+def test_set_emission_per_commit__beyond_the_bound__reverts(gpu_reward, deployer):
+    """Emission could be changed at will: now at most MAX_EMISSION_PER_COMMIT."""
+    bound = gpu_reward.MAX_EMISSION_PER_COMMIT()
+    assert bound == 1_000 * EMC
+    with ape.reverts("reward: emission too large"):
+        gpu_reward.set_emission_per_commit(bound + 1, sender=deployer)
+    gpu_reward.set_emission_per_commit(bound, sender=deployer)
+    assert gpu_reward.emission_per_commit() == bound

@@ -55,20 +55,42 @@ def test_update_root__consensus_not_set__reverts(gpu_reward, root_poster):
         gpu_reward.update_root(b"\x01" * 32, 0, sender=root_poster)
 
 
-def test_update_root__total_decreased__reverts(wired_gpu_reward, post_root, root_poster, earners):
-    post_root(tree_of({earners[0]: 5 * EMC}))
+def _refused(receipt, gpu_reward, tree, reason):
+    log = single_event(receipt, gpu_reward.RootRefused)
+    assert (bytes(log.rewards_root), log.rewards_total, log.reason) == (
+        tree.root,
+        tree.total,
+        reason,
+    )
+    assert list(gpu_reward.RootUpdated.from_receipt(receipt)) == []
+
+
+def test_update_root__total_decreased__refused_without_reverting(
+    wired_gpu_reward, post_root, root_poster, earners
+):
+    first = tree_of({earners[0]: 5 * EMC})
+    post_root(first)
     lower = tree_of({earners[0]: 5 * EMC - 1})
-    with ape.reverts("reward: total decreased"):
-        wired_gpu_reward.update_root(lower.root, lower.total, sender=root_poster)
+    receipt = wired_gpu_reward.update_root(lower.root, lower.total, sender=root_poster)
+    _refused(receipt, wired_gpu_reward, lower, "total decreased")
+    assert (bytes(wired_gpu_reward.rewards_root()), wired_gpu_reward.root_count()) == (
+        first.root,
+        1,
+    )
 
 
-def test_update_root__unfunded__reverts(wired_gpu_reward, post_root, root_poster, earners):
+def test_update_root__unfunded__refused_without_reverting(
+    wired_gpu_reward, post_root, root_poster, earners
+):
     tree = tree_of({earners[0]: 5 * EMC})
-    with ape.reverts("reward: root exceeds funding"):
-        wired_gpu_reward.update_root(tree.root, tree.total, sender=root_poster)
+    receipt = wired_gpu_reward.update_root(tree.root, tree.total, sender=root_poster)
+    _refused(receipt, wired_gpu_reward, tree, "root exceeds funding")
     # One wei short of the billed total is refused too.
-    with ape.reverts("reward: root exceeds funding"):
-        post_root(tree, billed=5 * EMC - 1)
+    _refused(post_root(tree, billed=5 * EMC - 1), wired_gpu_reward, tree, "root exceeds funding")
+    assert (wired_gpu_reward.rewards_total(), wired_gpu_reward.root_count()) == (0, 0)
+    # Once funded, the same cumulative root is installed.
+    post_root(tree, billed=1)
+    assert wired_gpu_reward.rewards_total() == 5 * EMC
 
 
 def test_update_root__emission_pool_not_yet_released__does_not_back_rewards(
@@ -78,8 +100,9 @@ def test_update_root__emission_pool_not_yet_released__does_not_back_rewards(
     token.approve(wired_gpu_reward, 50 * EMC, sender=deployer)
     wired_gpu_reward.fund_emission(50 * EMC, sender=deployer)
     tree = tree_of({earners[0]: EMC})
-    with ape.reverts("reward: root exceeds funding"):
-        wired_gpu_reward.update_root(tree.root, tree.total, sender=root_poster)
+    receipt = wired_gpu_reward.update_root(tree.root, tree.total, sender=root_poster)
+    _refused(receipt, wired_gpu_reward, tree, "root exceeds funding")
+    assert wired_gpu_reward.emission_pool() == 50 * EMC
 
 
 def test_update_root__after_claims__only_unclaimed_must_be_backed(

@@ -49,3 +49,22 @@ def test_set_unbonding_period__owner__changes_and_logs(staking, deployer):
 def test_set_unbonding_period__not_owner__reverts(staking, stranger):
     with ape.reverts("ownable: caller is not the owner"):
         staking.set_unbonding_period(0, sender=stranger)
+
+
+def test_set_unbonding_period__zero_to_escape_slashing__reverts(staking, deployer):
+    """An unbonding period of 0 let a validator leave before evidence could land."""
+    with ape.reverts("staking: unbonding period out of bounds"):
+        staking.set_unbonding_period(0, sender=deployer)
+    with ape.reverts("staking: unbonding period out of bounds"):
+        staking.set_unbonding_period(staking.MIN_UNBONDING_PERIOD() - 1, sender=deployer)
+    with ape.reverts("staking: unbonding period out of bounds"):
+        staking.set_unbonding_period(staking.MAX_UNBONDING_PERIOD() + 1, sender=deployer)
+    staking.set_unbonding_period(staking.MAX_UNBONDING_PERIOD(), sender=deployer)
+
+
+def test_set_min_stake__zero_or_beyond_the_bound__reverts(staking, deployer):
+    with ape.reverts("staking: minimum stake out of bounds"):
+        staking.set_min_stake(ROLE_VALIDATOR, 0, sender=deployer)
+    with ape.reverts("staking: minimum stake out of bounds"):
+        staking.set_min_stake(ROLE_VALIDATOR, staking.MAX_MIN_STAKE() + 1, sender=deployer)
+    staking.set_min_stake(ROLE_VALIDATOR, staking.MAX_MIN_STAKE(), sender=deployer)

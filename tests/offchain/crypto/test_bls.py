@@ -18,8 +18,13 @@ def test_sign_verify_aggregate__round_trip():
 
 def test_proof_of_possession__own_key_only():
     secret, other = bls.keygen(b"a"), bls.keygen(b"b")
-    assert bls.verify_possession(bls.public_key(secret), bls.prove_possession(secret))
-    assert not bls.verify_possession(bls.public_key(secret), bls.prove_possession(other))
+    account, elsewhere = "0x" + "11" * 20, "0x" + "22" * 20
+    proof = bls.prove_possession(secret, account)
+    assert bls.verify_possession(bls.public_key(secret), proof, account)
+    assert not bls.verify_possession(bls.public_key(secret), proof, elsewhere)
+    assert not bls.verify_possession(
+        bls.public_key(secret), bls.prove_possession(other, account), account
+    )
 
 
 def test_keygen__deterministic_from_seed():

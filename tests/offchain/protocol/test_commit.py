@@ -26,6 +26,7 @@ BASE = Commit(1, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 7, (), 9)
         {"rewards_root": b"\x09" * 32},
         {"rewards_total": 8},
         {"billed_total": 10},
+        {"parent_signers": 0b111},
         {"registry_updates": (RegistryUpdate(CONTRACT, 1, 2, False),)},
     ],
 )

@@ -53,3 +53,18 @@ def test_batch_root__commits_to_records_in_order():
     first, second = invocation(1), invocation(2, 1)
     assert batch_root([first, second]) != batch_root([second])
     assert batch_root([]) == merkle.EMPTY_ROOT
+
+
+def test_add_depositor__spent_nothing__has_a_leaf_the_market_can_check():
+    """The ledger left out depositors who spent nothing, while the market requires their proof."""
+    ledger = Ledger()
+    ledger.apply([invocation(500)])
+    idle = to_checksum_address("0x" + "44" * 20)
+    ledger.add_depositor(idle)
+    ledger.add_depositor(USER)  # a depositor that spent keeps its spent
+    assert ledger.spent == {USER: 500, idle: 0}
+    from offchain.protocol.billing import billing_proof
+
+    spent, proof = billing_proof(ledger.spent, idle)
+    assert spent == 0
+    assert merkle.verify(ledger.billing_root(), billing_leaf(idle, 0), proof)
