@@ -23,6 +23,7 @@ DEPLOYABLES = (
     "Staking",
     "ComputeSocket",
     "ComputeMarket",
+    "InvocationDigest",
     "GPUComputeReward",
     "ConsensusReward",
     "ComputeConsensus",

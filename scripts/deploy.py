@@ -139,6 +139,14 @@ def cli(network, account_alias, fresh, record_name, deployments_dir, abi_dir, un
         ),
         click.echo,
     )
+    # The invocation digests under the market's EIP-712 domain, for integrators to check their
+    # signing against the chain (docs/invocation.md).
+    ensure_deployed(
+        record,
+        "InvocationDigest",
+        lambda: deployer.deploy(project.InvocationDigest, market),
+        click.echo,
+    )
     gpu_reward = ensure_deployed(
         record,
         "GPUComputeReward",
