@@ -129,21 +129,25 @@ def measure_market_gas(tree_sizes: tuple[int, ...] = TREE_SIZES) -> dict[str, in
             )
             gas["escrow_deposit_with_permit"] = chain.transact(user, call).gas_used
 
-        # Withdraw before any commit (no proof), then with proofs of growing depth.
+        # A withdrawal waits for the commit in flight when it was asked for, and that commit
+        # carries a leaf for every depositor: first one that billed nothing (a root of one leaf,
+        # so an empty proof), then proofs of growing depth.
         withdrawer = users[1]
         chain.transact(withdrawer, market.functions.request_withdraw(EMC))
         _wait_out(anvil.url, market)
+        root, proof = _tree_with(withdrawer.address, 0, 1)
+        _as_contract(chain, anvil.url, consensus, market.functions.settle(0, root))
         gas["escrow_withdraw_no_proof"] = chain.transact(
-            withdrawer, market.functions.withdraw(0, [])
+            withdrawer, market.functions.withdraw(0, proof)
         ).gas_used
         spent = 0
         for size in tree_sizes:
             spent += EMC
             root, proof = _tree_with(withdrawer.address, spent, size)
-            settle = market.functions.settle(EMC, root)
-            gas[f"settle_{size}_users"] = _as_contract(chain, anvil.url, consensus, settle)
             chain.transact(withdrawer, market.functions.request_withdraw(EMC))
             _wait_out(anvil.url, market)
+            settle = market.functions.settle(EMC, root)
+            gas[f"settle_{size}_users"] = _as_contract(chain, anvil.url, consensus, settle)
             gas[f"escrow_withdraw_proof_{len(proof)}_siblings"] = chain.transact(
                 withdrawer, market.functions.withdraw(spent, proof)
             ).gas_used
