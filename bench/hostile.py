@@ -166,14 +166,6 @@ def bench_attack(
             "attacker": sent,
             "bad_frames_per_s": round(sent.get("frames_sent", 0) / attacked_s, 1),
             "refused_per_s": round(refused / attacked_s, 1),
-            # The router's extra CPU (over the round alone) per refusal: what a bad frame costs.
-            "router_cpu_ms_per_refusal": round(
-                10
-                * seconds
-                * (attacked["router_cpu_percent"] - alone["router_cpu_percent"])
-                / max(refused * seconds / attacked_s, 1),
-                2,
-            ),
             "throughput_ratio": round(attacked["rps"] / alone["rps"], 3) if alone["rps"] else 0,
             "router_alive": router.alive(),
         }
@@ -276,17 +268,16 @@ def print_tables(results: dict) -> None:
     print()
     print(
         f"{'policy':<20} {'round':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-        f"{'refused/s':>9} {'ratio':>7} {'ms/refusal':>10}"
+        f"{'refused/s':>9} {'ratio':>7}"
     )
     for attack in results["attack"]:
         for name in ("alone", "attacked"):
             r = attack[name]
             bad = attack["refused_per_s"] if name == "attacked" else ""
             ratio = f"{100 * attack['throughput_ratio']:.1f}%" if name == "attacked" else ""
-            cost = attack["router_cpu_ms_per_refusal"] if name == "attacked" else ""
             print(
                 f"{_policy(attack):<20} {name:<10} {r['rps']:>8} {r['p50_ms']:>8} "
-                f"{r['p99_ms']:>8} {r['errors']:>7} {bad!s:>9} {ratio:>7} {cost!s:>10}"
+                f"{r['p99_ms']:>8} {r['errors']:>7} {bad!s:>9} {ratio:>7}"
             )
 
 

@@ -169,6 +169,7 @@ class Report:
     refused_after_cut_off: int = 0  # reconnections with a cut-off identity that were refused
     accepted_after_cut_off: int = 0
     gated: bool = False  # the target refused our connections before any handshake
+    frames_left: int | None = None  # a fake router's hostile frames not yet sent
     by_protocol: dict[str, int] = field(default_factory=dict)
 
 
@@ -338,7 +339,7 @@ async def fake_router(
         except NET_ERRORS:
             report.streams_refused += 1
         finally:
-            report.by_protocol["left"] = len(frames)
+            report.frames_left = len(frames)
             report_path.write_text(json.dumps(asdict(report), indent=1))
             await stream.reset()
 

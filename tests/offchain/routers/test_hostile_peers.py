@@ -161,7 +161,7 @@ async def test_hostile_peers__every_bomb_on_every_protocol__agents_live_count_an
             "the fake router's report of every frame",
         )
         fake_report = report(tmp_path, "fake-router")
-        assert fake_report["by_protocol"]["left"] == 0
+        assert fake_report["frames_left"] == 0
         assert fake_report["frames_sent"] >= FAKE_ROUTER_FRAMES
         assert fake_report["streams_answered"] <= len(TO_NODE) * MUTATIONS
         node_reasons, node_cut_off = rejections(node)
