@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from offchain.net.framing import FrameError, FrameReader, MsgType, encode_frame
-from offchain.protocol.invocation.constants import SIGNATURE_BYTES
+from offchain.protocol.invocation.constants import ADDRESS_BYTES, SIGNATURE_BYTES
 from offchain.protocol.invocation.encoding import MAX_ENCODED_BYTES
 
 MAX_WORKLOADS = 64
@@ -65,6 +65,14 @@ def _signature(value: dict[str, Any], key: str) -> bytes:
     item = _get(value, key, bytes)
     if len(item) not in (0, SIGNATURE_BYTES):
         raise FrameError(f"field {key!r} of {len(item)} bytes, a signature is {SIGNATURE_BYTES}")
+    return item
+
+
+def _address(value: dict[str, Any], key: str) -> bytes:
+    """Return a 20-byte address, or empty bytes where none is carried."""
+    item = _get(value, key, bytes)
+    if len(item) not in (0, ADDRESS_BYTES):
+        raise FrameError(f"field {key!r} of {len(item)} bytes, an address is {ADDRESS_BYTES}")
     return item
 
 
@@ -179,7 +187,9 @@ class Request:
     (``offchain/protocol/invocation``) and ``signature`` the user's 65-byte EIP-712 signature of
     it. They travel as opaque bytes, bounded here and decoded by the router's admission, so a
     malformed order is one refused request with its reason, not a dropped session. A router
-    that checks invocations refuses a request without them (``unsigned``).
+    that checks invocations refuses a request without them (``unsigned``). ``router`` is the
+    20-byte address of the router that hands the request to its node, which the node names in
+    its receipt (empty from callers and on the mesh: only the serving router sets it).
     """
 
     request_id: bytes
@@ -189,13 +199,23 @@ class Request:
     timeout_ms: int = 30_000
     invocation: bytes = b""
     signature: bytes = b""
+    router: bytes = b""
     # The frame it was read from, when that is exactly its encoding: a router passes it on
     # as read. Not an init field, so ``replace`` (a changed message) never carries it over.
     frame: bytes | None = field(default=None, init=False, compare=False, repr=False)
 
     TYPE = MsgType.REQUEST
     KEYS = frozenset(
-        {"request_id", "workload", "payload", "path", "timeout_ms", "invocation", "signature"}
+        {
+            "request_id",
+            "workload",
+            "payload",
+            "path",
+            "timeout_ms",
+            "invocation",
+            "signature",
+            "router",
+        }
     )
     MAX_PAYLOAD = 1_024 * 1_024
 
@@ -209,6 +229,7 @@ class Request:
             "timeout_ms": self.timeout_ms,
             "invocation": self.invocation,
             "signature": self.signature,
+            "router": self.router,
         }
 
     @classmethod
@@ -229,6 +250,7 @@ class Request:
             timeout_ms=_uint(value, "timeout_ms", 3_600_000),
             invocation=_bounded_bytes(value, "invocation", MAX_INVOCATION),
             signature=_signature(value, "signature"),
+            router=_address(value, "router"),
         )
 
 
