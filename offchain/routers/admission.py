@@ -68,6 +68,18 @@ class Ticket:
     price: int
 
 
+def order_of(request: Request) -> InvocationRequest:
+    """Return the signed order ``request`` carries, checked to be for its input and workload."""
+    if not request.invocation:
+        raise Unsigned("this router serves signed invocation orders only")
+    order = decode_request(request.invocation)
+    if order.workload != request.workload:
+        raise WorkloadMismatch(f"the order is for {order.workload!r}")
+    if content_hash(request.payload) != order.input_hash:
+        raise InputMismatch("the input does not hash to the order's input_hash")
+    return order
+
+
 class Admission:
     """The orders a router has admitted: pending spend per signer, nonces, and rate buckets."""
 
@@ -85,15 +97,16 @@ class Admission:
         self._expiries: list[tuple[int, str, int]] = []
         self._buckets: dict[str, TokenBucket] = {}
 
-    def admit(self, request: Request, now: float) -> Ticket:
-        """Return the ticket of ``request``'s order, or raise the ``InvocationRejected`` reason."""
-        if not request.invocation:
-            raise Unsigned("this router serves signed invocation orders only")
-        order = decode_request(request.invocation)
-        if order.workload != request.workload:
-            raise WorkloadMismatch(f"the order is for {order.workload!r}")
-        if content_hash(request.payload) != order.input_hash:
-            raise InputMismatch("the input does not hash to the order's input_hash")
+    def admit(
+        self, request: Request, now: float, order: InvocationRequest | None = None
+    ) -> Ticket:
+        """Return the ticket of ``request``'s order, or raise the ``InvocationRejected`` reason.
+
+        ``order`` is ``order_of(request)`` when the caller already decoded it (to wait until
+        its chain view has read what the order is checked against).
+        """
+        if order is None:
+            order = order_of(request)
         unix = int(now)
         self._forget_expired(unix)
         # ``check_request``'s checks, in its order, with the router's own state between them.
@@ -103,7 +116,7 @@ class Admission:
             raise RateLimited(f"{order.user} is over {self.policy.rate_per_s:g} orders a second")
         check_socket(order, self.view, unix)
         check_freshness(order, self.view, unix)
-        if order.nonce in self._nonces.get(order.user, {}):
+        if self.nonce_held(order.user, order.nonce):
             raise NonceReused(f"{order.user} already sent nonce {order.nonce}")
         pending = self.pending.get(order.user, 0)
         check_affordable(order, self.view, pending)
@@ -117,8 +130,9 @@ class Admission:
         heapq.heappush(self._expiries, (order.deadline, order.user, order.nonce))
         return Ticket(order, request.signature, request_digest(order, self.domain), price)
 
-    def served(self, ticket: Ticket) -> None:
-        """Note that ``ticket``'s order was served: its price stays pending until ``covered``."""
+    def nonce_held(self, user: str, nonce: int) -> bool:
+        """Return whether ``user``'s ``nonce`` belongs to an order admitted and not released."""
+        return nonce in self._nonces.get(user, {})
 
     def failed(self, ticket: Ticket) -> None:
         """Release ``ticket``: nothing was served, so its price is not pending, its nonce free."""

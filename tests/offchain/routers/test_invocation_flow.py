@@ -108,7 +108,6 @@ def route(admission: Admission, request: Request, response: Response, view=VIEW)
     except InvocationRejected:
         admission.failed(ticket)
         raise
-    admission.served(ticket)
     return record
 
 
