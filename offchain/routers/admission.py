@@ -97,9 +97,7 @@ class Admission:
         self._expiries: list[tuple[int, str, int]] = []
         self._buckets: dict[str, TokenBucket] = {}
 
-    def admit(
-        self, request: Request, now: float, order: InvocationRequest | None = None
-    ) -> Ticket:
+    def admit(self, request: Request, now: float, order: InvocationRequest | None = None) -> Ticket:
         """Return the ticket of ``request``'s order, or raise the ``InvocationRejected`` reason.
 
         ``order`` is ``order_of(request)`` when the caller already decoded it (to wait until

@@ -19,27 +19,22 @@ One request's life in the agent:
 """
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from offchain.crypto.keys import Keypair
 from offchain.net.messages import Request, Response
-from offchain.protocol.invocation import ChainView, InvocationDomain, InvocationRecord, check_output
+from offchain.protocol.invocation import (
+    ChainView,
+    FollowingView,
+    InvocationDomain,
+    InvocationRecord,
+    check_output,
+)
 from offchain.protocol.invocation.errors import InvocationRejected
 from offchain.routers import records
 from offchain.routers.admission import Admission, AdmissionPolicy, Ticket, order_of
-
-
-@runtime_checkable
-class FollowingView(Protocol):
-    """A chain view that reads keys in the background and can be waited on (``MarketView``)."""
-
-    async def ready_for(self, socket_id: int, user: str, timeout_s: float) -> bool:
-        """Wait until the socket, its issuer and the user's escrow are read; return whether."""
-
-    async def ready(self, keys: Sequence[Any], timeout_s: float) -> bool:
-        """Wait until every key is read; return whether all were."""
 
 
 class InvocationChecks:

@@ -31,7 +31,7 @@ from offchain.net.wire import (
     shut_down,
 )
 from offchain.protocol.errors import InputRejected
-from offchain.protocol.invocation import ChainView, InvocationDomain
+from offchain.protocol.invocation import ChainView, FollowingView, InvocationDomain
 from offchain.workers import receipts
 from offchain.workers.connectivity import LinkPolicy, RouterLinks
 
@@ -148,6 +148,12 @@ class NodeConfig:
     metrics_host: str = "127.0.0.1"
     ready_file: str | None = None
     log_level: str = "INFO"
+    # Price and sign receipts for signed orders under the ComputeMarket of this deployment
+    # (a record name in deployments/ or a path to a .json record) on this JSON-RPC endpoint,
+    # which must be chain ``chain_id`` when set. Without it, signed orders are refused.
+    chain_rpc: str | None = None
+    deployment: str = "local"
+    chain_id: int | None = None
 
     def __post_init__(self) -> None:
         if self.links < 1 or self.parallel < 1 or self.queue_size < 0:
@@ -189,6 +195,16 @@ class NodeAgent:
             raise ValueError("a compute node needs at least one router")
         self.config = config
         self.pricing = pricing
+        self._market_view = None
+        if pricing is None and config.chain_rpc is not None:
+            # Imported here: web3 adds half a second to the start of nodes that need none.
+            from offchain.chain.invocation_market import open_market_view  # noqa: PLC0415
+
+            # Reads the chain now: a wrong chain id or record is an error before we dial.
+            domain, self._market_view = open_market_view(
+                config.chain_rpc, config.deployment, config.chain_id
+            )
+            self.pricing = Pricing(domain, self._market_view)
         self.runners = resolve_workloads(config.workloads)
         self.host = make_host(identity_from_seed(_seed(config.identity_seed)), node_limits())
         self.me = self.host.get_id().to_string()
@@ -245,6 +261,8 @@ class NodeAgent:
             async with self.host.run(listen):
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self.guard.run)
+                    if self._market_view is not None:
+                        nursery.start_soon(self._market_view.run)
                     nursery.start_soon(self.links.run)
                     nursery.start_soon(self._watch_links)
                     port = None
@@ -313,8 +331,14 @@ class NodeAgent:
         if request.invocation:
             if self.pricing is None:
                 return self._refuse(request, "no-pricing", "this node signs no receipts")
+            view = self.pricing.view
             try:
-                accepted = receipts.accept(request, self.pricing.domain, self.pricing.view)
+                if isinstance(view, FollowingView):
+                    # What is not read in time is refused as absent (an unknown socket).
+                    await view.ready_for(
+                        *receipts.socket_and_user(request), self.config.read_timeout_s
+                    )
+                accepted = receipts.accept(request, self.pricing.domain, view)
             except InputRejected as exc:
                 return self._refuse(request, exc.reason, str(exc))
         if self.pending >= self.config.parallel + self.config.queue_size:

@@ -54,6 +54,12 @@ class SignedReceipt:
     signature: bytes
 
 
+def socket_and_user(request: Request) -> tuple[int, str]:
+    """Return the socket and signer of the order ``request`` carries (to read them first)."""
+    order = decode_request(request.invocation)
+    return order.socket_id, order.user
+
+
 def accept(request: Request, domain: InvocationDomain, view: ChainView) -> Accepted:
     """Return the order ``request`` carries, or raise the ``InvocationRejected`` reason."""
     order = decode_request(request.invocation)
