@@ -13,7 +13,7 @@ from tests.offchain.routers.routernet import eth_address, metric, wait_until
 # The same click commands `emc router` and `emc worker` run (offchain/cli.py registers them).
 ENTRY = {
     "router": [sys.executable, "-m", "offchain.routers"],
-    "worker": [sys.executable, "-m", "offchain.workers.node"],
+    "worker": [sys.executable, "-m", "offchain.workers"],
 }
 
 
