@@ -40,19 +40,10 @@ from offchain.chain.client import ChainClient, devnet_account  # noqa: E402
 from offchain.chain.deploy import deploy_contracts  # noqa: E402
 from offchain.chain.invocation_market import deposit_escrow, mint_socket  # noqa: E402
 from offchain.crypto.keys import generate_keypair, keypair_from_private_key  # noqa: E402
-from offchain.net import protocols  # noqa: E402
 from offchain.net.framing import FrameError  # noqa: E402
-from offchain.net.identity import ROLE_COMPUTE, ROLE_ROUTER  # noqa: E402
-from offchain.net.messages import Request, Response  # noqa: E402
 from offchain.net.session import SessionPool  # noqa: E402
-from offchain.net.spawn import (  # noqa: E402
-    AgentProcess,
-    router_process,
-    seed_hex,
-    stop_all,
-    worker_process,
-)
-from offchain.net.wire import NET_ERRORS  # noqa: E402
+from offchain.net.streams import NET_ERRORS  # noqa: E402
+from offchain.protocol import protocol_ids as protocols  # noqa: E402
 from offchain.protocol.invocation import (  # noqa: E402
     EscrowInfo,
     InvocationDomain,
@@ -61,6 +52,8 @@ from offchain.protocol.invocation import (  # noqa: E402
     SocketInfo,
 )
 from offchain.protocol.invocation.errors import InvocationRejected  # noqa: E402
+from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER  # noqa: E402
+from offchain.protocol.wire import Request, Response  # noqa: E402
 from offchain.routers import records  # noqa: E402
 from offchain.routers.admission import Admission, AdmissionPolicy  # noqa: E402
 from offchain.routers.client import (  # noqa: E402
@@ -70,6 +63,13 @@ from offchain.routers.client import (  # noqa: E402
     sign_order,
     signed_request,
     verify_receipt,
+)
+from offchain.runtime.spawn import (  # noqa: E402
+    AgentProcess,
+    router_process,
+    seed_hex,
+    stop_all,
+    worker_process,
 )
 from offchain.workers import receipts  # noqa: E402
 

@@ -19,7 +19,6 @@ refuses the order anyway), so the memory is bounded by the orders of a deadline 
 import heapq
 from dataclasses import dataclass
 
-from offchain.net.messages import Request
 from offchain.protocol.invocation import (
     ChainView,
     InvocationDomain,
@@ -40,6 +39,7 @@ from offchain.protocol.invocation.errors import (
     Unsigned,
     WorkloadMismatch,
 )
+from offchain.protocol.wire import Request
 from offchain.routers.gossip import TokenBucket
 
 

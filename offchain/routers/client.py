@@ -22,13 +22,12 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
 from offchain.crypto.keys import keypair_from_private_key
-from offchain.net import protocols
-from offchain.net.framing import FrameReader
+from offchain.net.framing import FrameReader, receive
 from offchain.net.host import identity_from_seed, make_host
 from offchain.net.limits import node_limits
-from offchain.net.messages import Request, Response, receive
 from offchain.net.session import SessionPool
-from offchain.net.wire import close_quietly, send
+from offchain.net.streams import close_quietly, send
+from offchain.protocol import protocol_ids as protocols
 from offchain.protocol.invocation import (
     InvocationDomain,
     InvocationRequest,
@@ -47,6 +46,7 @@ from offchain.protocol.invocation.errors import (
     PriceAboveMax,
     ReceiptMismatch,
 )
+from offchain.protocol.wire import Request, Response
 
 # How long an order stays valid by default: long enough for a slow route, short enough that
 # a router remembers its nonce only briefly.

@@ -24,7 +24,6 @@ from dataclasses import replace
 from typing import Any
 
 from offchain.crypto.keys import Keypair
-from offchain.net.messages import Request, Response
 from offchain.protocol.invocation import (
     ChainView,
     FollowingView,
@@ -33,6 +32,7 @@ from offchain.protocol.invocation import (
     check_output,
 )
 from offchain.protocol.invocation.errors import InvocationRejected
+from offchain.protocol.wire import Request, Response
 from offchain.routers import records
 from offchain.routers.admission import Admission, AdmissionPolicy, Ticket, order_of
 

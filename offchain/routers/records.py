@@ -13,7 +13,6 @@ they are not checked again here; validators run the full ``check_record``.
 
 from dataclasses import replace
 
-from offchain.net.messages import Response
 from offchain.protocol.invocation import (
     ChainView,
     InvocationDomain,
@@ -26,6 +25,7 @@ from offchain.protocol.invocation import (
     sign_record,
 )
 from offchain.protocol.invocation.errors import BadNodeSignature, NodeMismatch, ReceiptMismatch
+from offchain.protocol.wire import Response
 from offchain.routers.admission import Ticket
 
 

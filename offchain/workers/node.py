@@ -16,22 +16,20 @@ from pathlib import Path
 import multiaddr
 import trio
 
+from offchain.chain.identity import encode_binding, make_binding
 from offchain.crypto.keys import generate_keypair
 from offchain.net.boundary import StreamGuard
 from offchain.net.conduct import ConductPolicy, PeerConduct
-from offchain.net.framing import KIB, MAX_BODY, MsgType
 from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
-from offchain.net.identity import encode_binding, make_binding
 from offchain.net.limits import node_limits
-from offchain.net.messages import Hello, Request, Response
-from offchain.net.metrics import AgentMetrics, make_metrics, serve_metrics
 from offchain.net.no_yield import NoYieldSemaphore
 from offchain.net.session import ServeLimits
-from offchain.net.wire import (
-    shut_down,
-)
+from offchain.net.streams import shut_down
 from offchain.protocol.errors import InputRejected
+from offchain.protocol.frames import KIB, MAX_BODY, MsgType
 from offchain.protocol.invocation import ChainView, FollowingView, InvocationDomain
+from offchain.protocol.wire import Hello, Request, Response
+from offchain.runtime.metrics import AgentMetrics, make_metrics, serve_metrics
 from offchain.workers import receipts
 from offchain.workers.connectivity import LinkPolicy, RouterLinks
 
@@ -376,14 +374,3 @@ class NodeAgent:
 
     def _refuse(self, request: Request, code: str, message: str) -> Response:
         return Response(request.request_id, False, error=code, message=message, node=self.me)
-
-
-def main() -> None:
-    """Run a compute node from ``python -m offchain.workers.node``."""
-    from offchain.workers.cli import worker  # noqa: PLC0415 - the CLI imports this module
-
-    worker()
-
-
-if __name__ == "__main__":
-    main()

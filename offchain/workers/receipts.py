@@ -13,7 +13,6 @@ for output it did not produce.
 from dataclasses import dataclass
 
 from offchain.crypto.keys import Keypair
-from offchain.net.messages import Request
 from offchain.protocol.invocation import (
     ChainView,
     InvocationDomain,
@@ -34,6 +33,7 @@ from offchain.protocol.invocation.errors import (
     UnknownSocket,
     WorkloadMismatch,
 )
+from offchain.protocol.wire import Request
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from eth_account.signers.local import LocalAccount
 
 from offchain.chain.client import devnet_account
-from offchain.net.identity import ROLE_COMPUTE, ROLE_ROUTER
 from offchain.protocol.invocation import EscrowInfo, InvocationDomain, NodeInfo, SocketInfo
+from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER
 from tests.offchain.chain.chainnet import StakingChain
 
 ZERO = "0x" + "00" * 20

@@ -8,7 +8,6 @@ import pytest
 from eth_account import Account
 
 from offchain.crypto.keys import keypair_from_private_key
-from offchain.net.messages import Request, Response
 from offchain.protocol.invocation import (
     EscrowInfo,
     InvocationDomain,
@@ -24,6 +23,7 @@ from offchain.protocol.invocation import (
     split_price,
 )
 from offchain.protocol.invocation.errors import CALLER_REASONS, InvocationRejected
+from offchain.protocol.wire import Request, Response
 from offchain.routers.admission import Admission, AdmissionPolicy
 from offchain.routers.client import (
     InvocationFailed,

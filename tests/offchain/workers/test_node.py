@@ -4,7 +4,6 @@ import pytest
 import trio
 from eth_account import Account
 
-from offchain.net.messages import Request
 from offchain.protocol.invocation import (
     InvocationDomain,
     MemoryChainView,
@@ -15,6 +14,7 @@ from offchain.protocol.invocation import (
     recover_receipt_signer,
     request_digest,
 )
+from offchain.protocol.wire import Request
 from offchain.routers.client import order_for, sign_order, signed_request
 from offchain.workers.node import NodeAgent, NodeConfig, Pricing, resolve_workloads
 from tests.waiting import wait_until
