@@ -43,8 +43,8 @@ from eth_utils import (
 from prometheus_client import Counter
 
 from offchain.chain.client import DEFAULT_ABI_DIR, DEFAULT_DEPLOYMENTS_DIR, ChainClient, ChainError
+from offchain.chain.identity import RoleCheck
 from offchain.crypto.hashing import keccak
-from offchain.net.identity import RoleCheck
 
 logger = logging.getLogger(__name__)
 

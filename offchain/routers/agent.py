@@ -22,18 +22,7 @@ import trio
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 from libp2p.peer.peerstore import PeerStoreError
 
-from offchain.crypto.hashing import keccak
-from offchain.crypto.keys import generate_keypair
-from offchain.net import protocols
-from offchain.net.boundary import StreamGuard
-from offchain.net.conduct import ConductPolicy, PeerConduct
-from offchain.net.framing import FrameReader
-from offchain.net.gc_policy import ChurnCollector
-from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
-from offchain.net.identity import (
-    ROLE_COMPUTE,
-    ROLE_ROUTER,
-    ROLE_VALIDATOR,
+from offchain.chain.identity import (
     BindingError,
     RoleCheck,
     classify_peer,
@@ -41,20 +30,16 @@ from offchain.net.identity import (
     make_binding,
     static_role_check,
 )
+from offchain.crypto.hashing import keccak
+from offchain.crypto.keys import generate_keypair
+from offchain.net.boundary import StreamGuard
+from offchain.net.conduct import ConductPolicy, PeerConduct
+from offchain.net.framing import FrameReader, receive
+from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
 from offchain.net.limits import router_limits
-from offchain.net.messages import (
-    Join,
-    RecordBatch,
-    Request,
-    Response,
-    RouteRecord,
-    encode,
-    receive,
-)
-from offchain.net.metrics import AgentMetrics, make_metrics, serve_metrics
 from offchain.net.session import ServeLimits, SessionRefused, serve_session
 from offchain.net.source_gate import GatePolicy, SourceGate
-from offchain.net.wire import (
+from offchain.net.streams import (
     NET_ERRORS,
     close_quietly,
     peer_id,
@@ -63,6 +48,9 @@ from offchain.net.wire import (
     send,
     shut_down,
 )
+from offchain.protocol import protocol_ids as protocols
+from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER, ROLE_VALIDATOR
+from offchain.protocol.wire import Join, RecordBatch, Request, Response, RouteRecord, encode
 from offchain.routers import mesh as meshlib
 from offchain.routers import planner
 from offchain.routers import table as tablelib
@@ -71,6 +59,8 @@ from offchain.routers.gossip import Broadcast
 from offchain.routers.links import Stake, drop_stream
 from offchain.routers.mesh_links import MeshLinks
 from offchain.routers.node_links import NodeLinks
+from offchain.runtime.gc_policy import ChurnCollector
+from offchain.runtime.metrics import AgentMetrics, make_metrics, serve_metrics
 
 if TYPE_CHECKING:
     from offchain.chain.stake_view import StakeView

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from offchain.chain.identity import RoleCheck, StakeCheck, stake_check_for
 from offchain.net.boundary import StreamGuard
-from offchain.net.identity import RoleCheck, StakeCheck, stake_check_for
-from offchain.net.metrics import AgentMetrics
+from offchain.runtime.metrics import AgentMetrics
 
 if TYPE_CHECKING:
     from offchain.chain.stake_view import StakeView

@@ -22,37 +22,37 @@ from libp2p.abc import IHost, INetStream
 from libp2p.crypto.keys import KeyPair
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
-from offchain.crypto.keys import Keypair
-from offchain.net import protocols
-from offchain.net.backoff import Backoff
-from offchain.net.boundary import StreamGuard
-from offchain.net.framing import FrameError, FrameReader
-from offchain.net.host import forget_failed_dials
-from offchain.net.identity import (
-    ROLE_ROUTER,
+from offchain.chain.identity import (
     BindingError,
     decode_endorsed_binding,
     encode_endorsed_binding,
     make_endorsed_binding,
 )
-from offchain.net.messages import (
+from offchain.crypto.keys import Keypair
+from offchain.net.boundary import StreamGuard
+from offchain.net.framing import FrameReader, receive
+from offchain.net.host import forget_failed_dials
+from offchain.net.session import SessionPool
+from offchain.net.streams import NET_ERRORS, peer_id, remote_peer, reset_quietly, send
+from offchain.protocol import protocol_ids as protocols
+from offchain.protocol.frames import FrameError
+from offchain.protocol.roles import ROLE_ROUTER
+from offchain.protocol.wire import (
     MAX_PEERS_IN_SUMMARY,
     Ping,
     Pong,
     Request,
     Response,
     SignedSummary,
-    receive,
 )
-from offchain.net.metrics import AgentMetrics
-from offchain.net.session import SessionPool
-from offchain.net.wire import NET_ERRORS, peer_id, remote_peer, reset_quietly, send
 from offchain.routers import mesh as meshlib
 from offchain.routers import planner, signing
 from offchain.routers import table as tablelib
 from offchain.routers.config import RouterConfig
 from offchain.routers.gossip import Broadcast, TokenBucket
 from offchain.routers.links import Stake, drop_stream, note_ping
+from offchain.runtime.backoff import Backoff
+from offchain.runtime.metrics import AgentMetrics
 
 logger = logging.getLogger(__name__)
 

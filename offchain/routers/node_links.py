@@ -16,17 +16,19 @@ from dataclasses import replace
 import trio
 from libp2p.abc import IHost, INetStream
 
+from offchain.chain.identity import StakeCheck, classify_peer
 from offchain.net.boundary import StreamGuard
-from offchain.net.framing import FrameError, FrameReader
-from offchain.net.identity import ROLE_COMPUTE, StakeCheck, classify_peer
-from offchain.net.messages import Hello, Load, Message, Ping, Pong, Request, Response, receive
-from offchain.net.metrics import AgentMetrics
+from offchain.net.framing import FrameReader, receive
 from offchain.net.session import ClientSession, SessionEnded, SessionPool
-from offchain.net.wire import NET_ERRORS, peer_id, remote_peer, reset_quietly
+from offchain.net.streams import NET_ERRORS, peer_id, remote_peer, reset_quietly
+from offchain.protocol.frames import FrameError
+from offchain.protocol.roles import ROLE_COMPUTE
+from offchain.protocol.wire import Hello, Load, Message, Ping, Pong, Request, Response
 from offchain.routers import planner
 from offchain.routers import table as tablelib
 from offchain.routers.config import RouterConfig
 from offchain.routers.links import Stake, drop_stream, note_ping
+from offchain.runtime.metrics import AgentMetrics
 
 logger = logging.getLogger(__name__)
 

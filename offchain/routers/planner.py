@@ -15,7 +15,7 @@ import random
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from offchain.net.messages import Request, Response
+from offchain.protocol.wire import Request, Response
 from offchain.routers import mesh as meshlib
 from offchain.routers import table as tablelib
 

@@ -5,7 +5,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from offchain.net.messages import Request, Response, Summary
+from offchain.protocol.wire import Request, Response, Summary
 from offchain.routers import planner
 from offchain.routers.mesh import MeshState, accept_summary, set_link
 from offchain.routers.planner import Forward, Refuse, Serve
