@@ -43,7 +43,7 @@ async def test_records__published_by_serving_router__received_by_mesh_router():
             ping_interval_s=1.0, eth_key_seed=seed_hex("gossip-r1"), staked_routers=routers
         )
     )
-    r1._is_staked = lambda address: True  # the node below is staked for this test
+    r1.node_links.is_staked = lambda address: True  # the node below is staked for this test
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(r1.run, stop)
@@ -210,7 +210,7 @@ async def test_gossip__unstaked_peer__refused_nothing_delivered_or_received__val
     validator_key = generate_keypair(bytes.fromhex(seed_hex("adm-validator")))
     config = dict(staked_routers=routers, staked_validators=[validator_key.address])
     r1 = RouterAgent(RouterConfig(eth_key_seed=seed_hex("adm-r1"), **config))
-    r1._is_staked = lambda address: True  # the node below is staked for this test
+    r1.node_links.is_staked = lambda address: True  # the node below is staked for this test
     topic = protocols.TOPIC_RECORDS
     frame = encode(RouteRecord(b"u" * 16, "echo", "12D3KooWnode", "12D3KooWfake", b"\1" * 32, 0))
     with trio.fail_after(90):
