@@ -40,10 +40,10 @@ from offchain.chain.client import ChainClient, devnet_account  # noqa: E402
 from offchain.chain.deploy import deploy_contracts  # noqa: E402
 from offchain.chain.invocation_market import deposit_escrow, mint_socket  # noqa: E402
 from offchain.crypto.keys import generate_keypair, keypair_from_private_key  # noqa: E402
-from offchain.net.framing import FrameError  # noqa: E402
 from offchain.net.session import SessionPool  # noqa: E402
 from offchain.net.streams import NET_ERRORS  # noqa: E402
 from offchain.protocol import protocol_ids as protocols  # noqa: E402
+from offchain.protocol.frames import FrameError  # noqa: E402
 from offchain.protocol.invocation import (  # noqa: E402
     EscrowInfo,
     InvocationDomain,

@@ -25,7 +25,9 @@ GOSSIP_JOIN = TProtocol("/emc/gossip-join/1.0.0")
 ALL_PROTOCOLS = (NODE_CONTROL, INVOKE, MESH, GOSSIP_JOIN)
 
 # Gossipsub topics.
-TOPIC_RECORDS = "emc/records/1"
+# Version 2 carries countersigned invocation records (``messages.RecordBatch``); version 1
+# carried unsigned route records that nothing consumed.
+TOPIC_RECORDS = "emc/records/2"
 TOPIC_COMMITS = "emc/commits/1"
 TOPIC_REGISTRY = "emc/registry/1"
 TOPIC_MESH = "emc/mesh/1"

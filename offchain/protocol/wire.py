@@ -408,61 +408,24 @@ def _uint_map(value: dict[str, Any], key: str) -> dict[str, int]:
 
 
 @dataclass(frozen=True)
-class RouteRecord:
-    """What a router gossips on the records topic for each request a node answered."""
-
-    request_id: bytes
-    workload: str
-    node: str
-    router: str
-    output_hash: bytes
-    hops: int
-
-    TYPE = MsgType.RECORD
-    KEYS = frozenset({"request_id", "workload", "node", "router", "output_hash", "hops"})
-
-    def to_map(self) -> dict[str, Any]:
-        """Return the map form."""
-        return {
-            "request_id": self.request_id,
-            "workload": self.workload,
-            "node": self.node,
-            "router": self.router,
-            "output_hash": self.output_hash,
-            "hops": self.hops,
-        }
-
-    @classmethod
-    def from_map(cls, value: dict[str, Any]) -> "RouteRecord":
-        """Return the message in ``value`` or raise ``FrameError``."""
-        _check_keys(value, cls.KEYS)
-        output_hash = _get(value, "output_hash", bytes)
-        if len(output_hash) != 32:
-            raise FrameError("output_hash must be 32 bytes")
-        return cls(
-            request_id=_get(value, "request_id", bytes)[:16],
-            workload=_name(value, "workload"),
-            node=_get(value, "node", str)[:128],
-            router=_get(value, "router", str)[:128],
-            output_hash=output_hash,
-            hops=_uint(value, "hops", MAX_PATH + 1),
-        )
-
-
-@dataclass(frozen=True)
 class RecordBatch:
-    """Records a router gossips together: one gossip message, and one signature, for many."""
+    """Invocation records a router gossips together on the records topic: one message for many.
 
-    records: tuple[RouteRecord, ...]
+    Each is the canonical encoding of an ``InvocationRecord`` (``offchain/protocol/invocation``)
+    that the router countersigned; their signatures are checked by whoever settles them
+    (validators), not here, where only the sizes are bounded.
+    """
+
+    records: tuple[bytes, ...]
 
     TYPE = MsgType.RECORDS
     KEYS = frozenset({"records"})
-    # About 200 bytes each: a full batch stays well inside the 64 KiB gossip limit.
-    MAX_RECORDS = 200
+    # About 600 bytes each: a full batch stays inside the 60 KiB body of a RECORDS frame.
+    MAX_RECORDS = 80
 
     def to_map(self) -> dict[str, Any]:
         """Return the map form."""
-        return {"records": [record.to_map() for record in self.records]}
+        return {"records": list(self.records)}
 
     @classmethod
     def from_map(cls, value: dict[str, Any]) -> "RecordBatch":
@@ -471,9 +434,9 @@ class RecordBatch:
         items = _get(value, "records", list)
         if not 1 <= len(items) <= cls.MAX_RECORDS:
             raise FrameError(f"a record batch holds 1 to {cls.MAX_RECORDS} records")
-        if not all(isinstance(item, dict) for item in items):
-            raise FrameError("each record must be a map")
-        return cls(tuple(RouteRecord.from_map(item) for item in items))
+        if not all(type(item) is bytes and len(item) <= MAX_INVOCATION for item in items):
+            raise FrameError(f"each record is at most {MAX_INVOCATION} bytes")
+        return cls(tuple(items))
 
 
 @dataclass(frozen=True)
@@ -515,7 +478,6 @@ MESSAGE_CLASSES: dict[MsgType, Any] = {
         Request,
         Response,
         SignedSummary,
-        RouteRecord,
         RecordBatch,
         Join,
     )
@@ -530,7 +492,6 @@ Message = (
     | Request
     | Response
     | SignedSummary
-    | RouteRecord
     | RecordBatch
     | Join
 )

@@ -13,7 +13,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +30,6 @@ from offchain.chain.identity import (
     make_binding,
     static_role_check,
 )
-from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import generate_keypair
 from offchain.net.boundary import StreamGuard
 from offchain.net.conduct import ConductPolicy, PeerConduct
@@ -49,13 +48,17 @@ from offchain.net.streams import (
     shut_down,
 )
 from offchain.protocol import protocol_ids as protocols
+from offchain.protocol.invocation import InvocationRecord, encode_record
+from offchain.protocol.invocation.errors import InvocationRejected
 from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER, ROLE_VALIDATOR
-from offchain.protocol.wire import Join, RecordBatch, Request, Response, RouteRecord, encode
+from offchain.protocol.wire import Join, RecordBatch, Request, Response, encode
 from offchain.routers import mesh as meshlib
 from offchain.routers import planner
 from offchain.routers import table as tablelib
+from offchain.routers.admission import AdmissionPolicy, Ticket
 from offchain.routers.config import RouterConfig
 from offchain.routers.gossip import Broadcast
+from offchain.routers.invocations import InvocationChecks
 from offchain.routers.links import Stake, drop_stream
 from offchain.routers.mesh_links import MeshLinks
 from offchain.routers.node_links import NodeLinks
@@ -127,7 +130,12 @@ class _PeerStoreJanitor(INotifee):
 class RouterAgent:
     """One router: a libp2p host, its node links and mesh links, and the requests it routes."""
 
-    def __init__(self, config: RouterConfig, metrics: AgentMetrics | None = None) -> None:
+    def __init__(
+        self,
+        config: RouterConfig,
+        metrics: AgentMetrics | None = None,
+        invocations: InvocationChecks | None = None,
+    ) -> None:
         self.config = config
         self.key_pair = identity_from_seed(seed_bytes(config.identity_seed))
         self.eth = generate_keypair(seed_bytes(config.eth_key_seed))
@@ -206,9 +214,46 @@ class RouterAgent:
         )
         if self.stake is not None:
             self.stake.subscribe(self._stake_changed)
-        # Records waiting for the next batch; a list, not a channel, so that answering a
-        # request never wakes the publisher (it wakes every RECORD_BATCH_S instead).
-        self._records: list[RouteRecord] = []
+        # Records waiting for the next batch (their encodings); a list, not a channel, so that
+        # answering a request never wakes the publisher (it wakes every RECORD_BATCH_S instead).
+        self._records: list[bytes] = []
+        # The checks of signed orders and node receipts (routers/invocations.py): given, or
+        # built on the chain's market when ``check_invocations``; None routes unchecked.
+        self._market_view = None
+        self.invocations = invocations or self._invocation_checks(config)
+
+    def _invocation_checks(self, config: RouterConfig) -> InvocationChecks | None:
+        """Return the checks of signed orders on the configured chain's market, if asked for."""
+        if not config.check_invocations:
+            return None
+        assert config.chain_rpc is not None  # RouterConfig refuses check_invocations without
+        # Imported here, as the stake view: web3 is for routers that read the chain.
+        from offchain.chain import market_view
+        from offchain.chain.invocation_market import open_market_view
+
+        checks: InvocationChecks | None = None
+        domain, view = open_market_view(
+            config.chain_rpc,
+            config.deployment,
+            config.chain_id,
+            # The router's record of used nonces: those of the orders it admitted.
+            nonce_used=lambda user, nonce: (
+                checks is not None and checks.admission.nonce_held(user, nonce)
+            ),
+        )
+        checks = InvocationChecks(
+            domain,
+            view,
+            self.eth,
+            AdmissionPolicy(config.invocation_rate_per_s, config.invocation_burst),
+            ready_timeout_s=config.read_timeout_s,
+            node_key=market_view.node_key,
+        )
+        self._market_view = view
+        if self.metrics.view_answers is not None:
+            self.metrics.view_answers.labels(answer="hit").set_function(lambda: view.hits)
+            self.metrics.view_answers.labels(answer="miss").set_function(lambda: view.misses)
+        return checks
 
     def _stake_view(self, config: RouterConfig, static: RoleCheck) -> "StakeView | None":
         """Return the chain view of stake when a chain is configured (it reads the chain now)."""
@@ -276,6 +321,8 @@ class RouterAgent:
                     nursery.start_soon(self.guard.run)
                     if self.stake is not None:
                         nursery.start_soon(self.stake.run)
+                    if self._market_view is not None:
+                        nursery.start_soon(self._market_view.run)
                     elif self.config.peers and not self.config.staked_routers:
                         logger.warning(
                             "no staked routers configured: every mesh link will be refused"
@@ -411,7 +458,10 @@ class RouterAgent:
         self._peer_in_flight[peer] = held + 1
         self.in_flight += 1
         try:
-            return await self.route(request)
+            if self.invocations is None:
+                response, _node = await self.route(request)
+                return response
+            return await self._route_checked(request, self.invocations)
         finally:
             self.in_flight -= 1
             left = self._peer_in_flight[peer] - 1
@@ -420,8 +470,49 @@ class RouterAgent:
             else:
                 del self._peer_in_flight[peer]
 
-    async def route(self, request: Request) -> Response:
-        """Return the answer to ``request``, carrying out the planner's steps."""
+    async def _route_checked(self, request: Request, checks: InvocationChecks) -> Response:
+        """Admit ``request``'s signed order, route it, and check and record the answer.
+
+        A refused order, or a refused answer, is answered with its reason; either way the order
+        is released and nothing is billed. Only a served order keeps its price pending.
+        """
+        try:
+            ticket = await checks.admit(request)
+        except InvocationRejected as exc:
+            self.metrics.rejected.labels(reason=exc.reason).inc()
+            return _refused(request, exc)
+        served = False
+        try:
+            response, node = await self.route(
+                request, checks.to_node(request), self._barred(checks, ticket)
+            )
+            if not response.ok:
+                return response
+            if node is None:  # another router served it, and records it
+                checks.check_forwarded(ticket, response)
+            else:
+                entry = self.node_links.table.nodes.get(node)
+                address = entry.address if entry is not None else ""
+                self._record(await checks.settle(ticket, response, address))
+            served = True
+            return response
+        except InvocationRejected as exc:
+            self.metrics.rejected.labels(reason=exc.reason).inc()
+            logger.warning("answer to %s refused: %s", request.request_id.hex(), exc)
+            return _refused(request, exc)
+        finally:
+            if not served:
+                checks.failed(ticket)
+
+    async def route(
+        self, request: Request, for_node: Request | None = None, barred: Sequence[str] = ()
+    ) -> tuple[Response, str | None]:
+        """Return the answer to ``request`` and the local node that gave it (None: none did).
+
+        Carries out the planner's steps: a local node is sent ``for_node`` (the request as a
+        node sees it, when it differs) and nodes in ``barred`` are never tried; the mesh is
+        sent ``request`` as it came.
+        """
         tried: list[str] = []
         failures: list[str] = []
         while True:
@@ -433,15 +524,14 @@ class RouterAgent:
                 self.rng,
                 tried,
                 failures,
+                barred,
             )
             if isinstance(step, planner.Serve):
                 node = step.node
                 tried.append(node)
-                response, reason = await self.node_links.call(node, request)
+                response, reason = await self.node_links.call(node, for_node or request)
                 if response is not None and planner.is_final(response):
-                    if response.ok:
-                        self._record(request, response)
-                    return response
+                    return response, node
                 failures.append(planner.failure(node, reason))
                 if len(tried) < planner.MAX_ATTEMPTS:
                     logger.info(
@@ -451,28 +541,32 @@ class RouterAgent:
                         reason,
                     )
             elif isinstance(step, planner.Forward):
-                return await self.mesh_links.forward(step.next_hop, request)
+                return await self.mesh_links.forward(step.next_hop, request), None
             else:
-                return planner.refusal(request, step)
+                return planner.refusal(request, step), None
+
+    def _barred(self, checks: InvocationChecks, ticket: Ticket) -> list[str]:
+        """Return the linked nodes that may not serve ``ticket``'s socket (issuer-only terms)."""
+        socket = checks.view.socket(ticket.order.socket_id)
+        if socket is None or socket.open_serving:
+            return []
+        table = self.node_links.table
+        return [
+            peer
+            for peer in table.by_workload.get(ticket.order.workload, ())
+            if table.nodes[peer].address != socket.issuer
+        ]
 
     # ------------------------------------------------------------------ gossip
 
-    def _record(self, request: Request, response: Response) -> None:
-        """Queue the gossip record of an answered request (dropped, and counted, when full)."""
+    def _record(self, record: InvocationRecord) -> None:
+        """Queue a countersigned record for gossip (dropped, and counted, when full)."""
         if self.broadcast is None:
             return
-        record = RouteRecord(
-            request.request_id,
-            request.workload,
-            response.node,
-            self.me,
-            keccak(response.output),
-            len(request.path),
-        )
         if len(self._records) >= RECORD_QUEUE:
             self.metrics.gossip.labels(topic=protocols.TOPIC_RECORDS, outcome="dropped").inc()
             return
-        self._records.append(record)
+        self._records.append(encode_record(record))
 
     async def _publish_records(self) -> None:
         """Gossip answered requests' records in batches: one message and signature for many."""
@@ -485,7 +579,7 @@ class RouterAgent:
                 del self._records[: RecordBatch.MAX_RECORDS]
                 await self._publish_batch(batch)
 
-    async def _publish_batch(self, batch: list[RouteRecord]) -> None:
+    async def _publish_batch(self, batch: list[bytes]) -> None:
         assert self.broadcast is not None
         try:
             await self.broadcast.publish(protocols.TOPIC_RECORDS, encode(RecordBatch(tuple(batch))))
@@ -548,3 +642,8 @@ class RouterAgent:
         if self.roles(address, ROLE_ROUTER) or self.roles(address, ROLE_VALIDATOR):
             return
         self.broadcast.revoke_address(address)
+
+
+def _refused(request: Request, refusal: InvocationRejected) -> Response:
+    """Return the answer that tells the caller why its order or its answer was refused."""
+    return Response(request.request_id, False, error=refusal.reason, message=str(refusal))

@@ -100,17 +100,21 @@ def next_step(
     rng: random.Random,
     tried: Sequence[str],
     failures: Sequence[str] = (),
+    barred: Sequence[str] = (),
 ) -> Step:
     """Return what to do next with ``request``, after the local nodes in ``tried`` failed.
 
     A local node first, a different one for the retry, at most ``MAX_ATTEMPTS`` in all; once a
     local node was tried the request stays here (its failures are the answer, ``failures``
-    holding one ``node:reason`` each). With no local node to take it, the mesh's next hop;
+    holding one ``node:reason`` each). Nodes in ``barred`` (which may not serve the request's
+    socket) are never chosen and are not attempts. With no local node to take it, the mesh's
+    next hop;
     else busy when local nodes serve the workload but are full, and no-node when none does.
     """
     workload = request.workload
     if len(tried) < MAX_ATTEMPTS:
-        node = tablelib.choose(table, workload, rng, now, request.timeout_ms, exclude=tried)
+        exclude = [*tried, *barred] if barred else tried
+        node = tablelib.choose(table, workload, rng, now, request.timeout_ms, exclude=exclude)
         if node is not None:
             return Serve(node)
     if tried:
