@@ -3,8 +3,9 @@
 Compute nodes dial in and hold node links (``node_links.py``); neighbour routers hold mesh
 links (``mesh_links.py``). A caller's request, or one a neighbour forwards, is admitted and
 routed by the planner's decisions (``planner.py``): a local node, one retry on another, else
-the mesh's next hop. Answered requests are gossiped as route records to staked routers and
-validators (``gossip.py``).
+the mesh's next hop. With ``check_invocations`` each signed order is admitted before routing
+and the node's receipt checked after (``invocations.py``), and each served order's
+countersigned record is gossiped to staked routers and validators (``gossip.py``).
 """
 
 import gc
