@@ -291,6 +291,12 @@ async def test_gossip__unstaked_peer__refused_nothing_delivered_or_received__val
                     for _ in range(5):
                         await o_pub.publish(topic, frame)
                     # Requests served by r1 yield records that r2 and the validator receive.
+                    # Heartbeats graft the validator into r1's mesh for records; then r1
+                    # publishes the records of three requests it served.
+                    await wait_until(
+                        lambda: validator.get_id() in r1.broadcast.gossipsub.mesh.get(topic, ()),
+                        "the validator in r1's gossipsub mesh for records",
+                    )
                     for i in range(3):
                         r1._record(sample_record(i))
                     with trio.fail_after(30):
