@@ -31,11 +31,13 @@ import trio
 from libp2p.abc import INetStream
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
-from offchain.net import canonical_cbor, protocols
-from offchain.net.framing import FRAME_VERSION, HEADER, HEADER_SIZE, MsgType
 from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
 from offchain.net.limits import node_limits
-from offchain.net.messages import (
+from offchain.net.streams import NET_ERRORS
+from offchain.protocol import canonical_cbor
+from offchain.protocol import protocol_ids as protocols
+from offchain.protocol.frames import FRAME_VERSION, HEADER, HEADER_SIZE, MsgType
+from offchain.protocol.wire import (
     Hello,
     Join,
     Ping,
@@ -46,7 +48,6 @@ from offchain.net.messages import (
     Summary,
     encode,
 )
-from offchain.net.wire import NET_ERRORS
 from offchain.routers.gossip import MESHSUB_PROTOCOLS
 
 logger = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from eth_account import Account
 
 from offchain.chain.rpc import RPC_BATCH, Rpc
 from offchain.chain.stake_view import StakeView, StakingReader, connect_staking
-from offchain.net.identity import ROLE_COMPUTE
+from offchain.protocol.roles import ROLE_COMPUTE
 from tests.offchain.chain.chainnet import StakingChain, staking_chain
 
 from ._common import bench_parser

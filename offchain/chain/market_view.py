@@ -31,8 +31,8 @@ from prometheus_client import Counter
 from offchain.chain.cached_view import Block, CachedView, Changes
 from offchain.chain.client import DEFAULT_ABI_DIR, DEFAULT_DEPLOYMENTS_DIR, ChainClient, ChainError
 from offchain.chain.rpc import AbiFunction, Call, EventKeys, Rpc, Watch
-from offchain.net.identity import ROLE_COMPUTE
 from offchain.protocol.invocation.types import EscrowInfo, NodeInfo, SocketInfo
+from offchain.protocol.roles import ROLE_COMPUTE
 
 logger = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ from prometheus_client import Counter
 
 from offchain.chain.cached_view import Block, CachedView, Changes
 from offchain.chain.client import DEFAULT_ABI_DIR, DEFAULT_DEPLOYMENTS_DIR, ChainClient, ChainError
+from offchain.chain.identity import RoleCheck
 from offchain.chain.rpc import AbiFunction, Call, EventKeys, Rpc, Watch
-from offchain.net.identity import RoleCheck
 
 logger = logging.getLogger(__name__)
 

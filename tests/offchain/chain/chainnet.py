@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 from offchain.chain.anvil import Anvil, start_anvil
 from offchain.chain.client import ChainClient, devnet_account
 from offchain.chain.deploy import deploy_contracts
-from offchain.net.identity import ROLE_COMPUTE
+from offchain.protocol.roles import ROLE_COMPUTE
 
 
 @dataclass

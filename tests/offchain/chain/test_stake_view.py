@@ -14,8 +14,9 @@ from prometheus_client import Counter as PromCounter
 
 from offchain.chain.anvil import free_port
 from offchain.chain.client import ChainError
+from offchain.chain.identity import static_role_check
 from offchain.chain.stake_view import Changes, StakeView, StakingReader, connect_staking
-from offchain.net.identity import ROLE_COMPUTE, ROLE_ROUTER, static_role_check
+from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER
 from tests.waiting import wait_until
 
 WARNED = "stake view: chain read failed"

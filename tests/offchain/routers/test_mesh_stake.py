@@ -13,15 +13,15 @@ from dataclasses import replace
 import trio
 from libp2p.peer.id import ID
 
-from offchain.net.messages import SignedSummary, encode
-from offchain.net.spawn import seed_hex
-from offchain.net.wire import NET_ERRORS
+from offchain.net.streams import NET_ERRORS
+from offchain.protocol.wire import SignedSummary, encode
 from offchain.routers import mesh as meshlib
 from offchain.routers.agent import RouterAgent
 from offchain.routers.client import caller, invoke
 from offchain.routers.config import RouterConfig
 from offchain.routers.mesh import Conduct
 from offchain.routers.signing import open_summary, summary_body
+from offchain.runtime.spawn import seed_hex
 from offchain.workers.node import NodeAgent, NodeConfig
 from tests.offchain.routers.routernet import (
     MeshKeys,
