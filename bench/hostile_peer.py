@@ -328,11 +328,14 @@ async def fake_router(
     host = make_host(identity_from_seed(rng.randbytes(32)), node_limits())
 
     async def handle(stream: INetStream) -> None:
-        frame = frames.pop(0) if frames else frame_of(MsgType.PING, BOMBS[0])
         try:
             await stream.read(65_536)  # the node's hello
-            await stream.write(frame)
+            # Taken only once the link is up, so a link that fails before it loses no frame.
+            frame = frames.pop(0) if frames else frame_of(MsgType.PING, BOMBS[0])
+            # Counted before the write: a node that refuses the frame may reset the stream
+            # while the write is still returning, after the bytes went out.
             report.frames_sent += 1
+            await stream.write(frame)
             if await _await_refusal(stream, 2, keep_reading=True):
                 report.streams_refused += 1
             else:

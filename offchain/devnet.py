@@ -4,7 +4,7 @@ It starts a local anvil, deploys and wires the contracts, and brings the devnet'
 on-chain: 4 validators (staked, BLS keys registered with proofs of possession), 2 routers and 3
 compute nodes (staked, capabilities declared). The routers and compute nodes also run as real
 agent processes on loopback (``python -m offchain.routers`` and ``python -m
-offchain.workers.node``, logs and ready files in the devnet's work directory): the two routers
+offchain.workers``, logs and ready files in the devnet's work directory): the two routers
 mesh with each other, each compute node dials out to both routers and serves its
 ``DEMO_WORKLOADS``, and the routers read who is staked from the Staking contract
 (``--chain-rpc``), as a real network's routers do: nothing is staked in their config. Each

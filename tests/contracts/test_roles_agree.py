@@ -6,7 +6,9 @@ from pathlib import Path
 from offchain.protocol import roles
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
-ROLE_CONSTANT = re.compile(r"^(ROLE_[A-Z]+):\s*(?:public\()?constant\(uint256\)\)?\s*=\s*(\d+)", re.M)
+ROLE_CONSTANT = re.compile(
+    r"^(ROLE_[A-Z]+):\s*(?:public\()?constant\(uint256\)\)?\s*=\s*(\d+)", re.M
+)
 
 
 def test_every_contract_role_constant__equals_the_python_definition():
