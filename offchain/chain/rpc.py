@@ -187,11 +187,19 @@ class Rpc:
 
 
 def _in_order(replies: list) -> list:
-    """Return batch replies in the order of their requests (servers may reorder them)."""
+    """Return batch replies in the order of their requests, or raise ``ChainError``.
+
+    web3 numbers a batch's requests in increasing order and sorts the replies by id, but passes
+    replies without ids on in the order they came; a reply without an id, or two with one id,
+    could answer any call, so the batch is refused.
+    """
     try:
-        return sorted(replies, key=lambda r: r["id"])
-    except (TypeError, KeyError) as exc:
-        raise ChainError(f"a batch answered without ids: {replies!r:.200}") from exc
+        ids = [reply["id"] for reply in replies]
+        if len(set(ids)) != len(ids):
+            raise ValueError("ids repeated")
+        return sorted(replies, key=lambda reply: reply["id"])
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ChainError(f"a batch answered without distinct ids: {replies!r:.200}") from exc
 
 
 def _answer(call: Call, reply: object) -> tuple | None:
