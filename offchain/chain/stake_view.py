@@ -1,27 +1,20 @@
 """Who is staked, for which role: the Staking contract's ``is_active``, answered from a cache.
 
 A router asks ``view(address, role)`` on paths that must not wait (a node's hello, every mesh
-summary), so the answer always comes from memory. An address it has not seen is answered
-"unstaked" and looked up in the background. The view follows the Staking contract's events:
-each poll (every ``follow_s``) reads the logs of the blocks since the last one and re-reads the
-addresses they name, so new stake, unstaking, slashing and blacklisting show within a poll of
-their block; a change of a role's minimum re-reads everyone. A sweep re-reads every tracked
-address every ``refresh_s`` seconds, the safety net for reorganisations and missed logs. Every
-read is pinned to a block, and an answer from an older block than the one held is ignored, so a
-slow read never undoes a newer one. Subscribers hear of each change. While the chain does not
-answer, the last view stands.
+summary), so the answer always comes from memory. ``StakeView`` is a ``CachedView``
+(offchain/chain/cached_view.py: lookups in the background, the event follower, the sweep, the
+bounds on memory and RPC, the chain-down handling) whose keys are (address, role) pairs:
 
-Memory and RPC are bounded whatever peers claim: at most ``max_tracked`` entries (the least
-recently asked evicted first, except those ``hold`` pins, such as connected nodes) and at most
-``max_pending`` lookups queued, taken at ``lookups_per_s``. The queue has two lanes, served in
-order: known stake (addresses read staked before, named by a Staking event the follower read, or
-on the static allow-list; at most ``max_tracked`` such addresses are remembered) ahead of
-never-seen addresses, which cost a flood nothing to make up. A key beyond the full queue takes
-the place of the newest never-seen one if it is known stake or urgent (a new connection), and is
-dropped otherwise, to be asked again the next time it comes up; a flood of never-seen addresses
-can thus only displace never-seen addresses. A held key (a connected node) that is displaced or
-finds no room is parked, never forgotten, and queued as room frees; parked keys are held keys,
-bounded by the router's connections.
+* an address it has not seen is answered "unstaked" and looked up behind;
+* it follows the Staking events that change ``is_active`` (``Staked``, ``UnstakeRequested``,
+  ``Withdrawn``, ``Slashed``, ``NodeBlacklisted`` re-read the address they name;
+  ``MinStakeChanged`` re-reads everyone), so new stake, unstaking, slashing and blacklisting
+  show within a poll of their block;
+* known stake, served ahead of never-seen addresses in the lookup queue, is an address read
+  staked before, named by a Staking event, or on the static allow-list, which stays staked
+  whatever the chain says;
+* subscribers hear ``(address, role, staked)`` on each change; connected nodes are held
+  (``hold``/``release``), never evicted.
 """
 
 import logging
