@@ -168,8 +168,8 @@ def test_reader__changes__names_the_accounts_of_a_block_range(chain):
     middle = reader.head()
     chain.stake(other, ROLE_COMPUTE)
     end = reader.head()
-    assert reader.changes(start + 1, end).addresses == {node.address, other.address}
-    assert reader.changes(middle + 1, end).addresses == {other.address}
+    assert reader.changes(start + 1, end).subjects == {node.address, other.address}
+    assert reader.changes(middle + 1, end).subjects == {other.address}
     assert reader.is_active([(node.address, ROLE_COMPUTE)], start) == [False]
     assert reader.is_active([(node.address, ROLE_COMPUTE)], end) == [True]
 
