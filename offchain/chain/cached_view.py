@@ -192,6 +192,13 @@ class CachedView(Generic[K, V]):
         """Return the source's answers for ``keys`` at ``block``; blocking (a worker thread)."""
         return self._source.read(keys, block)
 
+    def valid(self, key: K) -> bool:
+        """Return whether ``key`` can be read (a checksummed address, a token id in range).
+
+        Checked before a key is queued, so one malformed key never fails a whole batch.
+        """
+        return True
+
     def quiet(self, key: K) -> bool:
         """Return whether changes of ``key`` are not told to subscribers (fixed answers)."""
         return False
@@ -278,6 +285,9 @@ class CachedView(Generic[K, V]):
     # ------------------------------------------------------------------ internals
 
     def _queue(self, key: K, urgent: bool = False) -> None:
+        if key not in self._pending and not self.valid(key):
+            self._count("invalid-key")
+            return  # answered absent, never read
         known = self.known_key(key)
         if key in self._pending:
             self._pending.add(key, known, urgent)  # to the known lane, or the front if urgent

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from eth_utils import to_checksum_address
+from eth_utils import is_checksum_address, to_checksum_address
 from prometheus_client import Counter
 
 from offchain.chain.cached_view import Block, CachedView, Changes
@@ -265,6 +265,13 @@ class MarketView(CachedView[MarketKey, Any]):
     def absent(self, key: MarketKey) -> Any:
         """Return the answer for a key not read yet: no socket, no entry, an empty escrow."""
         return NO_ESCROW if key[0] == ESCROW else None
+
+    def valid(self, key: MarketKey) -> bool:
+        """Return whether ``key`` names a token id in uint256 or a checksummed address."""
+        kind, ident = key
+        if kind == SOCKET:
+            return type(ident) is int and 0 <= ident < 1 << 256
+        return kind in (NODE, ESCROW) and isinstance(ident, str) and is_checksum_address(ident)
 
     # ------------------------------------------------------------------ ChainView
 

@@ -8,12 +8,15 @@ provider (``make_batch_request``), not through web3 contract objects, whose per-
 that was not asked for, or a log without the field it should name is a ``ChainError``.
 """
 
+import functools
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import decode, encode
+from eth_abi import encode
+from eth_abi.decoding import ContextFramesBytesIO
 from eth_abi.exceptions import DecodingError
+from eth_abi.registry import registry
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from eth_utils.abi import collapse_if_tuple
 from web3 import Web3
@@ -56,14 +59,41 @@ class AbiFunction:
 
     def data(self, *args: object) -> str:
         """Return the call's calldata as 0x hex."""
-        return "0x" + (self.selector + encode(self.inputs, args)).hex()
+        return _calldata(self, args)
 
     def answer(self, result: bytes) -> tuple:
         """Return the decoded outputs, or raise ``ChainError`` for a reply of another shape."""
         try:
-            return decode(self.outputs, result, strict=True)
+            return _decoder(self.outputs)(ContextFramesBytesIO(result))
         except (DecodingError, ValueError, OverflowError) as exc:
             raise ChainError(f"{self.name} answered {result[:64].hex()!r}: {exc}") from exc
+
+
+# A sweep encodes the same calls every period, and eth_abi's encoders check each address's
+# checksum (a keccak); remembered, a call is encoded once while its key is tracked.
+@functools.lru_cache(maxsize=1 << 16)
+def _calldata(function: AbiFunction, args: tuple) -> str:
+    return "0x" + (function.selector + encode(function.inputs, args)).hex()
+
+
+@functools.cache
+def _decoder(outputs: tuple[str, ...]) -> Callable[[ContextFramesBytesIO], tuple]:
+    # eth_abi's decoder for the outputs, strict (no short or padded words), without
+    # ``decode``'s per-call type validation and lookup. One static output (a sweep's bool) is
+    # decoded alone: the tuple decoder's pointer checks would double its cost.
+    if len(outputs) == 1:
+        single = registry.get_decoder(outputs[0], strict=True)
+        if not getattr(single, "is_dynamic", True):
+            return lambda stream: (_whole(single, stream),)
+    return registry.get_decoder(f"({','.join(outputs)})", strict=True)
+
+
+def _whole(decoder: Callable[[ContextFramesBytesIO], Any], stream: ContextFramesBytesIO) -> Any:
+    """Return ``decoder``'s value, refusing bytes left over (a reply longer than the type)."""
+    value = decoder(stream)
+    if stream.read(1):
+        raise DecodingError("more bytes than the output type")
+    return value
 
 
 @dataclass(frozen=True)
@@ -84,7 +114,12 @@ class Rpc:
     def __init__(self, url: str, timeout_s: float = 5.0) -> None:
         self.url = url
         self.timeout_s = timeout_s
-        self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout_s}))
+        # No retries: a view keeps its last answers while the chain is away, and tries again
+        # on its own schedule.
+        provider = Web3.HTTPProvider(
+            url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None
+        )
+        self.w3 = Web3(provider)
 
     def _request(self, method: str, params: list) -> Any:
         try:
@@ -152,11 +187,19 @@ class Rpc:
 
 
 def _in_order(replies: list) -> list:
-    """Return batch replies in the order of their requests (servers may reorder them)."""
+    """Return batch replies in the order of their requests, or raise ``ChainError``.
+
+    web3 numbers a batch's requests in increasing order and sorts the replies by id, but passes
+    replies without ids on in the order they came; a reply without an id, or two with one id,
+    could answer any call, so the batch is refused.
+    """
     try:
-        return sorted(replies, key=lambda r: r["id"])
-    except (TypeError, KeyError) as exc:
-        raise ChainError(f"a batch answered without ids: {replies!r:.200}") from exc
+        ids = [reply["id"] for reply in replies]
+        if len(set(ids)) != len(ids):
+            raise ValueError("ids repeated")
+        return sorted(replies, key=lambda reply: reply["id"])
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ChainError(f"a batch answered without distinct ids: {replies!r:.200}") from exc
 
 
 def _answer(call: Call, reply: object) -> tuple | None:

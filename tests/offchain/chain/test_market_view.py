@@ -203,3 +203,14 @@ def test_reader__log_without_its_key__refused(chain):
     assert reader.events.changes([log]).subjects == {escrow_key(user.address)}
     with pytest.raises(ChainError, match="without its address field"):
         reader.events.changes([{**log, "topics": log["topics"][:1]}])
+
+
+async def test_malformed_keys__answered_absent__never_queued(chain):
+    user = chain.account()
+    async with running(chain) as view:
+        assert view.node(user.address.lower()) is None  # not checksummed
+        assert view.socket(-1) is None and view.socket(1 << 256) is None
+        assert view.escrow("0x1234") == EscrowInfo(balance=0)
+        assert len(view._pending) == 0
+        # A good key next to them is read as usual.
+        assert await view.ready([escrow_key(user.address)], timeout_s=10)
