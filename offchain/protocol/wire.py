@@ -484,17 +484,7 @@ MESSAGE_CLASSES: dict[MsgType, Any] = {
 }
 
 
-Message = (
-    Hello
-    | Load
-    | Ping
-    | Pong
-    | Request
-    | Response
-    | SignedSummary
-    | RecordBatch
-    | Join
-)
+Message = Hello | Load | Ping | Pong | Request | Response | SignedSummary | RecordBatch | Join
 
 
 # Messages that routers pass on unchanged, and so keep the frame they were read from.
