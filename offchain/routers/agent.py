@@ -49,7 +49,7 @@ from offchain.net.streams import (
     shut_down,
 )
 from offchain.protocol import protocol_ids as protocols
-from offchain.protocol.invocation import InvocationRecord, encode_record
+from offchain.protocol.invocation import EscrowInfo, InvocationRecord, encode_record
 from offchain.protocol.invocation.errors import InvocationRejected
 from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER, ROLE_VALIDATOR
 from offchain.protocol.wire import Join, RecordBatch, Request, Response, encode
@@ -251,6 +251,13 @@ class RouterAgent:
             node_key=market_view.node_key,
         )
         self._market_view = view
+
+        # A commit's proven spend leaves the users' pending spend as the view reads it.
+        def escrow_read(key: market_view.MarketKey, value: EscrowInfo) -> None:
+            if key[0] == market_view.ESCROW and checks is not None:
+                checks.escrow_changed(key[1], value)
+
+        view.subscribe_keys(escrow_read)
         if self.metrics.view_answers is not None:
             self.metrics.view_answers.labels(answer="hit").set_function(lambda: view.hits)
             self.metrics.view_answers.labels(answer="miss").set_function(lambda: view.misses)

@@ -26,6 +26,7 @@ from typing import Any
 from offchain.crypto.keys import Keypair
 from offchain.protocol.invocation import (
     ChainView,
+    EscrowInfo,
     FollowingView,
     InvocationDomain,
     InvocationRecord,
@@ -61,6 +62,8 @@ class InvocationChecks:
         self._router_bytes = bytes.fromhex(key.address[2:])
         self._following = view if isinstance(view, FollowingView) else None
         self._node_key = node_key
+        # The spend each user's escrow had proven when last read (``escrow_changed``).
+        self._proven: dict[str, int] = {}
 
     async def admit(self, request: Request) -> Ticket:
         """Return the ticket of ``request``'s signed order, or raise why it is refused."""
@@ -108,6 +111,16 @@ class InvocationChecks:
         except InvocationRejected:
             self.admission.failed(ticket)
             raise
+
+    def escrow_changed(self, user: str, escrow: EscrowInfo) -> None:
+        """Note ``user``'s escrow as the view now reads it: spend proven since is no longer pending.
+
+        The first reading only sets the mark: what was proven before it was never counted here.
+        """
+        last = self._proven.get(user)
+        self._proven[user] = escrow.proven_spent
+        if last is not None and escrow.proven_spent > last:
+            self.admission.covered(user, escrow.proven_spent - last)
 
     def failed(self, ticket: Ticket) -> None:
         """Release ``ticket``: the order was not served, so nothing is billed."""

@@ -32,6 +32,7 @@ from offchain.routers.client import (
     signed_request,
     verify_receipt,
 )
+from offchain.routers.invocations import InvocationChecks
 from offchain.routers.records import countersign
 from offchain.workers import receipts
 
@@ -374,3 +375,13 @@ def test_node_sign__price_above_the_orders_max__refused():
     with pytest.raises(InvocationRejected) as refused:
         receipts.sign(accepted, INPUT, 1, NODE, DOMAIN, dear)
     assert refused.value.reason == "price-above-max"
+
+
+def test_escrow_changed__spend_proven_since_last_read__no_longer_pending():
+    checks = InvocationChecks(DOMAIN, VIEW, ROUTER, clock=lambda: NOW)
+    checks.admission.admit(request_of(order(nonce=60)), NOW)
+    checks.admission.admit(request_of(order(nonce=61)), NOW)
+    checks.escrow_changed(USER.address, EscrowInfo(3 * PRICE, proven_spent=5 * PRICE))
+    assert checks.admission.pending == {USER.address: 2 * PRICE}  # the first read only marks
+    checks.escrow_changed(USER.address, EscrowInfo(3 * PRICE, proven_spent=6 * PRICE))
+    assert checks.admission.pending == {USER.address: PRICE}
