@@ -331,12 +331,11 @@ class NodeAgent:
                 return self._refuse(request, "no-pricing", "this node signs no receipts")
             view = self.pricing.view
             try:
+                order = receipts.order_of(request)
                 if isinstance(view, FollowingView):
                     # What is not read in time is refused as absent (an unknown socket).
-                    await view.ready_for(
-                        *receipts.socket_and_user(request), self.config.read_timeout_s
-                    )
-                accepted = receipts.accept(request, self.pricing.domain, view)
+                    await view.ready_for(order.socket_id, order.user, self.config.read_timeout_s)
+                accepted = receipts.accept(request, self.pricing.domain, view, order)
             except InputRejected as exc:
                 return self._refuse(request, exc.reason, str(exc))
         if self.pending >= self.config.parallel + self.config.queue_size:

@@ -54,15 +54,23 @@ class SignedReceipt:
     signature: bytes
 
 
-def socket_and_user(request: Request) -> tuple[int, str]:
-    """Return the socket and signer of the order ``request`` carries (to read them first)."""
-    order = decode_request(request.invocation)
-    return order.socket_id, order.user
+def order_of(request: Request) -> InvocationRequest:
+    """Return the order ``request`` carries, decoded (not yet checked)."""
+    return decode_request(request.invocation)
 
 
-def accept(request: Request, domain: InvocationDomain, view: ChainView) -> Accepted:
-    """Return the order ``request`` carries, or raise the ``InvocationRejected`` reason."""
-    order = decode_request(request.invocation)
+def accept(
+    request: Request,
+    domain: InvocationDomain,
+    view: ChainView,
+    order: InvocationRequest | None = None,
+) -> Accepted:
+    """Return the order ``request`` carries, or raise the ``InvocationRejected`` reason.
+
+    ``order`` is ``order_of(request)`` when the caller already decoded it.
+    """
+    if order is None:
+        order = order_of(request)
     if order.workload != request.workload:
         raise WorkloadMismatch(f"the order is for {order.workload!r}")
     if content_hash(request.payload) != order.input_hash:
