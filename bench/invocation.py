@@ -43,6 +43,7 @@ from offchain.crypto.keys import generate_keypair, keypair_from_private_key  # n
 from offchain.net.session import SessionPool  # noqa: E402
 from offchain.net.streams import NET_ERRORS  # noqa: E402
 from offchain.protocol import protocol_ids as protocols  # noqa: E402
+from offchain.protocol.errors import InputRejected  # noqa: E402
 from offchain.protocol.frames import FrameError  # noqa: E402
 from offchain.protocol.invocation import (  # noqa: E402
     EscrowInfo,
@@ -51,7 +52,6 @@ from offchain.protocol.invocation import (  # noqa: E402
     NodeInfo,
     SocketInfo,
 )
-from offchain.protocol.invocation.errors import InvocationRejected  # noqa: E402
 from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER  # noqa: E402
 from offchain.protocol.wire import Request, Response  # noqa: E402
 from offchain.routers import records  # noqa: E402
@@ -264,7 +264,7 @@ async def _round(pool: SessionPool, target: ID, callers: int, seconds: float,
                 elif not response.ok:
                     fail(response.error)
                     continue
-            except InvocationRejected as exc:
+            except InputRejected as exc:  # the receipt refused (or not CBOR at all)
                 fail(exc.reason)
                 continue
             except (trio.TooSlowError, FrameError, *NET_ERRORS) as exc:

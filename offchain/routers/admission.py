@@ -98,7 +98,10 @@ class Admission:
         self._buckets: dict[str, TokenBucket] = {}
 
     def admit(self, request: Request, now: float, order: InvocationRequest | None = None) -> Ticket:
-        """Return the ticket of ``request``'s order, or raise the ``InvocationRejected`` reason.
+        """Return the ticket of ``request``'s order, or raise the ``InputRejected`` reason.
+
+        That is an ``InvocationRejected``, or the decoder's ``CborError`` for bytes that are no
+        canonical CBOR.
 
         ``order`` is ``order_of(request)`` when the caller already decoded it (to wait until
         its chain view has read what the order is checked against).

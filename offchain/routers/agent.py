@@ -49,8 +49,8 @@ from offchain.net.streams import (
     shut_down,
 )
 from offchain.protocol import protocol_ids as protocols
+from offchain.protocol.errors import InputRejected
 from offchain.protocol.invocation import EscrowInfo, InvocationRecord, encode_record
-from offchain.protocol.invocation.errors import InvocationRejected
 from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER, ROLE_VALIDATOR
 from offchain.protocol.wire import Join, RecordBatch, Request, Response, encode
 from offchain.routers import mesh as meshlib
@@ -486,7 +486,7 @@ class RouterAgent:
         """
         try:
             ticket = await checks.admit(request)
-        except InvocationRejected as exc:
+        except InputRejected as exc:  # the checks' reasons, and the decoders'
             self.metrics.rejected.labels(reason=exc.reason).inc()
             return _refused(request, exc)
         served = False
@@ -504,7 +504,7 @@ class RouterAgent:
                 self._record(await checks.settle(ticket, response, address))
             served = True
             return response
-        except InvocationRejected as exc:
+        except InputRejected as exc:  # the checks' reasons, and the decoders'
             self.metrics.rejected.labels(reason=exc.reason).inc()
             logger.warning("answer to %s refused: %s", request.request_id.hex(), exc)
             return _refused(request, exc)
@@ -652,6 +652,6 @@ class RouterAgent:
         self.broadcast.revoke_address(address)
 
 
-def _refused(request: Request, refusal: InvocationRejected) -> Response:
+def _refused(request: Request, refusal: InputRejected) -> Response:
     """Return the answer that tells the caller why its order or its answer was refused."""
     return Response(request.request_id, False, error=refusal.reason, message=str(refusal))

@@ -138,7 +138,8 @@ def verify_receipt(
     """Return the checked output and receipt of ``response``, or raise why not.
 
     Raises ``InvocationFailed`` with the router's code when it refused, else the
-    ``InvocationRejected`` that names what is wrong with the receipt.
+    ``InputRejected`` that names what is wrong with the receipt (an ``InvocationRejected``, or
+    the decoder's ``CborError``).
     """
     if not response.ok:
         raise InvocationFailed(response.error, response.message)

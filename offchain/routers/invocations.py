@@ -8,7 +8,7 @@ refused as absent. A static view (tests, benches) needs no wait.
 
 One request's life in the agent:
 
-1. ``admit(request)``: the ticket, or the ``InvocationRejected`` reason to answer with;
+1. ``admit(request)``: the ticket, or the ``InputRejected`` reason to answer with;
 2. ``to_node(request, ticket)`` is what a local node is sent (it names this router, which the
    node's receipt must name); a forwarded request goes on unchanged;
 3. ``settle(ticket, response, node_address)`` on a local node's answer: the countersigned
@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from offchain.crypto.keys import Keypair
+from offchain.protocol.errors import InputRejected
 from offchain.protocol.invocation import (
     ChainView,
     EscrowInfo,
@@ -32,7 +33,6 @@ from offchain.protocol.invocation import (
     InvocationRecord,
     check_output,
 )
-from offchain.protocol.invocation.errors import InvocationRejected
 from offchain.protocol.wire import Request, Response
 from offchain.routers import records
 from offchain.routers.admission import Admission, AdmissionPolicy, Ticket, order_of
@@ -96,7 +96,7 @@ class InvocationChecks:
                 domain=self.domain,
                 view=self.view,
             )
-        except InvocationRejected:
+        except InputRejected:  # an InvocationRejected, or bytes the decoder refused
             self.admission.failed(ticket)
             raise
 
@@ -108,7 +108,7 @@ class InvocationChecks:
         """
         try:
             check_output(records.node_record(ticket, response, self.domain), response.output)
-        except InvocationRejected:
+        except InputRejected:  # an InvocationRejected, or bytes the decoder refused
             self.admission.failed(ticket)
             raise
 

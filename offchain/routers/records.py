@@ -4,7 +4,8 @@
 the node's receipt (it is this order's, signed by its worker, for the output the node returned,
 priced within ``max_price`` and by the socket's terms, from a node that may serve the socket)
 and returns the ``InvocationRecord`` countersigned by the router. Anything else raises the
-``InvocationRejected`` that names why: the caller gets that reason and no output, and nothing
+``InputRejected`` that names why (an ``InvocationRejected``, or the decoder's ``CborError``
+for a receipt that is no canonical CBOR): the caller gets that reason and no output, and nothing
 is billed, since no record exists.
 
 The user's signature and the escrow were checked at admission (``admission.Admission``), so

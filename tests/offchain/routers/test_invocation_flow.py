@@ -8,6 +8,7 @@ import pytest
 from eth_account import Account
 
 from offchain.crypto.keys import keypair_from_private_key
+from offchain.protocol.errors import InputRejected
 from offchain.protocol.invocation import (
     EscrowInfo,
     InvocationDomain,
@@ -189,14 +190,15 @@ def test_admit__one_field_changed_after_signing__refused_with_its_reason(field, 
             "invocation-malformed",
         ),
         (lambda: dataclasses.replace(request_of(order()), payload=b"other"), "input-mismatch"),
+        (lambda: dataclasses.replace(request_of(order()), invocation=b"\xff"), "cbor-indefinite"),
     ],
 )
 def test_admit__each_fault__its_reason_and_nothing_pending(make, reason):
     admission = Admission(DOMAIN, VIEW)
-    with pytest.raises(InvocationRejected) as refused:
+    with pytest.raises(InputRejected) as refused:
         admission.admit(make(), NOW)
     assert refused.value.reason == reason
-    assert reason in CALLER_REASONS
+    assert reason in CALLER_REASONS or reason.startswith("cbor-")
     assert admission.pending == {}
 
 
@@ -299,6 +301,17 @@ def test_countersign__output_not_the_one_the_receipt_hashes__output_mismatch():
     with pytest.raises(InvocationRejected) as refused:
         verify_receipt(lying, order(), DOMAIN)
     assert refused.value.reason == "output-mismatch"
+
+
+async def test_settle__receipt_not_cbor__refused_and_released():
+    checks = InvocationChecks(DOMAIN, VIEW, ROUTER, clock=lambda: NOW)
+    request = request_of(order())
+    ticket = await checks.admit(request)
+    garbage = dataclasses.replace(node_answer(request), receipt=b"\x18")
+    with pytest.raises(InputRejected) as refused:
+        await checks.settle(ticket, garbage, NODE.address)
+    assert refused.value.reason == "cbor-truncated"
+    assert checks.admission.pending == {}
 
 
 def test_countersign__no_receipt__bad_node_signature():
