@@ -326,11 +326,27 @@ def commit(
         extcall IStakingWriter(staking).set_blacklisted(update.node, update.blacklisted)
 
     if height % epoch_length == 0:
-        if not self._install_set(epoch + 1):
+        # Through an external call to this contract: the snapshot's buffers
+        # (a whole set, tens of kilobytes) then live in that call's memory.
+        # Called internally, they would sit below commit's own frame, and
+        # every commit would pay to expand memory past them.
+        if not extcall ISelf(self).install_set(epoch + 1):
             # No active validator (say, a raised minimum stake): the set
             # carries over rather than halting consensus.
             self.validator_set[epoch + 1] = data_contract
             self.current_epoch = epoch + 1
+
+
+@external
+def install_set(epoch: uint256) -> bool:
+    """
+    @notice Snapshots epoch `epoch`'s set (see `_install_set`).
+    @dev Only this contract, from the commit that ends an epoch.
+    @param epoch The epoch the set signs for.
+    @return bool False (nothing installed) when no candidate is active.
+    """
+    assert msg.sender == self, "consensus: caller is not consensus"
+    return self._install_set(epoch)
 
 
 @external
@@ -492,6 +508,10 @@ interface IStakingReader:
     def is_active(account: address, role: uint256) -> bool: view
     def bls_public_key(account: address) -> Bytes[128]: view
     def staked(account: address) -> uint256: view
+
+
+interface ISelf:
+    def install_set(epoch: uint256) -> bool: nonpayable
 
 
 interface IStakingWriter:
