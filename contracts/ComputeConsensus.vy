@@ -270,9 +270,15 @@ def commit(
         if (signers_bitmap >> index) & 1 == 0:
             # Inline rather than through `vset._member`: this loop is what
             # grows with the set, and a call's tuple copies cost a third.
-            entry: Bytes[vset.ENTRY_SIZE] = vset._entry_at(data_contract, index)
+            entry: Bytes[vset.ENTRY_SIZE] = slice(data_contract.code, vset.ENTRIES_OFFSET + vset.ENTRY_SIZE * index, vset.ENTRY_SIZE)
             non_signer_power += extract32(entry, 128, output_type=uint256) >> 160
-            aggregate_key = bls12_381._add_g1(aggregate_key, slice(entry, 0, 128))
+            aggregate_key = raw_call(
+                bls12_381.G1ADD_PRECOMPILE,
+                concat(aggregate_key, slice(entry, 0, 128)),
+                max_outsize=128,
+                gas=bls12_381.G1ADD_GAS,
+                is_static_call=True,
+            )
     signer_power: uint256 = total_power - non_signer_power
     assert signer_power >= total_power * 2 // 3 + 1, "consensus: quorum not met"
 
