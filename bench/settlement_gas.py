@@ -250,7 +250,7 @@ def claims_and_amortization(
             devnet_account(0), claim(second, tree.cumulative[second], tree.proofs[second])
         ).gas_used
     steady_commit = commit(system, next_commit(system), signers)
-    # A height's reward is booked by the next commit, which seals its signers: the last height
+    # A height's reward is claimable once the next commit seals its signers: the last height
     # is not claimable yet.
     heights = list(range(1, system.height))[-VALIDATOR_CLAIM_EVERY_BATCHES:]
     validator_claim = chain.transact(

@@ -64,6 +64,12 @@ ROLE_VALIDATOR: constant(uint256) = 1
 BPS: constant(uint256) = 10_000
 
 
+# @dev A double-sign costs this share of the power it signed with (half: the
+# flat `double_sign_penalty` floor is half the minimum validator stake), so
+# the penalty grows with the stake that could have been used to equivocate.
+DOUBLE_SIGN_POWER_BPS: public(constant(uint256)) = 5_000
+
+
 # @dev A consensus-measured change to one node's registry entry.
 struct RegistryUpdate:
     node: address
@@ -181,7 +187,8 @@ def __init__(
     @param gpu_reward_ GPUComputeReward (rewards roots).
     @param consensus_reward_ ConsensusReward (signers' rewards).
     @param epoch_length_ Heights per epoch.
-    @param double_sign_penalty_ EMC slashed for a proven double-sign.
+    @param double_sign_penalty_ The least EMC a proven double-sign costs
+           (see `_double_sign_penalty`).
     @param reporter_share_bps_ The reporter's share of it, in basis points.
     """
     assert epoch_length_ != 0, "consensus: zero epoch length"
@@ -545,7 +552,9 @@ def report_double_sign(
     assert digest_a != digest_b, "consensus: evidence digests equal"
     # The key that sealed that height: the one in its epoch's set, whatever
     # key the validator rotated to since.
-    key: Bytes[128] = self._member_key((a.height - 1) // epoch_length, validator)
+    key: Bytes[128] = b""
+    power: uint256 = 0
+    key, power = self._member_key((a.height - 1) // epoch_length, validator)
     assert len(key) == 128, "consensus: not a member at that height"
     evidence_id: bytes32 = keccak256(abi_encode(validator, a.height))
     assert not self.evidence_used[evidence_id], "consensus: evidence already used"
@@ -553,7 +562,7 @@ def report_double_sign(
     assert bls12_381._verify_signature(key, concat(digest_b, b""), signature_b), "consensus: invalid evidence signature"
 
     self.evidence_used[evidence_id] = True
-    slashed: uint256 = extcall IStakingWriter(staking).slash(validator, double_sign_penalty, "double sign")
+    slashed: uint256 = extcall IStakingWriter(staking).slash(validator, self._double_sign_penalty(power), "double sign")
     reporter_reward: uint256 = slashed * reporter_share_bps // BPS
     if msg.sender == validator:
         # A self-report earns nothing back: the whole slash funds rewards.
@@ -624,16 +633,18 @@ def _digest(fields: CommitFields) -> bytes32:
 
 @internal
 @view
-def _member_key(epoch: uint256, account: address) -> Bytes[128]:
+def _member_key(epoch: uint256, account: address) -> (Bytes[128], uint256):
     """
-    @dev `account`'s key in epoch `epoch`'s set, or empty when not a member.
+    @dev `account`'s key and power in epoch `epoch`'s set, or empty and 0
+         when not a member.
     @param epoch The epoch.
     @param account The account.
     @return Bytes[128] The G1 key (not negated), or empty.
+    @return uint256 The power it signed with.
     """
     data_contract: address = self.validator_set[epoch]
     if data_contract == empty(address):
-        return b""
+        return b"", 0
     aggregate_key: Bytes[128] = b""
     total_power: uint256 = 0
     members: uint256 = 0
@@ -645,8 +656,22 @@ def _member_key(epoch: uint256, account: address) -> Bytes[128]:
         if member == account:
             negated_key: Bytes[128] = b""
             negated_key, power, member = vset._member(data_contract, index)
-            return vset._negate_g1(negated_key)
-    return b""
+            return vset._negate_g1(negated_key), power
+    return b"", 0
+
+
+@internal
+@view
+def _double_sign_penalty(power: uint256) -> uint256:
+    """
+    @dev What a double-sign costs a validator that signed with `power`:
+         DOUBLE_SIGN_POWER_BPS of that power, and never less than the flat
+         `double_sign_penalty` (Staking caps it at what the account holds).
+    @param power The offender's power in the height's set (its stake when
+           the set was snapshotted).
+    @return uint256 The EMC to slash.
+    """
+    return max(double_sign_penalty, power * DOUBLE_SIGN_POWER_BPS // BPS)
 
 
 @internal

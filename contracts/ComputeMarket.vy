@@ -561,7 +561,7 @@ def billing_leaf(user: address, cumulative_spent: uint256) -> bytes32:
     @notice The billing tree leaf of (`user`, `cumulative_spent`).
     @param user The user.
     @param cumulative_spent Its cumulative spent.
-    @return bytes32 keccak256(keccak256(abi_encode(user, cumulative_spent))).
+    @return bytes32 keccak256(keccak256(abi_encode(LEAF_TYPE_BILLING, user, cumulative_spent))).
     """
     return self._billing_leaf(user, cumulative_spent)
 
@@ -768,7 +768,7 @@ def _billing_leaf(user: address, cumulative_spent: uint256) -> bytes32:
     @param cumulative_spent Its cumulative spent.
     @return bytes32 The leaf hash.
     """
-    return merkle._leaf(keccak256(abi_encode(user, cumulative_spent)))
+    return merkle._leaf(keccak256(abi_encode(merkle.LEAF_TYPE_BILLING, user, cumulative_spent)))
 
 
 @internal

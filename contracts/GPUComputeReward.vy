@@ -279,7 +279,7 @@ def rewards_leaf(account: address, cumulative: uint256) -> bytes32:
     @notice The rewards tree leaf of (`account`, `cumulative`).
     @param account The earner.
     @param cumulative Its total earned so far.
-    @return bytes32 keccak256(keccak256(abi_encode(account, cumulative))).
+    @return bytes32 keccak256(keccak256(abi_encode(LEAF_TYPE_REWARDS, account, cumulative))).
     """
     return self._rewards_leaf(account, cumulative)
 
@@ -402,7 +402,7 @@ def _rewards_leaf(account: address, cumulative: uint256) -> bytes32:
     @param cumulative Its total earned so far.
     @return bytes32 The tree leaf.
     """
-    return merkle._leaf(keccak256(abi_encode(account, cumulative)))
+    return merkle._leaf(keccak256(abi_encode(merkle.LEAF_TYPE_REWARDS, account, cumulative)))
 
 
 @internal

@@ -162,19 +162,6 @@ def _member(data_contract: address, index: uint256) -> (Bytes[128], uint256, add
 
 @internal
 @view
-def _entry_at(data_contract: address, index: uint256) -> Bytes[ENTRY_SIZE]:
-    """
-    @dev Reads member `index`'s raw 160 bytes: negated key, then
-         power (high 12 bytes) || address (low 20 bytes).
-    @param data_contract The set's data contract.
-    @param index The member's position.
-    @return Bytes[ENTRY_SIZE] The entry.
-    """
-    return slice(data_contract.code, 1 + HEADER_SIZE + ENTRY_SIZE * index, ENTRY_SIZE)
-
-
-@internal
-@view
 def _member_power(data_contract: address, index: uint256) -> (uint256, address):
     """
     @dev Reads member `index`'s power and address only.

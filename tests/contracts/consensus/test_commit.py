@@ -17,9 +17,7 @@ from tests.contracts.consensus.system import (
 from tests.contracts.helpers import single_event
 
 
-def test_commit__four_validators_all_sign__logs_digest_and_roots(
-    four_validator_system, accounts
-):
+def test_commit__four_validators_all_sign__logs_digest_and_roots(four_validator_system, accounts):
     system = four_validator_system
     commit = make_commit(1)
     receipt = submit(system, commit, [0, 1, 2, 3], accounts[1])
@@ -168,7 +166,7 @@ def test_commit__books_consensus_reward_and_applies_registry(four_validator_syst
     submit(system, commit, [0, 1, 2], accounts[1])
     assert system.staking.nodes(node).e_power == 1_234
     assert system.staking.nodes(node).reputation == 77
-    # Height 1's reward is booked by height 2, which seals height 1's signers.
+    # Height 1's reward is claimable once height 2 seals height 1's signers.
     submit(system, make_commit(2), [0, 1, 2], accounts[1])
     claimable = system.consensus_reward.claimable(system.validators[0][0], [1], [0])
     assert claimable == REWARD_PER_COMMIT // 3

@@ -204,9 +204,7 @@ def test_rewards_state_machine(
             indices = [i for i in range(len(powers)) if mask >> i & 1] or [0]
             signer_power = sum(powers[i] for i in indices)
             self.height += 1
-            vset_harness.seal(
-                self.height, epoch, bitmap_of(indices), signer_power, sender=deployer
-            )
+            vset_harness.seal(self.height, epoch, bitmap_of(indices), signer_power, sender=deployer)
             self.commits[self.height] = (epoch, indices, signer_power)
 
         def book_model(self):
