@@ -6,6 +6,7 @@ reports each refused one here (``record_refusal``) to learn whether to cut its n
 """
 
 import heapq
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -220,6 +221,50 @@ def flood_rate(base_per_s: float, origins: int, summary_interval_s: float) -> fl
     shorter interval than ours, and the factor 4 covers bursts of relays.
     """
     return base_per_s + 4 * origins / summary_interval_s
+
+
+# What ``allow`` decides about a message from a mesh neighbour.
+READ = "read"
+DROP = "drop"
+# Dropped, and held against the neighbour: once per ``FLOOD_NOTE_S`` of flooding.
+DROP_AS_EVIDENCE = "drop-as-evidence"
+FLOOD_NOTE_S = 1.0
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """What one mesh link's neighbour may still send: a token bucket, and its last flood noted.
+
+    Full to start with (``tokens`` infinite, capped at the burst on the first message).
+    """
+
+    last: float
+    tokens: float = math.inf
+    noted: float = -math.inf
+
+
+def allow(allowance: Allowance, rate: float, now: float) -> tuple[Allowance, str]:
+    """Return the allowance after a neighbour's message at ``now``, and what to do with it.
+
+    The neighbour may send ``rate`` messages a second (``flood_rate``), in bursts of twice
+    that. Beyond it the message is dropped unread (``DROP``); the first dropped in each
+    ``FLOOD_NOTE_S`` is also evidence against the neighbour (``DROP_AS_EVIDENCE``).
+    """
+    burst = int(2 * rate)
+    tokens = min(burst, allowance.tokens + (now - allowance.last) * rate)
+    if tokens >= 1:
+        return Allowance(now, tokens - 1, allowance.noted), READ
+    if now - allowance.noted >= FLOOD_NOTE_S:
+        return Allowance(now, tokens, now), DROP_AS_EVIDENCE
+    return Allowance(now, tokens, allowance.noted), DROP
+
+
+def is_admission_evidence(reason: str) -> bool:
+    """Return whether a mesh link refused for ``reason`` counts against the peer that asked.
+
+    The summaries' evidence, and a peer presenting our own summary as its own.
+    """
+    return reason in EVIDENCE or reason == signing.NOT_OWN_SUMMARY
 
 
 def is_evidence(reason: str) -> bool:

@@ -10,7 +10,6 @@ it there on a session of the invocation protocol.
 
 import itertools
 import logging
-import math
 import random
 import time
 from collections.abc import Callable
@@ -49,7 +48,7 @@ from offchain.routers import mesh as meshlib
 from offchain.routers import planner, signing
 from offchain.routers import table as tablelib
 from offchain.routers.config import RouterConfig
-from offchain.routers.gossip import Broadcast, TokenBucket
+from offchain.routers.gossip import Broadcast
 from offchain.routers.links import Stake, drop_stream, note_ping
 from offchain.runtime.backoff import Backoff
 from offchain.runtime.metrics import AgentMetrics
@@ -265,8 +264,7 @@ class MeshLinks:
             self._refuse(peer, exc.reason, str(exc), exc.reason != "truncated")
             return None
         except signing.SummaryRejected as exc:
-            evidence = meshlib.is_evidence(exc.reason) or exc.reason == signing.NOT_OWN_SUMMARY
-            self._refuse(peer, exc.reason, exc.detail, evidence)
+            self._refuse(peer, exc.reason, exc.detail, meshlib.is_admission_evidence(exc.reason))
             return None
         except NET_ERRORS as exc:
             logger.info("mesh link with router %s failed: %s", peer, type(exc).__name__)
@@ -351,9 +349,7 @@ class MeshLinks:
     ) -> None:
         """Take the neighbour's pings, pongs and summaries until the link ends."""
         silence = 3 * self.config.summary_interval_s + 5
-        allowance = TokenBucket(1.0, 1, trio.current_time())
-        allowance.tokens = math.inf  # full to start with, capped at the burst on the first take
-        flood_noted = -math.inf
+        allowance = meshlib.Allowance(trio.current_time())
         while True:
             try:
                 with trio.fail_after(silence):
@@ -366,21 +362,19 @@ class MeshLinks:
                     drop_stream(self.guard, self.metrics, peer, "mesh", exc.reason, str(exc))
                 return
             now = trio.current_time()
-            allowance.rate = meshlib.flood_rate(
+            rate = meshlib.flood_rate(
                 self.config.mesh_rate_per_s,
                 len(self.mesh.summaries),
                 self.config.summary_interval_s,
             )
-            allowance.burst = int(2 * allowance.rate)
-            if not allowance.take(now):
-                # Dropped unread; each second of flooding is one piece of evidence.
+            allowance, verdict = meshlib.allow(allowance, rate, now)
+            if verdict != meshlib.READ:
                 self.metrics.errors.labels(reason=meshlib.MESH_FLOOD).inc()
-                if now - flood_noted >= 1.0:
-                    flood_noted = now
+                if verdict == meshlib.DROP_AS_EVIDENCE:
                     logger.warning(
                         "mesh neighbour %s sends over %.0f messages/s: dropping the excess",
                         peer,
-                        allowance.rate,
+                        rate,
                     )
                     self.conduct, cut = meshlib.record_refusal(
                         self.conduct, peer, address, meshlib.MESH_FLOOD, now

@@ -1,22 +1,31 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from offchain.protocol.wire import Summary
 from offchain.routers import signing
 from offchain.routers.mesh import (
     BENIGN,
     COOL_DOWN_S,
+    DROP,
+    DROP_AS_EVIDENCE,
     EVIDENCE,
+    FLOOD_NOTE_S,
     MAX_HOPS,
     MESH_FLOOD,
+    READ,
     STRIKE_LIMIT,
     STRIKE_WINDOW_S,
     SUMMARY_TTL_S,
+    Allowance,
     Conduct,
     MeshState,
     accept_summary,
+    allow,
     cool_down_left,
     flood_rate,
     forget_router,
+    is_admission_evidence,
     is_evidence,
     is_newer,
     make_summary,
@@ -272,3 +281,47 @@ def test_flood_rate__base_plus_four_per_origin_and_interval__flooding_is_evidenc
     assert flood_rate(500.0, 100, 1.0) == 900.0
     assert flood_rate(50.0, 10, 0.2) == 250.0  # shorter intervals send more
     assert is_evidence(MESH_FLOOD)
+
+
+def test_allow__fresh_link__a_full_burst_then_drops_with_evidence_once_a_second():
+    allowance = Allowance(last=0.0)
+    verdicts = []
+    for _ in range(6):  # rate 2: a burst of 4
+        allowance, verdict = allow(allowance, 2.0, 0.0)
+        verdicts.append(verdict)
+    assert verdicts == [READ, READ, READ, READ, DROP_AS_EVIDENCE, DROP]
+    allowance, verdict = allow(allowance, 2.0, 0.4)  # 0.8 of a token: still flooding
+    assert verdict == DROP
+    allowance, verdict = allow(allowance, 2.0, 0.6)  # a token back
+    assert verdict == READ
+    allowance, verdict = allow(allowance, 2.0, 0.7)  # flooding, noted 0.7 s ago
+    assert verdict == DROP
+    allowance, verdict = allow(allowance, 2.0, 0.9)  # flooding, noted 0.9 s ago
+    assert verdict == DROP
+    allowance, verdict = allow(allowance, 2.0, 1.0)
+    assert verdict == READ
+    allowance, verdict = allow(allowance, 2.0, 1.1)  # flooding, noted 1.1 s ago
+    assert verdict == DROP_AS_EVIDENCE
+    _, verdict = allow(Allowance(last=0.0, tokens=0.0, noted=0.0), 2.0, FLOOD_NOTE_S)
+    assert verdict == READ  # refilled over the second
+
+
+@given(
+    rate=st.floats(1.0, 1_000.0),
+    gaps=st.lists(st.floats(0.0, 0.1), min_size=1, max_size=300),
+)
+def test_allow__never_more_than_the_burst_plus_the_rate_over_time(rate, gaps):
+    allowance = Allowance(last=0.0)
+    now, read = 0.0, 0
+    for gap in gaps:
+        now += gap
+        allowance, verdict = allow(allowance, rate, now)
+        read += verdict == READ
+        assert 0 <= allowance.tokens <= int(2 * rate)
+    assert read <= int(2 * rate) + rate * now + 1e-6
+
+
+def test_is_admission_evidence__summary_evidence_and_our_own_summary__not_benign_ones():
+    assert is_admission_evidence(signing.NOT_OWN_SUMMARY)
+    assert all(is_admission_evidence(reason) for reason in EVIDENCE)
+    assert not any(is_admission_evidence(reason) for reason in BENIGN)
