@@ -24,10 +24,10 @@ from pathlib import Path
 from bench._common import bench_parser
 from bench.hostile_peer import BOMBS, frame_of, mutate
 from bench.router import routed_load
-from offchain.net.framing import MsgType, decode_frame
-from offchain.net.messages import MESSAGE_CLASSES, Request, encode
-from offchain.net.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from offchain.protocol.errors import InputRejected
+from offchain.protocol.frames import MsgType, decode_frame
+from offchain.protocol.wire import MESSAGE_CLASSES, Request, encode
+from offchain.runtime.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 
 RESULTS_FILE = "hostile.json"
 ALL_TYPES = frozenset(MsgType)

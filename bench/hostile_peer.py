@@ -31,11 +31,13 @@ import trio
 from libp2p.abc import INetStream
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
-from offchain.net import canonical_cbor, protocols
-from offchain.net.framing import FRAME_VERSION, HEADER, HEADER_SIZE, MsgType
 from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
 from offchain.net.limits import node_limits
-from offchain.net.messages import (
+from offchain.net.streams import NET_ERRORS
+from offchain.protocol import canonical_cbor
+from offchain.protocol import protocol_ids as protocols
+from offchain.protocol.frames import FRAME_VERSION, HEADER, HEADER_SIZE, MsgType
+from offchain.protocol.wire import (
     Hello,
     Join,
     Ping,
@@ -46,7 +48,6 @@ from offchain.net.messages import (
     Summary,
     encode,
 )
-from offchain.net.wire import NET_ERRORS
 from offchain.routers.gossip import MESHSUB_PROTOCOLS
 
 logger = logging.getLogger(__name__)
@@ -327,11 +328,14 @@ async def fake_router(
     host = make_host(identity_from_seed(rng.randbytes(32)), node_limits())
 
     async def handle(stream: INetStream) -> None:
-        frame = frames.pop(0) if frames else frame_of(MsgType.PING, BOMBS[0])
         try:
             await stream.read(65_536)  # the node's hello
-            await stream.write(frame)
+            # Taken only once the link is up, so a link that fails before it loses no frame.
+            frame = frames.pop(0) if frames else frame_of(MsgType.PING, BOMBS[0])
+            # Counted before the write: a node that refuses the frame may reset the stream
+            # while the write is still returning, after the bytes went out.
             report.frames_sent += 1
+            await stream.write(frame)
             if await _await_refusal(stream, 2, keep_reading=True):
                 report.streams_refused += 1
             else:

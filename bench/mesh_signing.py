@@ -20,15 +20,15 @@ from collections.abc import Callable
 
 from libp2p.peer.id import ID
 
-from offchain.crypto.keys import generate_keypair
-from offchain.net.framing import MsgType, encode_frame
-from offchain.net.host import identity_from_seed
-from offchain.net.identity import (
+from offchain.chain.identity import (
     encode_endorsed_binding,
     make_endorsed_binding,
     static_stake_check,
 )
-from offchain.net.messages import Summary, encode
+from offchain.crypto.keys import generate_keypair
+from offchain.net.host import identity_from_seed
+from offchain.protocol.frames import MsgType, encode_frame
+from offchain.protocol.wire import Summary, encode
 from offchain.routers.signing import BindingCache, open_summary, sign_summary, verify_summary
 
 from ._common import bench_parser

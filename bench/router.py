@@ -29,9 +29,9 @@ from libp2p.peer.id import ID  # noqa: E402
 from libp2p.peer.peerinfo import info_from_p2p_addr  # noqa: E402
 
 from bench._common import add_common_options  # noqa: E402
+from bench.stream_pool import RequestIterator, StreamPool  # noqa: E402
 from offchain.crypto.keys import generate_keypair  # noqa: E402
 from offchain.net import libp2p_patches  # noqa: E402
-from offchain.net.framing import HEADER_SIZE, FrameError  # noqa: E402
 from offchain.net.host import (  # noqa: E402
     identity_from_seed,
     listen_addrs_of,
@@ -39,23 +39,23 @@ from offchain.net.host import (  # noqa: E402
     make_host,
 )
 from offchain.net.limits import router_limits  # noqa: E402
-from offchain.net.messages import Request, Response  # noqa: E402
-from offchain.net.pool import RequestIterator, StreamPool  # noqa: E402
 from offchain.net.session import (  # noqa: E402
     ServeLimits,
     SessionPool,
     SessionRefused,
     serve_session,
 )
-from offchain.net.spawn import (  # noqa: E402
+from offchain.net.streams import NET_ERRORS, close_quietly, send  # noqa: E402
+from offchain.protocol.frames import HEADER_SIZE, FrameError  # noqa: E402
+from offchain.protocol.wire import Request, Response  # noqa: E402
+from offchain.routers.client import caller, new_request_id  # noqa: E402
+from offchain.runtime.spawn import (  # noqa: E402
     AgentProcess,
     router_process,
     seed_hex,
     stop_all,
     worker_process,
 )
-from offchain.net.wire import NET_ERRORS, close_quietly, send  # noqa: E402
-from offchain.routers.client import caller, new_request_id  # noqa: E402
 from offchain.workers.node import NodeAgent, NodeConfig  # noqa: E402
 
 RAW = TProtocol("/emc-bench/raw/1.0.0")
@@ -377,7 +377,7 @@ def routed_load(router: AgentProcess, concurrency: int, seconds: float) -> dict:
 
     Measured in a second round; the first (``cold_rps``) opens the router's sessions to nodes.
     """
-    from offchain.net import protocols  # noqa: PLC0415
+    from offchain.protocol import protocol_ids as protocols  # noqa: PLC0415
 
     async def run() -> tuple[int, list[float], int]:
         async with (
@@ -446,7 +446,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def bench_throughput(work: Path, results: dict) -> None:
-    from offchain.net import protocols  # noqa: PLC0415
+    from offchain.protocol import protocol_ids as protocols  # noqa: PLC0415
 
     processes: list[AgentProcess] = []
     try:

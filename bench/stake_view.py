@@ -11,6 +11,10 @@ For each: the seconds from a ``stake`` transaction's receipt to the view's chang
 (``trials`` new accounts, each staked at a random moment), and the RPC load of holding
 ``tracked`` addresses for ``window_s``: HTTP requests and ``eth_call``s per minute.
 
+And what one sweep costs the router: the CPU time (all threads of this process) and the wall
+time of ``StakingReader.is_active`` for ``tracked`` addresses, per address, the median of
+``READ_ROUNDS`` reads (the router's thread holds the GIL for that CPU time).
+
 Usage: python -m bench.stake_view [--tracked 2000] [--trials 6] [--window 60] [--quick]
     [--results-dir DIR]
 Writes bench/results/stake_view.json. ``--quick``: 20 addresses, 1 trial, every period a tenth.
@@ -28,8 +32,9 @@ from pathlib import Path
 import trio
 from eth_account import Account
 
+from offchain.chain.rpc import RPC_BATCH, Rpc
 from offchain.chain.stake_view import StakeView, StakingReader, connect_staking
-from offchain.net.identity import ROLE_COMPUTE
+from offchain.protocol.roles import ROLE_COMPUTE
 from tests.offchain.chain.chainnet import StakingChain, staking_chain
 
 from ._common import bench_parser
@@ -37,24 +42,29 @@ from ._common import bench_parser
 RESULTS_FILE = "stake_view.json"
 CONFIGS = {"sweep_10s": (None, 10.0), "follow_1s": (1.0, 60.0)}  # name: (follow_s, refresh_s)
 QUICK_SCALE = 0.1  # --quick: every period a tenth
+READ_ROUNDS = 5
 
 
-class CountingReader(StakingReader):
-    """A ``StakingReader`` that counts its HTTP requests and the ``eth_call``s in them."""
+class CountingRpc(Rpc):
+    """An ``Rpc`` that counts its HTTP requests and the ``eth_call``s in them."""
 
     requests = 0
-    calls = 0
+    eth_calls = 0
 
-    def _post(self, body: object) -> object:
+    def _request(self, method: str, params: list) -> object:
         self.requests += 1
-        if isinstance(body, list):
-            self.calls += sum(item.get("method") == "eth_call" for item in body)
-        return super()._post(body)
+        return super()._request(method, params)
+
+    def calls(self, calls, block=None):  # type: ignore[no-untyped-def]
+        self.requests += -(-len(calls) // RPC_BATCH)
+        self.eth_calls += len(calls)
+        return super().calls(calls, block)
 
 
-def counting_reader(chain: StakingChain) -> CountingReader:
-    plain = connect_staking(chain.anvil.url, str(chain.record), chain_id=31337)
-    return CountingReader(plain.url, plain.staking, plain.timeout_s, plain.topics)
+def counting_reader(chain: StakingChain) -> StakingReader:
+    reader = connect_staking(chain.anvil.url, str(chain.record), chain_id=31337)
+    reader.rpc = CountingRpc(reader.url, reader.timeout_s)
+    return reader
 
 
 async def measure(chain: StakingChain, follow_s: float | None, refresh_s: float, args) -> dict:
@@ -75,12 +85,13 @@ async def measure(chain: StakingChain, follow_s: float | None, refresh_s: float,
             view.hold(Account.create().address, ROLE_COMPUTE)
         while len(view) < args.tracked:
             await trio.sleep(0.2)
-        requests, calls, started = reader.requests, reader.calls, time.monotonic()
+        rpc = reader.rpc
+        requests, calls, started = rpc.requests, rpc.eth_calls, time.monotonic()
         await trio.sleep(args.window)
         minutes = (time.monotonic() - started) / 60
         load = {
-            "rpc_requests_per_min": round((reader.requests - requests) / minutes),
-            "eth_calls_per_min": round((reader.calls - calls) / minutes),
+            "rpc_requests_per_min": round((rpc.requests - requests) / minutes),
+            "eth_calls_per_min": round((rpc.eth_calls - calls) / minutes),
         }
         delays = []
         pacing = random.Random(7)  # the same moments for every configuration
@@ -108,6 +119,25 @@ async def measure(chain: StakingChain, follow_s: float | None, refresh_s: float,
     }
 
 
+def read_cost(chain: StakingChain, tracked: int) -> dict:
+    """Return the CPU and wall microseconds per address of reading ``tracked`` addresses."""
+    reader = connect_staking(chain.anvil.url, str(chain.record), chain_id=31337)
+    keys = [(Account.create().address, ROLE_COMPUTE) for _ in range(tracked)]
+    head = reader.head()
+    reader.is_active(keys[:10], head)  # connections open, caches warm
+    cpu, wall = [], []
+    for _ in range(READ_ROUNDS):
+        cpu_started, wall_started = time.process_time(), time.perf_counter()
+        assert reader.is_active(keys, head) == [False] * tracked
+        cpu.append((time.process_time() - cpu_started) / tracked * 1e6)
+        wall.append((time.perf_counter() - wall_started) / tracked * 1e6)
+    return {
+        "addresses": tracked,
+        "cpu_us_per_address": round(statistics.median(cpu), 1),
+        "wall_us_per_address": round(statistics.median(wall), 1),
+    }
+
+
 def print_table(results: dict) -> None:
     print(
         f"{'config':<11} {'seen median s':>14} {'seen max s':>11} {'RPC req/min':>12} "
@@ -123,6 +153,11 @@ def print_table(results: dict) -> None:
     print(
         f"follow / sweep: seen median x{ratio['change_seen_median']}, "
         f"eth_calls x{ratio['eth_calls']}, requests x{ratio['rpc_requests']}"
+    )
+    read = results["sweep_read"]
+    print(
+        f"one sweep read of {read['addresses']} addresses: {read['cpu_us_per_address']} us CPU "
+        f"and {read['wall_us_per_address']} us wall per address"
     )
 
 
@@ -142,6 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     # Changes come at any moment within the longest sweep-only period.
     args.sweep_s = max(refresh_s for follow_s, refresh_s in periods.values() if not follow_s)
     with tempfile.TemporaryDirectory() as work, staking_chain(Path(work)) as chain:
+        sweep_read = read_cost(chain, args.tracked)
         configs = {
             name: trio.run(measure, chain, follow_s, refresh_s, args)
             for name, (follow_s, refresh_s) in periods.items()
@@ -153,6 +189,7 @@ def main(argv: list[str] | None = None) -> None:
         "trials": args.trials,
         "window_s": args.window,
         "configs": configs,
+        "sweep_read": sweep_read,
         "ratios_follow_to_sweep": {
             "change_seen_median": round(
                 new["change_seen_s"]["median"] / base["change_seen_s"]["median"], 3

@@ -4,7 +4,7 @@ It starts a local anvil, deploys and wires the contracts, and brings the devnet'
 on-chain: 4 validators (staked, BLS keys registered with proofs of possession), 2 routers and 3
 compute nodes (staked, capabilities declared). The routers and compute nodes also run as real
 agent processes on loopback (``python -m offchain.routers`` and ``python -m
-offchain.workers.node``, logs and ready files in the devnet's work directory): the two routers
+offchain.workers``, logs and ready files in the devnet's work directory): the two routers
 mesh with each other, each compute node dials out to both routers and serves its
 ``DEMO_WORKLOADS``, and the routers read who is staked from the Staking contract
 (``--chain-rpc``), as a real network's routers do: nothing is staked in their config. Each
@@ -45,12 +45,12 @@ from offchain.chain.settlement import claim_rewards, submit_commit
 from offchain.crypto import bls
 from offchain.crypto.keys import generate_keypair
 from offchain.net.host import identity_from_seed
-from offchain.net.identity import ROLE_COMPUTE, ROLE_ROUTER, ROLE_VALIDATOR
-from offchain.net.messages import Response
-from offchain.net.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from offchain.protocol.commit import Commit, signers_bitmap
 from offchain.protocol.ledger import Invocation, Ledger, batch_root, record_hash
+from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER, ROLE_VALIDATOR, ROLES
+from offchain.protocol.wire import Response
 from offchain.routers.client import RouterClient, caller
+from offchain.runtime.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from offchain.workers.workloads import decode, digest, encode, get_workload
 
 log = logging.getLogger(__name__)
@@ -290,17 +290,17 @@ def bring_actors_on_chain(chain: ChainClient) -> list[Actor]:
     """
     deployer = devnet_account(0)
     staking = chain["Staking"]
-    minimum = {role: staking.functions.min_stake(role).call() for role in (1, 2, 4)}
+    minimum = {role: staking.functions.min_stake(role).call() for role in ROLES}
     actors = [
-        Actor(f"validator-{i}", ROLE_VALIDATOR, devnet_account(1 + i), minimum[1])
+        Actor(f"validator-{i}", ROLE_VALIDATOR, devnet_account(1 + i), minimum[ROLE_VALIDATOR])
         for i in range(VALIDATORS)
     ]
     actors += [
-        Actor(f"router-{i}", ROLE_ROUTER, agent_account(f"router-{i}"), minimum[2])
+        Actor(f"router-{i}", ROLE_ROUTER, agent_account(f"router-{i}"), minimum[ROLE_ROUTER])
         for i in range(ROUTERS)
     ]
     actors += [
-        Actor(f"compute-{i}", ROLE_COMPUTE, agent_account(f"compute-{i}"), minimum[4])
+        Actor(f"compute-{i}", ROLE_COMPUTE, agent_account(f"compute-{i}"), minimum[ROLE_COMPUTE])
         for i in range(COMPUTE_NODES)
     ]
     for actor in actors:

@@ -18,10 +18,12 @@ from ape.exceptions import ContractLogicError, TransactionError
 from eth_account.messages import encode_typed_data
 
 from offchain.protocol.permit import permit_typed_data
+from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER, ROLE_VALIDATOR
 from scripts._deployment import DEFAULT_DEPLOYMENTS_DIR, is_deployed, record_path
 
 EMC = 10**18
-ROLES = {"validator": 1, "router": 2, "compute": 4}
+# The role names operators type, over the one definition of the flags.
+ROLES = {"validator": ROLE_VALIDATOR, "router": ROLE_ROUTER, "compute": ROLE_COMPUTE}
 
 
 def operator_options(command: Callable) -> Callable:

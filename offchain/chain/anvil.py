@@ -1,5 +1,6 @@
 """Start and stop a local anvil (the npm build in node_modules/.bin) for the devnet and tests."""
 
+import functools
 import logging
 import os
 import shutil
@@ -8,8 +9,6 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import requests
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +38,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def rpc(url: str, method: str, params: list | None = None, timeout: float = 5.0):
-    """Return the result of one JSON-RPC call, raising on an error response."""
-    response = requests.post(
-        url,
-        json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []},
-        timeout=timeout,
+@functools.cache
+def _provider(url: str, timeout: float):  # type: ignore[no-untyped-def]
+    # Imported here: web3 adds half a second to the start of what needs only REPO_ROOT.
+    from web3 import HTTPProvider
+
+    # No retries: a caller polling for a starting anvil paces itself.
+    return HTTPProvider(
+        url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
     )
-    body = response.json()
+
+
+def rpc(url: str, method: str, params: list | None = None, timeout: float = 5.0):
+    """Return the result of one JSON-RPC call (through web3's provider), raising on an error.
+
+    Raises ``AnvilError`` for an error response or no answer.
+    """
+    from web3.exceptions import Web3Exception
+
+    try:
+        body = _provider(url, timeout).make_request(method, params or [])
+    except (OSError, ValueError, Web3Exception) as exc:
+        raise AnvilError(f"{method}: no answer from {url}: {type(exc).__name__}") from exc
     if "error" in body:
         raise AnvilError(f"{method}: {body['error']}")
     return body["result"]
@@ -120,7 +133,7 @@ def start_anvil(
             rpc(anvil.url, "eth_chainId", timeout=1.0)
             log.info("anvil ready at %s", anvil.url)
             return anvil
-        except (requests.RequestException, AnvilError):
+        except AnvilError:
             time.sleep(0.1)
     anvil.stop()
     raise AnvilError(f"anvil did not answer on {anvil.url} within {timeout} s")

@@ -21,10 +21,10 @@ import trio
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 
 from offchain.net.conduct import PeerConduct
-from offchain.net.metrics import AgentMetrics
 from offchain.net.source_gate import SourceGate
-from offchain.net.wire import NET_ERRORS, peer_id, remote_peer, reset_quietly
+from offchain.net.streams import NET_ERRORS, peer_id, remote_peer, reset_quietly
 from offchain.protocol.errors import InputRejected
+from offchain.runtime.metrics import AgentMetrics
 
 logger = logging.getLogger(__name__)
 

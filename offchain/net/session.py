@@ -20,10 +20,11 @@ from libp2p.abc import IHost, INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
-from offchain.net.framing import FrameError, FrameReader, Oversized, Truncated
+from offchain.net.framing import FrameReader, receive
 from offchain.net.libp2p_patches.lean_yamux import lean_net_stream
-from offchain.net.messages import Message, Request, Response, encode, receive
-from offchain.net.wire import NET_ERRORS, close_quietly, remote_peer, reset_quietly
+from offchain.net.streams import NET_ERRORS, close_quietly, remote_peer, reset_quietly
+from offchain.protocol.frames import FrameError, Oversized, Truncated
+from offchain.protocol.wire import Message, Request, Response, encode
 
 logger = logging.getLogger(__name__)
 

@@ -26,24 +26,7 @@ from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.peer.peerstore import PeerStoreError
 
-from offchain.crypto.hashing import keccak
-from offchain.crypto.keys import generate_keypair
-from offchain.net import protocols
-from offchain.net.backoff import Backoff
-from offchain.net.boundary import StreamGuard
-from offchain.net.conduct import ConductPolicy, PeerConduct
-from offchain.net.framing import FrameError, FrameReader
-from offchain.net.gc_policy import ChurnCollector
-from offchain.net.host import (
-    forget_failed_dials,
-    identity_from_seed,
-    listen_addrs_of,
-    make_host,
-)
-from offchain.net.identity import (
-    ROLE_COMPUTE,
-    ROLE_ROUTER,
-    ROLE_VALIDATOR,
+from offchain.chain.identity import (
     BindingError,
     RoleCheck,
     classify_peer,
@@ -55,8 +38,40 @@ from offchain.net.identity import (
     stake_check_for,
     static_role_check,
 )
+from offchain.crypto.hashing import keccak
+from offchain.crypto.keys import generate_keypair
+from offchain.net.boundary import StreamGuard
+from offchain.net.conduct import ConductPolicy, PeerConduct
+from offchain.net.framing import FrameReader, receive
+from offchain.net.host import (
+    forget_failed_dials,
+    identity_from_seed,
+    listen_addrs_of,
+    make_host,
+)
 from offchain.net.limits import router_limits
-from offchain.net.messages import (
+from offchain.net.session import (
+    ClientSession,
+    ServeLimits,
+    SessionEnded,
+    SessionPool,
+    SessionRefused,
+    serve_session,
+)
+from offchain.net.source_gate import GatePolicy, SourceGate
+from offchain.net.streams import (
+    NET_ERRORS,
+    close_quietly,
+    peer_id,
+    remote_peer,
+    reset_quietly,
+    send,
+    shut_down,
+)
+from offchain.protocol import protocol_ids as protocols
+from offchain.protocol.frames import FrameError
+from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER, ROLE_VALIDATOR
+from offchain.protocol.wire import (
     MAX_PEERS_IN_SUMMARY,
     Hello,
     Join,
@@ -70,32 +85,15 @@ from offchain.net.messages import (
     RouteRecord,
     SignedSummary,
     encode,
-    receive,
-)
-from offchain.net.metrics import AgentMetrics, make_metrics, serve_metrics
-from offchain.net.session import (
-    ClientSession,
-    ServeLimits,
-    SessionEnded,
-    SessionPool,
-    SessionRefused,
-    serve_session,
-)
-from offchain.net.source_gate import GatePolicy, SourceGate
-from offchain.net.wire import (
-    NET_ERRORS,
-    close_quietly,
-    peer_id,
-    remote_peer,
-    reset_quietly,
-    send,
-    shut_down,
 )
 from offchain.routers import mesh as meshlib
 from offchain.routers import signing
 from offchain.routers import table as tablelib
 from offchain.routers.config import RouterConfig
 from offchain.routers.gossip import Broadcast, TokenBucket
+from offchain.runtime.backoff import Backoff
+from offchain.runtime.gc_policy import ChurnCollector
+from offchain.runtime.metrics import AgentMetrics, make_metrics, serve_metrics
 
 if TYPE_CHECKING:
     from offchain.chain.stake_view import StakeView

@@ -6,12 +6,12 @@ import os
 import click
 import trio
 
-from offchain.net import gc_policy
-from offchain.net.config import ConfigError, load_config
-from offchain.net.logs import configure_logging
-from offchain.net.runner import run_until_signal
 from offchain.routers.agent import RouterAgent
 from offchain.routers.config import RouterConfig
+from offchain.runtime import gc_policy
+from offchain.runtime.config_files import ConfigError, load_config
+from offchain.runtime.logs import configure_logging
+from offchain.runtime.runner import run_until_signal
 
 logger = logging.getLogger(__name__)
 

@@ -10,13 +10,13 @@ from libp2p.abc import IHost
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
-from offchain.net import protocols
-from offchain.net.framing import FrameReader
+from offchain.net.framing import FrameReader, receive
 from offchain.net.host import identity_from_seed, make_host
 from offchain.net.limits import node_limits
-from offchain.net.messages import Request, Response, receive
 from offchain.net.session import SessionPool
-from offchain.net.wire import close_quietly, send
+from offchain.net.streams import close_quietly, send
+from offchain.protocol import protocol_ids as protocols
+from offchain.protocol.wire import Request, Response
 
 
 def new_request_id() -> bytes:

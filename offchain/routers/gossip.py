@@ -40,14 +40,15 @@ from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V1
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service.context import background_trio_service
 
-from offchain.net import protocols
 from offchain.net.boundary import StreamGuard
-from offchain.net.framing import FrameError, FrameReader, MsgType, decode_frame
+from offchain.net.framing import FrameReader, receive
 from offchain.net.libp2p_patches import gossip_notifee
-from offchain.net.messages import Join, receive
-from offchain.net.metrics import AgentMetrics, make_metrics
-from offchain.net.wire import send
+from offchain.net.streams import send
+from offchain.protocol import protocol_ids as protocols
 from offchain.protocol.errors import InputRejected
+from offchain.protocol.frames import FrameError, MsgType, decode_frame
+from offchain.protocol.wire import Join
+from offchain.runtime.metrics import AgentMetrics, make_metrics
 
 logger = logging.getLogger(__name__)
 

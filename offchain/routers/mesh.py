@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from offchain.net.messages import MAX_PEERS_IN_SUMMARY, Summary
+from offchain.protocol.wire import MAX_PEERS_IN_SUMMARY, Summary
 from offchain.routers import signing
 
 SUMMARY_TTL_S = 10.0

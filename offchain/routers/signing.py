@@ -3,7 +3,7 @@
 A router signs ``keccak(SUMMARY_DOMAIN || body)`` with its secp256k1 (Ethereum) key, where
 ``body`` is the canonical CBOR of its ``Summary`` map, which holds the origin router's peer id
 and its sequence number. The signed summary carries the origin's endorsed identity binding
-(``offchain/net/identity.py``): the Ethereum key binds itself to the peer id and the peer's
+(``offchain/chain/identity.py``): the Ethereum key binds itself to the peer id and the peer's
 libp2p key endorses that, so any router can check the binding without a connection to the
 origin. A receiver accepts a summary only if the binding names the summary's origin, the bound
 address is staked as a router, and the signature recovers to that address. Relaying routers pass
@@ -17,17 +17,17 @@ binding (an Ed25519 check and an ecrecover) is verified once, not on every summa
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from offchain.crypto.hashing import keccak
-from offchain.crypto.keys import InvalidSignature, Keypair, recover_address
-from offchain.net.framing import FrameError, decode_body, encode_body
-from offchain.net.identity import (
+from offchain.chain.identity import (
     BindingError,
     StakeCheck,
     decode_endorsed_binding,
     verify_endorsed_binding,
 )
-from offchain.net.messages import SignedSummary, Summary
+from offchain.crypto.hashing import keccak
+from offchain.crypto.keys import InvalidSignature, Keypair, recover_address
 from offchain.protocol.errors import InputRejected
+from offchain.protocol.frames import FrameError, decode_body, encode_body
+from offchain.protocol.wire import SignedSummary, Summary
 
 SUMMARY_DOMAIN = b"EMC mesh summary v1"
 SIGNATURE_SIZE = 65

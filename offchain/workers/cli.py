@@ -6,9 +6,9 @@ import os
 import click
 import trio
 
-from offchain.net.config import ConfigError, load_config
-from offchain.net.logs import configure_logging
-from offchain.net.runner import run_until_signal
+from offchain.runtime.config_files import ConfigError, load_config
+from offchain.runtime.logs import configure_logging
+from offchain.runtime.runner import run_until_signal
 from offchain.workers.node import NodeAgent, NodeConfig
 
 logger = logging.getLogger(__name__)

@@ -15,13 +15,13 @@ import trio
 from libp2p.abc import IHost, INetStream
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 
-from offchain.net import protocols
-from offchain.net.backoff import Backoff
 from offchain.net.boundary import StreamGuard
 from offchain.net.host import forget_failed_dials
-from offchain.net.messages import Hello, Load, Message, Ping, Pong, Request, Response
 from offchain.net.session import ServeLimits, SessionRefused, SessionServer
-from offchain.net.wire import NET_ERRORS, reset_quietly, send
+from offchain.net.streams import NET_ERRORS, reset_quietly, send
+from offchain.protocol import protocol_ids as protocols
+from offchain.protocol.wire import Hello, Load, Message, Ping, Pong, Request, Response
+from offchain.runtime.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 

@@ -16,20 +16,18 @@ from pathlib import Path
 import multiaddr
 import trio
 
+from offchain.chain.identity import encode_binding, make_binding
 from offchain.crypto.keys import generate_keypair
 from offchain.net.boundary import StreamGuard
 from offchain.net.conduct import ConductPolicy, PeerConduct
-from offchain.net.framing import KIB, MAX_BODY, MsgType
 from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
-from offchain.net.identity import encode_binding, make_binding
 from offchain.net.limits import node_limits
-from offchain.net.messages import Hello, Request, Response
-from offchain.net.metrics import AgentMetrics, make_metrics, serve_metrics
 from offchain.net.no_yield import NoYieldSemaphore
 from offchain.net.session import ServeLimits
-from offchain.net.wire import (
-    shut_down,
-)
+from offchain.net.streams import shut_down
+from offchain.protocol.frames import KIB, MAX_BODY, MsgType
+from offchain.protocol.wire import Hello, Request, Response
+from offchain.runtime.metrics import AgentMetrics, make_metrics, serve_metrics
 from offchain.workers.connectivity import LinkPolicy, RouterLinks
 
 logger = logging.getLogger(__name__)
@@ -301,14 +299,3 @@ class NodeAgent:
             self.pending -= 1
             self.metrics.in_flight.set(self.pending)
         return Response(request.request_id, True, output=output, node=self.me)
-
-
-def main() -> None:
-    """Run a compute node from ``python -m offchain.workers.node``."""
-    from offchain.workers.cli import worker  # noqa: PLC0415 - the CLI imports this module
-
-    worker()
-
-
-if __name__ == "__main__":
-    main()

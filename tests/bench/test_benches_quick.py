@@ -7,7 +7,9 @@ test waits for its own bench and checks that it exited 0 and wrote its results f
 
 import importlib
 import json
+import os
 import pkgutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -43,11 +45,34 @@ def test_every_bench_has_a_quick_run_checked_here():
     assert _benches() == sorted(RESULTS)
 
 
+def _selected(session) -> set[str]:
+    """Return the benches whose test this session runs (all of them, unless ``-k`` narrowed it)."""
+    return {
+        item.callspec.params["name"]
+        for item in session.items
+        if getattr(item, "originalname", None) == QUICK_RUN_TEST and hasattr(item, "callspec")
+    }
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Kill a bench and every agent it started (its own process group), and reap it."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Start every bench in quick mode at once; yield {name: (process, results dir, log)}."""
+def runs(request, tmp_path_factory):
+    """Start the selected benches in quick mode at once; yield {name: (process, results, log)}.
+
+    Each bench runs in a process group of its own, so a bench stopped early takes the routers,
+    nodes and anvil it started with it.
+    """
     started = {}
-    for name in _benches():
+    for name in sorted(_selected(request.session)):
         folder = tmp_path_factory.mktemp(name)
         log = folder / "output.log"
         extra = ["--workdir", str(folder / "work")] if name == "router" else []
@@ -55,14 +80,20 @@ def runs(tmp_path_factory):
         command += ["--results-dir", str(folder / "results"), *extra]
         with log.open("w") as out:
             process = subprocess.Popen(
-                command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                command,
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         started[name] = (process, folder / "results", log)
     yield started
     for process, _, _ in started.values():
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        _stop(process)
+
+
+QUICK_RUN_TEST = "test_bench__quick_mode__runs_to_the_end_and_writes_its_results"
 
 
 @pytest.mark.parametrize("name", sorted(RESULTS))
@@ -71,7 +102,7 @@ def test_bench__quick_mode__runs_to_the_end_and_writes_its_results(runs, name):
     try:
         code = process.wait(timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        process.kill()
+        _stop(process)
         pytest.fail(f"bench.{name} --quick still running after {TIMEOUT_S}s:\n{log.read_text()}")
     output = log.read_text()
     assert code == 0, f"bench.{name} --quick exited {code}:\n{output[-4000:]}"

@@ -1,14 +1,13 @@
 """Constants and helpers shared by the contract tests."""
 
+from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER, ROLE_VALIDATOR  # noqa: F401 - re-exported
+
 EMC = 10**18
 INITIAL_SUPPLY = 1_000_000_000 * EMC
 UNBONDING_PERIOD = 60
 MIN_VALIDATOR_STAKE = 10_000 * EMC
 MIN_ROUTER_STAKE = 1_000 * EMC
 MIN_COMPUTE_STAKE = 100 * EMC
-ROLE_VALIDATOR = 1
-ROLE_ROUTER = 2
-ROLE_COMPUTE = 4
 
 
 def single_event(receipt, event):

@@ -11,7 +11,7 @@ raises ``MalformedInvocation``; ``decode_*`` also refuses bytes ``loads`` refuse
 
 from typing import Any
 
-from offchain.net.canonical_cbor import dumps, loads
+from offchain.protocol.canonical_cbor import dumps, loads
 from offchain.protocol.invocation.constants import (
     ADDRESS_BYTES,
     HASH_BYTES,

@@ -1,4 +1,8 @@
-"""A real anvil with the project's contracts deployed, and the stake operations tests need."""
+"""A real anvil with the project's contracts deployed, and the operations tests need on it.
+
+Stake (stake, unstake, slash, blacklist, minimums), the node registry, sockets (mint, set or
+revoke a user, transfer) and escrow (deposit, request a withdrawal).
+"""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 from offchain.chain.anvil import Anvil, start_anvil
 from offchain.chain.client import ChainClient, devnet_account
 from offchain.chain.deploy import deploy_contracts
-from offchain.net.identity import ROLE_COMPUTE
+from offchain.protocol.roles import ROLE_COMPUTE
 
 
 @dataclass
@@ -59,6 +63,65 @@ class StakingChain:
         """Set ``role``'s minimum stake as the Staking contract's owner."""
         owner = self.staking.functions.owner().call()
         self._as(owner, self.staking.functions.set_min_stake(role, amount))
+
+    @property
+    def sockets(self):
+        return self.client["ComputeSocket"]
+
+    @property
+    def market(self):
+        return self.client["ComputeMarket"]
+
+    def declare(self, node: LocalAccount, workloads: tuple[str, ...]) -> None:
+        """Declare ``workloads`` in the node registry for ``node``."""
+        self.client.transact(
+            node, self.staking.functions.declare_node("test-gpu", 1024, 10, list(workloads))
+        )
+
+    def compute_node(self, workloads: tuple[str, ...] = ("matmul-f32",)) -> LocalAccount:
+        """Return a new account staked for compute that declared ``workloads``."""
+        node = self.account()
+        self.stake(node, ROLE_COMPUTE)
+        self.declare(node, workloads)
+        return node
+
+    def mint_socket(
+        self,
+        node: LocalAccount,
+        holder: str,
+        workload: str = "matmul-f32",
+        price: int = 10**15,
+        lifetime_s: int = 86_400,
+    ) -> int:
+        """Mint a socket served by ``node`` (staked, declared) to ``holder``; return its id."""
+        expiry = self.client.w3.eth.get_block("latest")["timestamp"] + lifetime_s
+        socket_id = self.sockets.functions.next_token_id().call()
+        self.client.transact(
+            node,
+            self.sockets.functions.mint(holder, workload, 100, price, expiry, 1_000, "ipfs://s"),
+        )
+        return socket_id
+
+    def set_user(self, holder: LocalAccount, socket_id: int, user: str, expires: int) -> None:
+        """Let ``user`` use the socket until ``expires`` (the zero address: revoke)."""
+        self.client.transact(holder, self.sockets.functions.setUser(socket_id, user, expires))
+
+    def transfer_socket(self, holder: LocalAccount, to: str, socket_id: int) -> None:
+        """Transfer socket ``socket_id`` from ``holder`` to ``to``."""
+        self.client.transact(
+            holder, self.sockets.functions.transferFrom(holder.address, to, socket_id)
+        )
+
+    def deposit(self, user: LocalAccount, amount: int) -> None:
+        """Give ``user`` ``amount`` EMC and deposit it into its ComputeMarket escrow."""
+        token = self.client["EMCToken"]
+        self.client.transact(devnet_account(0), token.functions.transfer(user.address, amount))
+        self.client.transact(user, token.functions.approve(self.market.address, amount))
+        self.client.transact(user, self.market.functions.deposit(amount))
+
+    def request_withdraw(self, user: LocalAccount, amount: int) -> None:
+        """Ask to withdraw ``amount`` of ``user``'s escrow."""
+        self.client.transact(user, self.market.functions.request_withdraw(amount))
 
     def snapshot(self) -> str:
         """Return an id to ``revert`` the chain to its state now (its head too)."""

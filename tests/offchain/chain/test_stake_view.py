@@ -14,8 +14,9 @@ from prometheus_client import Counter as PromCounter
 
 from offchain.chain.anvil import free_port
 from offchain.chain.client import ChainError
+from offchain.chain.identity import static_role_check
 from offchain.chain.stake_view import Changes, StakeView, StakingReader, connect_staking
-from offchain.net.identity import ROLE_COMPUTE, ROLE_ROUTER, static_role_check
+from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER
 from tests.waiting import wait_until
 
 WARNED = "stake view: chain read failed"
@@ -167,8 +168,8 @@ def test_reader__changes__names_the_accounts_of_a_block_range(chain):
     middle = reader.head()
     chain.stake(other, ROLE_COMPUTE)
     end = reader.head()
-    assert reader.changes(start + 1, end).addresses == {node.address, other.address}
-    assert reader.changes(middle + 1, end).addresses == {other.address}
+    assert reader.changes(start + 1, end).subjects == {node.address, other.address}
+    assert reader.changes(middle + 1, end).subjects == {other.address}
     assert reader.is_active([(node.address, ROLE_COMPUTE)], start) == [False]
     assert reader.is_active([(node.address, ROLE_COMPUTE)], end) == [True]
 

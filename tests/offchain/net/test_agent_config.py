@@ -1,7 +1,7 @@
 import pytest
 
-from offchain.net.config import ConfigError, load_config
 from offchain.routers.config import RouterConfig
+from offchain.runtime.config_files import ConfigError, load_config
 from offchain.workers.node import NodeConfig
 
 

@@ -3,7 +3,7 @@ import random
 import pytest
 import trio
 
-from offchain.net.backoff import Backoff, backoff_delay
+from offchain.runtime.backoff import Backoff, backoff_delay
 
 
 def test_backoff_grows_to_its_cap_with_jitter_below_it():

@@ -3,12 +3,7 @@ import time
 import pytest
 from libp2p.peer.id import ID
 
-from offchain.crypto.keys import generate_keypair
-from offchain.net.host import identity_from_seed
-from offchain.net.identity import (
-    ROLE_COMPUTE,
-    ROLE_ROUTER,
-    ROLE_VALIDATOR,
+from offchain.chain.identity import (
     Binding,
     BindingError,
     EndorsedBinding,
@@ -26,6 +21,9 @@ from offchain.net.identity import (
     verify_binding,
     verify_endorsed_binding,
 )
+from offchain.crypto.keys import generate_keypair
+from offchain.net.host import identity_from_seed
+from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER, ROLE_VALIDATOR
 
 PEER = "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"
 KEY = generate_keypair(b"node-owner")

@@ -8,8 +8,8 @@ from offchain.net.boundary import StreamGuard
 from offchain.net.conduct import ConductPolicy, PeerConduct
 from offchain.net.host import identity_from_seed, make_host
 from offchain.net.limits import node_limits
-from offchain.net.metrics import make_metrics
 from offchain.protocol.errors import InputRejected
+from offchain.runtime.metrics import make_metrics
 
 
 def test_conduct__strikes_within_window__cut_off_for_cool_down() -> None:

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from offchain.net import canonical_cbor
+from offchain.protocol import canonical_cbor
 
 scalars = (
     st.none()

@@ -5,11 +5,11 @@ import cbor2
 import pytest
 import trio
 
-from offchain.net.framing import (
+from offchain.net.framing import FrameReader, receive
+from offchain.protocol.frames import (
     FRAME_VERSION,
     MAX_BODY,
     FrameError,
-    FrameReader,
     MsgType,
     NonCanonical,
     Oversized,
@@ -20,7 +20,7 @@ from offchain.net.framing import (
     encode_body,
     encode_frame,
 )
-from offchain.net.messages import (
+from offchain.protocol.wire import (
     MAX_ERROR,
     Hello,
     Load,
@@ -31,7 +31,6 @@ from offchain.net.messages import (
     SignedSummary,
     Summary,
     encode,
-    receive,
 )
 
 ALL = frozenset(MsgType)

@@ -1,6 +1,6 @@
 import gc
 
-from offchain.net.gc_policy import THRESHOLDS, ChurnCollector, tune_process
+from offchain.runtime.gc_policy import THRESHOLDS, ChurnCollector, tune_process
 
 
 def test_churn_collector__due_after_a_quarter_of_connections_ended_or_the_floor():

@@ -18,19 +18,7 @@ from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 
 from bench.hostile_peer import BOMBS, TOKENS
-from offchain.crypto.keys import generate_keypair
-from offchain.net import canonical_cbor, protocols
-from offchain.net.framing import (
-    HEADER_SIZE,
-    FrameError,
-    FrameReader,
-    MsgType,
-    decode_body,
-    decode_frame,
-    encode_body,
-)
-from offchain.net.host import identity_from_seed, make_host
-from offchain.net.identity import (
+from offchain.chain.identity import (
     classify_peer,
     decode_binding,
     decode_endorsed_binding,
@@ -39,8 +27,22 @@ from offchain.net.identity import (
     make_binding,
     make_endorsed_binding,
 )
+from offchain.crypto.keys import generate_keypair
+from offchain.net.framing import FrameReader, receive
+from offchain.net.host import identity_from_seed, make_host
 from offchain.net.limits import node_limits
-from offchain.net.messages import (
+from offchain.protocol import canonical_cbor
+from offchain.protocol import protocol_ids as protocols
+from offchain.protocol.errors import InputRejected
+from offchain.protocol.frames import (
+    HEADER_SIZE,
+    FrameError,
+    MsgType,
+    decode_body,
+    decode_frame,
+    encode_body,
+)
+from offchain.protocol.wire import (
     MESSAGE_CLASSES,
     Hello,
     Join,
@@ -54,9 +56,7 @@ from offchain.net.messages import (
     SignedSummary,
     Summary,
     encode,
-    receive,
 )
-from offchain.protocol.errors import InputRejected
 from offchain.routers import signing
 from offchain.routers.gossip import Broadcast
 from tests.fuzzing import examples

@@ -2,11 +2,11 @@ import trio
 from libp2p.custom_types import TProtocol
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
+from bench.stream_pool import RequestIterator, StreamPool
 from offchain.net.host import identity_from_seed, listen_addrs_of, loopback_listen_addr, make_host
 from offchain.net.limits import node_limits, router_limits
-from offchain.net.messages import Request, Response
-from offchain.net.pool import RequestIterator, StreamPool
-from offchain.net.wire import close_quietly, send
+from offchain.net.streams import close_quietly, send
+from offchain.protocol.wire import Request, Response
 from tests.waiting import wait_until
 
 PROTO = TProtocol("/test/pool/1.0.0")

@@ -8,10 +8,8 @@ import trio.testing
 from libp2p.custom_types import TProtocol
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
-from offchain.net.framing import FRAME_VERSION, HEADER, MsgType
 from offchain.net.host import identity_from_seed, listen_addrs_of, loopback_listen_addr, make_host
 from offchain.net.limits import node_limits, router_limits
-from offchain.net.messages import Request, Response
 from offchain.net.session import (
     ServeLimits,
     SessionEnded,
@@ -19,6 +17,8 @@ from offchain.net.session import (
     SessionRefused,
     serve_session,
 )
+from offchain.protocol.frames import FRAME_VERSION, HEADER, MsgType
+from offchain.protocol.wire import Request, Response
 from tests.waiting import wait_until
 
 PROTO = TProtocol("/test/session/1.0.0")

@@ -18,7 +18,6 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 from offchain.net.framing import FrameReader
 from offchain.net.host import identity_from_seed, listen_addrs_of, loopback_listen_addr, make_host
 from offchain.net.limits import node_limits, router_limits
-from offchain.net.messages import Load, Message, Ping, Pong, Request, Response
 from offchain.net.session import (
     ClientSession,
     ServeLimits,
@@ -27,6 +26,7 @@ from offchain.net.session import (
     SessionRefused,
     SessionServer,
 )
+from offchain.protocol.wire import Load, Message, Ping, Pong, Request, Response
 from tests.waiting import wait_until
 
 LINK = TProtocol("/test/link/1.0.0")

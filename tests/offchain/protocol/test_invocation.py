@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import InvalidSignature, recover_address
-from offchain.net.canonical_cbor import dumps, loads
+from offchain.protocol.canonical_cbor import dumps, loads
 from offchain.protocol.errors import InputRejected
 from offchain.protocol.invocation import (
     EscrowInfo,

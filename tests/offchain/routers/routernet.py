@@ -12,15 +12,15 @@ from libp2p.abc import INetStream
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
+from offchain.chain.identity import encode_endorsed_binding, make_endorsed_binding
 from offchain.crypto.keys import generate_keypair
-from offchain.net import protocols
 from offchain.net.host import identity_from_seed, make_host
-from offchain.net.identity import encode_endorsed_binding, make_endorsed_binding
 from offchain.net.limits import node_limits
-from offchain.net.messages import SignedSummary, Summary, encode
-from offchain.net.spawn import AgentProcess, seed_hex
-from offchain.net.wire import NET_ERRORS
+from offchain.net.streams import NET_ERRORS
+from offchain.protocol import protocol_ids as protocols
+from offchain.protocol.wire import SignedSummary, Summary, encode
 from offchain.routers.signing import sign_summary
+from offchain.runtime.spawn import AgentProcess, seed_hex
 from tests import waiting
 
 

@@ -7,10 +7,10 @@ import sys
 import trio
 
 from offchain.crypto.keys import generate_keypair
-from offchain.net.identity import ROLE_COMPUTE, ROLE_ROUTER
-from offchain.net.spawn import seed_hex
+from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER
 from offchain.routers.agent import RouterAgent
 from offchain.routers.config import RouterConfig
+from offchain.runtime.spawn import seed_hex
 from offchain.workers.node import NodeAgent, NodeConfig
 from tests.offchain.routers.routernet import mesh_links
 from tests.waiting import wait_until

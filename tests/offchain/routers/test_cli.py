@@ -6,14 +6,14 @@ import sys
 import trio
 from libp2p.peer.id import ID
 
-from offchain.net.spawn import AgentProcess, seed_hex, stop_all
 from offchain.routers.client import caller, invoke
+from offchain.runtime.spawn import AgentProcess, seed_hex, stop_all
 from tests.offchain.routers.routernet import eth_address, metric, wait_until
 
 # The same click commands `emc router` and `emc worker` run (offchain/cli.py registers them).
 ENTRY = {
     "router": [sys.executable, "-m", "offchain.routers"],
-    "worker": [sys.executable, "-m", "offchain.workers.node"],
+    "worker": [sys.executable, "-m", "offchain.workers"],
 }
 
 

@@ -10,16 +10,15 @@ from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service.context import background_trio_service
 
+from offchain.chain.identity import encode_binding, make_binding
 from offchain.crypto.keys import generate_keypair
-from offchain.net import protocols
-from offchain.net.framing import FrameError, MsgType, decode_frame
 from offchain.net.host import identity_from_seed, make_host
-from offchain.net.identity import encode_binding, make_binding
 from offchain.net.libp2p_patches import gossip_notifee
 from offchain.net.limits import node_limits
-from offchain.net.messages import RecordBatch, RouteRecord, encode
-from offchain.net.spawn import seed_hex
-from offchain.net.wire import NET_ERRORS
+from offchain.net.streams import NET_ERRORS
+from offchain.protocol import protocol_ids as protocols
+from offchain.protocol.frames import FrameError, MsgType, decode_frame
+from offchain.protocol.wire import RecordBatch, RouteRecord, encode
 from offchain.routers.agent import RouterAgent
 from offchain.routers.client import RouterClient, caller
 from offchain.routers.config import RouterConfig
@@ -30,6 +29,7 @@ from offchain.routers.gossip import (
     TokenBucket,
     join_gossip,
 )
+from offchain.runtime.spawn import seed_hex
 from offchain.workers.node import NodeAgent, NodeConfig
 from tests.offchain.routers.routernet import eth_address
 from tests.waiting import wait_until

@@ -1,6 +1,6 @@
 import pytest
 
-from offchain.net.messages import Summary
+from offchain.protocol.wire import Summary
 from offchain.routers import signing
 from offchain.routers.mesh import (
     BENIGN,

@@ -6,8 +6,8 @@ import pytest
 import trio
 from libp2p.peer.id import ID
 
-from offchain.net.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from offchain.routers.client import caller, invoke
+from offchain.runtime.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from tests import waiting
 from tests.offchain.routers.routernet import (
     eth_address,

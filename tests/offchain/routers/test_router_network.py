@@ -17,13 +17,13 @@ from libp2p.security.secio.transport import Transport as SecioTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 
-from offchain.net import protocols
-from offchain.net.framing import FRAME_VERSION, MsgType
 from offchain.net.host import identity_from_seed
-from offchain.net.messages import Request, encode
-from offchain.net.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
-from offchain.net.wire import NET_ERRORS
+from offchain.net.streams import NET_ERRORS
+from offchain.protocol import protocol_ids as protocols
+from offchain.protocol.frames import FRAME_VERSION, MsgType
+from offchain.protocol.wire import Request, encode
 from offchain.routers.client import caller, invoke, new_request_id
+from offchain.runtime.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from tests import waiting
 from tests.offchain.routers.routernet import eth_address, metric, wait_until, wait_until_sync
 

@@ -11,12 +11,12 @@ from dataclasses import replace
 
 import trio
 
-from offchain.net.messages import SignedSummary, Summary, encode
-from offchain.net.spawn import seed_hex
+from offchain.protocol.wire import SignedSummary, Summary, encode
 from offchain.routers.agent import RouterAgent
 from offchain.routers.config import RouterConfig
 from offchain.routers.mesh import Conduct
 from offchain.routers.signing import sign_summary, summary_body
+from offchain.runtime.spawn import seed_hex
 from tests.offchain.routers.routernet import MeshKeys, eth_address, mesh_peer
 from tests.offchain.routers.routernet import agent_errors as errors
 from tests.waiting import wait_until

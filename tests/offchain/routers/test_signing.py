@@ -6,8 +6,7 @@ from dataclasses import replace
 import pytest
 from eth_utils import keccak
 
-from offchain.net.framing import encode_body
-from offchain.net.identity import (
+from offchain.chain.identity import (
     Binding,
     EndorsedBinding,
     binding_digest,
@@ -16,6 +15,7 @@ from offchain.net.identity import (
     make_binding,
     static_stake_check,
 )
+from offchain.protocol.frames import encode_body
 from offchain.routers.signing import (
     NOT_OWN_SUMMARY,
     SUMMARY_DOMAIN,

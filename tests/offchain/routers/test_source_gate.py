@@ -10,11 +10,11 @@ import trio
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
-from offchain.net import protocols
-from offchain.net.framing import FRAME_VERSION, HEADER, MsgType
 from offchain.net.host import identity_from_seed, make_host
 from offchain.net.limits import node_limits
 from offchain.net.source_gate import GatePolicy, SourceGate
+from offchain.protocol import protocol_ids as protocols
+from offchain.protocol.frames import FRAME_VERSION, HEADER, MsgType
 from offchain.routers.agent import RouterAgent
 from offchain.routers.client import RouterClient, caller
 from offchain.routers.config import RouterConfig

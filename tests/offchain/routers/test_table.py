@@ -2,8 +2,8 @@ import random
 
 import pytest
 
-from offchain.net.framing import decode_body, encode_body
-from offchain.net.messages import MAX_PEERS_IN_SUMMARY, Summary
+from offchain.protocol.frames import decode_body, encode_body
+from offchain.protocol.wire import MAX_PEERS_IN_SUMMARY, Summary
 from offchain.routers import table as tablelib
 from offchain.routers.mesh import make_summary
 from offchain.routers.table import (

@@ -5,7 +5,7 @@ import socket
 import pytest
 import trio
 
-from offchain.net.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
+from offchain.runtime.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from tests.offchain.routers.routernet import (
     eth_address,
     metric,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from offchain.net.framing import MAX_BODY, MsgType
-from offchain.net.messages import Request
+from offchain.protocol.frames import MAX_BODY, MsgType
+from offchain.protocol.wire import Request
 from offchain.workers.errors import EncodingError, InvalidInput, WorkloadError
 from offchain.workers.node import MAX_OUTPUT_BYTES, NodeAgent, NodeConfig
 from offchain.workers.workloads import (

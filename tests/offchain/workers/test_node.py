@@ -1,7 +1,7 @@
 import pytest
 import trio
 
-from offchain.net.messages import Request
+from offchain.protocol.wire import Request
 from offchain.workers.node import NodeAgent, NodeConfig, resolve_workloads
 from tests.waiting import wait_until
 

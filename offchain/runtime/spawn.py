@@ -119,7 +119,7 @@ def worker_process(
 ) -> AgentProcess:
     """Return (not yet started) a compute-node process linked to ``routers``."""
     ready = workdir / f"{name}.json"
-    argv = [*_python(), "offchain.workers.node", "--ready-file", str(ready)]
+    argv = [*_python(), "offchain.workers", "--ready-file", str(ready)]
     for addr in routers:
         argv += ["--router", addr]
     return AgentProcess(name, [*argv, *args], ready, workdir / f"{name}.log")

@@ -9,7 +9,7 @@ from libp2p.exceptions import BaseLibp2pError
 from libp2p.io.exceptions import IOException
 from libp2p.peer.id import ID
 
-from offchain.net.messages import Message, encode
+from offchain.protocol.wire import Message, encode
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-from offchain.net.framing import FrameError, FrameReader, MsgType, encode_frame
+from offchain.protocol.frames import FrameError, MsgType, encode_frame
 
 MAX_WORKLOADS = 64
 MAX_NAME = 64
@@ -466,20 +466,3 @@ def encode(message: Message) -> bytes:
     if frame is not None:
         return frame
     return encode_frame(message.TYPE, message.to_map())
-
-
-_EXPECTED: dict[tuple[type, ...], frozenset[MsgType]] = {}
-
-
-async def receive(reader: FrameReader, *classes: type) -> Message:
-    """Return the next message, which must be of one of ``classes``, or raise ``FrameError``."""
-    expected = _EXPECTED.get(classes)
-    if expected is None:
-        expected = _EXPECTED[classes] = frozenset(cls.TYPE for cls in classes)
-    msg_type, value, frame = await reader.read_frame(expected)
-    message = MESSAGE_CLASSES[msg_type].from_map(value)
-    # The body is canonical (checked on reading), so the frame is this message's encoding
-    # exactly when its map round-trips: not when ``from_map`` trimmed an over-long text.
-    if isinstance(message, RELAYED) and message.to_map() == value:
-        object.__setattr__(message, "frame", frame)
-    return message

@@ -22,8 +22,9 @@ from libp2p.peer.id import ID
 
 from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import InvalidSignature, Keypair, recover_address
-from offchain.net.framing import FrameError, decode_body, encode_body
 from offchain.protocol.errors import InputRejected
+from offchain.protocol.frames import FrameError, decode_body, encode_body
+from offchain.protocol.roles import ROLES
 
 logger = logging.getLogger(__name__)
 
@@ -192,13 +193,6 @@ def verify_endorsed_binding(
         raise BindingError("binding not endorsed by the peer's libp2p key")
     return address
 
-
-# The Staking contract's role flags (DESIGN.md section 4). An address may hold several roles;
-# ``Staking.is_active(address, role)`` says whether it holds ``role`` with enough stake.
-ROLE_VALIDATOR = 1
-ROLE_ROUTER = 2
-ROLE_COMPUTE = 4
-ROLES = (ROLE_VALIDATOR, ROLE_ROUTER, ROLE_COMPUTE)
 
 # Whether an address is staked for one role (a node's router asks about COMPUTE, a mesh
 # router about ROUTER).
