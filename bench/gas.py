@@ -5,13 +5,13 @@ the gas of a consensus commit goes.
 
 Prints a table and writes bench/results/gas.json (key `staking_gas`). The baseline in the same
 run is one ERC-20 transfer of EMC. It takes seconds, so `--quick` measures the same.
-`commit_breakdown` splits a commit transaction's gas by a
-call trace (anvil's callTracer): the signature check (the EIP-2537 and SHA-256 precompiles that
-hash-to-curve, key subtraction and the pairing call), market settle, reward roots
-(GPUComputeReward), consensus reward (ConsensusReward), registry (Staking), the transaction's
-intrinsic and calldata cost, and the rest, spent in ComputeConsensus itself (storage, the digest,
-the bitmap loop, the log). `bench.settlement_gas` records it per validator count as
-`commit_gas_breakdown`, and `main` prints the recorded breakdown.
+`commit_breakdown` splits a commit transaction's gas by a call trace (anvil's callTracer): the
+signature check (the EIP-2537 and SHA-256 precompiles that hash-to-curve, key subtraction and
+the pairing call), market settle, reward roots (GPUComputeReward), consensus reward
+(ConsensusReward, which a commit no longer calls: it books lazily), registry (Staking), the
+transaction's intrinsic, calldata and access-list cost, and the rest, spent in ComputeConsensus
+itself (storage, the digest, the bitmap loop, the log). `bench.settlement_gas` records it per
+validator count as `commit_gas_breakdown`, and `main` prints the recorded breakdown.
 """
 
 import json
@@ -76,6 +76,11 @@ def calldata_gas(data: bytes) -> int:
     return sum(4 if b == 0 else 16 for b in data)
 
 
+def access_list_gas(entries) -> int:
+    """Return the EIP-2930 up-front cost of an access list."""
+    return sum(2_400 + 1_900 * len(entry["storageKeys"]) for entry in entries)
+
+
 def commit_breakdown(chain: ChainClient, tx_hash: str) -> dict[str, int]:
     """Split a ComputeConsensus.commit transaction's gas by where it is spent."""
     trace = chain.w3.provider.make_request(
@@ -103,9 +108,11 @@ def commit_breakdown(chain: ChainClient, tx_hash: str) -> dict[str, int]:
             parts["other_calls"] += used
         children += used
     tx = chain.w3.eth.get_transaction(tx_hash)
-    intrinsic = 21_000 + calldata_gas(bytes(tx["input"]))
+    intrinsic = (
+        21_000 + calldata_gas(bytes(tx["input"])) + access_list_gas(tx.get("accessList", []))
+    )
     total = chain.w3.eth.get_transaction_receipt(tx_hash)["gasUsed"]
-    parts["intrinsic_and_calldata"] = intrinsic
+    parts["intrinsic_calldata_access_list"] = intrinsic
     parts["consensus_own"] = total - intrinsic - children
     parts["total"] = total
     return parts

@@ -18,9 +18,10 @@
         next set: changes take effect only at epoch boundaries.
         Consensus rewards follow sealed signer sets: each commit seals the
         bitmap of the previous height's signers as its quorum saw them
-        (`parent_signers`), and that height's reward is booked for them, so
-        the submitter's choice of bitmap decides nothing but which
-        signatures it aggregates.
+        (`parent_signers`), kept with their power in one slot per height
+        (`signer_record`), and that height's reward is paid to them, so the
+        submitter's choice of bitmap decides nothing but which signatures it
+        aggregates.
         Anyone may report a validator that sealed two different digests at
         one height; it is slashed through Staking and the reporter is paid.
 """
@@ -39,6 +40,8 @@ from .modules import validator_set as vset
 from .interfaces import IComputeMarket
 from .interfaces import IGPUComputeReward
 from .interfaces import IConsensusReward
+from .interfaces import IComputeConsensus
+implements: IComputeConsensus
 
 
 # @dev Ownership only bootstraps the first validator set; eip712Domain is
@@ -59,6 +62,12 @@ MAX_REGISTRY_UPDATES: constant(uint256) = 32
 MAX_STAKING_VALIDATORS: constant(uint256) = vset.MAX_MEMBERS
 ROLE_VALIDATOR: constant(uint256) = 1
 BPS: constant(uint256) = 10_000
+
+
+# @dev A double-sign costs this share of the power it signed with (half: the
+# flat `double_sign_penalty` floor is half the minimum validator stake), so
+# the penalty grows with the stake that could have been used to equivocate.
+DOUBLE_SIGN_POWER_BPS: public(constant(uint256)) = 5_000
 
 
 # @dev A consensus-measured change to one node's registry entry.
@@ -101,25 +110,24 @@ double_sign_penalty: public(immutable(uint256))
 reporter_share_bps: public(immutable(uint256))
 
 
-# @dev The last committed height (0 before the first commit).
-last_height: public(uint256)
-
-
-# @dev The epoch whose set signs the next height.
-current_epoch: public(uint256)
+# @dev The last committed height (low 128 bits; 0 before the first commit)
+# and the epoch whose set signs the next height (high 128 bits): one slot,
+# since every commit reads both.
+progress: uint256
+HALF_MASK: constant(uint256) = 2**128 - 1
 
 
 # @dev Each epoch's validator-set data contract.
 validator_set: public(HashMap[uint256, address])
 
 
-# @dev The digest committed at each height, for light clients and evidence.
-committed_digest: public(HashMap[uint256, bytes32])
-
-
-# @dev One hash per height is all a commit stores here: the roots are
-# emitted in `StateCommitted` (ComputeMarket keeps the latest billing root,
+# @dev Each height's signers: their summed power (high 128 bits) and bitmap
+# (low 128 bits). A commit writes the signers it lists, and the next commit
+# seals them as its parent_signers, rewriting the slot only when the quorum
+# saw other signers. The one slot a commit writes per height; the digest and roots are only emitted in
+# `StateCommitted` (ComputeMarket keeps the latest billing root,
 # GPUComputeReward the latest rewards root).
+signers_of: HashMap[uint256, uint256]
 
 
 # @dev Evidence already acted on, by keccak256(validator, height).
@@ -179,7 +187,8 @@ def __init__(
     @param gpu_reward_ GPUComputeReward (rewards roots).
     @param consensus_reward_ ConsensusReward (signers' rewards).
     @param epoch_length_ Heights per epoch.
-    @param double_sign_penalty_ EMC slashed for a proven double-sign.
+    @param double_sign_penalty_ The least EMC a proven double-sign costs
+           (see `_double_sign_penalty`).
     @param reporter_share_bps_ The reporter's share of it, in basis points.
     """
     assert epoch_length_ != 0, "consensus: zero epoch length"
@@ -246,9 +255,11 @@ def commit(
     @param aggregate_signature The signers' aggregate BLS signature over
            the commit digest, EIP-2537 encoded.
     """
-    assert height > self.last_height, "consensus: height already committed"
-    assert height == self.last_height + 1, "consensus: height skipped"
-    epoch: uint256 = self.current_epoch
+    progress: uint256 = self.progress
+    last: uint256 = progress & HALF_MASK
+    assert height > last, "consensus: height already committed"
+    assert height == last + 1, "consensus: height skipped"
+    epoch: uint256 = progress >> 128
     data_contract: address = self.validator_set[epoch]
     assert data_contract != empty(address), "consensus: no validator set"
 
@@ -258,21 +269,24 @@ def commit(
     aggregate_key, total_power, members = vset._header(data_contract)
     assert signers_bitmap >> members == 0, "consensus: bitmap beyond the set"
 
-    # Sum the signers' power; subtract each non-signer's key from the
-    # aggregate (the set stores keys negated, so that is one G1ADD each).
-    signer_power: uint256 = 0
+    # Only the non-signers cost anything: each one's key is subtracted from
+    # the aggregate (the set stores keys negated, so that is one G1ADD) and
+    # its power from the total. Signers are never read.
+    non_signer_power: uint256 = 0
     for index: uint256 in range(members, bound=vset.MAX_MEMBERS):
-        if (signers_bitmap >> index) & 1 == 1:
-            power: uint256 = 0
-            member: address = empty(address)
-            power, member = vset._member_power(data_contract, index)
-            signer_power += power
-        else:
-            negated_key: Bytes[128] = b""
-            ignored_power: uint256 = 0
-            ignored_member: address = empty(address)
-            negated_key, ignored_power, ignored_member = vset._member(data_contract, index)
-            aggregate_key = bls12_381._add_g1(aggregate_key, negated_key)
+        if (signers_bitmap >> index) & 1 == 0:
+            # Inline rather than through `vset._member`: this loop is what
+            # grows with the set, and a call's tuple copies cost a third.
+            entry: Bytes[vset.ENTRY_SIZE] = slice(data_contract.code, vset.ENTRIES_OFFSET + vset.ENTRY_SIZE * index, vset.ENTRY_SIZE)
+            non_signer_power += extract32(entry, 128, output_type=uint256) >> 160
+            aggregate_key = raw_call(
+                bls12_381.G1ADD_PRECOMPILE,
+                concat(aggregate_key, slice(entry, 0, 128)),
+                max_outsize=128,
+                gas=bls12_381.G1ADD_GAS,
+                is_static_call=True,
+            )
+    signer_power: uint256 = total_power - non_signer_power
     assert signer_power >= total_power * 2 // 3 + 1, "consensus: quorum not met"
 
     registry_hash: bytes32 = keccak256(abi_encode(registry_updates))
@@ -292,8 +306,8 @@ def commit(
     assert status != bls12_381.PAIRING_CALL_FAILED, "consensus: pairing precompile failed"
     assert status == bls12_381.PAIRING_OK, "consensus: invalid signature"
 
-    self.last_height = height
-    self.committed_digest[height] = digest
+    # Safe: height is last + 1 and heights stay far below 2**128.
+    self.progress = (progress & ~HALF_MASK) | height
     log StateCommitted(
         height=height,
         epoch=epoch,
@@ -316,21 +330,75 @@ def commit(
     extcall gpu_reward.update_root(rewards_root, rewards_total)
     if height == 1:
         assert parent_signers == 0, "consensus: parent signers at height 1"
-    else:
+    elif self.signers_of[height - 1] & HALF_MASK != parent_signers:
+        # The quorum sealed other signers for the parent than its submitter
+        # listed (it saw more seals, or fewer): weigh them afresh. Usually
+        # they are the same, and the parent's record stands as written.
         # Heights e*L+1 .. (e+1)*L belong to epoch e.
         parent_epoch: uint256 = (height - 2) // epoch_length
-        parent_power: uint256 = self._signer_power(self.validator_set[parent_epoch], parent_signers)
-        extcall consensus_reward.record_commit(height - 1, parent_epoch, parent_signers, parent_power)
+        parent_power: uint256 = 0
+        if parent_epoch == epoch:
+            # The set just read, header and all.
+            parent_power = self._signer_power(data_contract, total_power, members, parent_signers)
+        else:
+            parent_set: address = self.validator_set[parent_epoch]
+            parent_key: Bytes[128] = b""
+            parent_total: uint256 = 0
+            parent_members: uint256 = 0
+            parent_key, parent_total, parent_members = vset._header(parent_set)
+            parent_power = self._signer_power(parent_set, parent_total, parent_members, parent_signers)
+        # Safe: the bitmap was checked to fit the set (128 members at most)
+        # and the power is a sum of at most 128 uint96 stakes.
+        self.signers_of[height - 1] = (parent_power << 128) | parent_signers
+    # This height's signers as the submitter listed them (a quorum, checked
+    # above), until the next commit seals them as its parent_signers.
+    self.signers_of[height] = (signer_power << 128) | signers_bitmap
     for update: RegistryUpdate in registry_updates:
         extcall IStakingWriter(staking).set_node_measurements(update.node, update.e_power, update.reputation)
         extcall IStakingWriter(staking).set_blacklisted(update.node, update.blacklisted)
 
     if height % epoch_length == 0:
-        if not self._install_set(epoch + 1):
+        # Through an external call to this contract: the snapshot's buffers
+        # (a whole set, tens of kilobytes) then live in that call's memory.
+        # Called internally, they would sit below commit's own frame, and
+        # every commit would pay to expand memory past them.
+        if not extcall ISelf(self).install_set(epoch + 1):
             # No active validator (say, a raised minimum stake): the set
             # carries over rather than halting consensus.
             self.validator_set[epoch + 1] = data_contract
-            self.current_epoch = epoch + 1
+            self.progress = ((epoch + 1) << 128) | height
+
+
+@external
+def install_set(epoch: uint256) -> bool:
+    """
+    @notice Snapshots epoch `epoch`'s set (see `_install_set`).
+    @dev Only this contract, from the commit that ends an epoch.
+    @param epoch The epoch the set signs for.
+    @return bool False (nothing installed) when no candidate is active.
+    """
+    assert msg.sender == self, "consensus: caller is not consensus"
+    return self._install_set(epoch)
+
+
+@external
+@view
+def last_height() -> uint256:
+    """
+    @notice The last committed height (0 before the first commit).
+    @return uint256 The height.
+    """
+    return self.progress & HALF_MASK
+
+
+@external
+@view
+def current_epoch() -> uint256:
+    """
+    @notice The epoch whose set signs the next height.
+    @return uint256 The epoch.
+    """
+    return self.progress >> 128
 
 
 @external
@@ -353,6 +421,38 @@ def registry_hash(registry_updates: DynArray[RegistryUpdate, MAX_REGISTRY_UPDATE
     @return bytes32 keccak256 of their ABI encoding.
     """
     return keccak256(abi_encode(registry_updates))
+
+
+@external
+@view
+def signer_record(height: uint256) -> (uint256, uint256, uint256):
+    """
+    @notice Height `height`'s sealed signers, as ConsensusReward pays them.
+    @param height The height.
+    @return uint256 The signers bitmap (0 while the height is not sealed).
+    @return uint256 Their summed power.
+    @return uint256 The epoch whose set they belong to.
+    """
+    if height == 0 or height >= self.progress & HALF_MASK:
+        # Not sealed yet (the last height's record is only what its
+        # submitter listed).
+        return 0, 0, 0
+    packed: uint256 = self.signers_of[height]
+    return packed & HALF_MASK, packed >> 128, (height - 1) // epoch_length
+
+
+@external
+@view
+def sealed_through() -> uint256:
+    """
+    @notice The last height whose signers are sealed: each commit seals its
+            parent's, so every height but the last committed one.
+    @return uint256 The height (0 before the second commit).
+    """
+    last: uint256 = self.progress & HALF_MASK
+    if last == 0:
+        return 0
+    return last - 1
 
 
 @external
@@ -389,7 +489,7 @@ def is_current_member(account: address) -> bool:
     @param account The account.
     @return bool True when a member.
     """
-    data_contract: address = self.validator_set[self.current_epoch]
+    data_contract: address = self.validator_set[self.progress >> 128]
     if data_contract == empty(address):
         return False
     aggregate_key: Bytes[128] = b""
@@ -445,14 +545,16 @@ def report_double_sign(
     # Only a height that can still be sealed or was sealed within the last
     # epoch's worth of heights: a leaked key cannot be slashed once per
     # made-up height, and evidence outlives no more than one epoch.
-    last: uint256 = self.last_height
+    last: uint256 = self.progress & HALF_MASK
     assert a.height != 0 and a.height <= last + 1 and a.height + epoch_length > last, "consensus: evidence height out of range"
     digest_a: bytes32 = self._digest(a)
     digest_b: bytes32 = self._digest(b)
     assert digest_a != digest_b, "consensus: evidence digests equal"
     # The key that sealed that height: the one in its epoch's set, whatever
     # key the validator rotated to since.
-    key: Bytes[128] = self._member_key((a.height - 1) // epoch_length, validator)
+    key: Bytes[128] = b""
+    power: uint256 = 0
+    key, power = self._member_key((a.height - 1) // epoch_length, validator)
     assert len(key) == 128, "consensus: not a member at that height"
     evidence_id: bytes32 = keccak256(abi_encode(validator, a.height))
     assert not self.evidence_used[evidence_id], "consensus: evidence already used"
@@ -460,7 +562,7 @@ def report_double_sign(
     assert bls12_381._verify_signature(key, concat(digest_b, b""), signature_b), "consensus: invalid evidence signature"
 
     self.evidence_used[evidence_id] = True
-    slashed: uint256 = extcall IStakingWriter(staking).slash(validator, double_sign_penalty, "double sign")
+    slashed: uint256 = extcall IStakingWriter(staking).slash(validator, self._double_sign_penalty(power), "double sign")
     reporter_reward: uint256 = slashed * reporter_share_bps // BPS
     if msg.sender == validator:
         # A self-report earns nothing back: the whole slash funds rewards.
@@ -492,6 +594,10 @@ interface IStakingReader:
     def is_active(account: address, role: uint256) -> bool: view
     def bls_public_key(account: address) -> Bytes[128]: view
     def staked(account: address) -> uint256: view
+
+
+interface ISelf:
+    def install_set(epoch: uint256) -> bool: nonpayable
 
 
 interface IStakingWriter:
@@ -527,16 +633,18 @@ def _digest(fields: CommitFields) -> bytes32:
 
 @internal
 @view
-def _member_key(epoch: uint256, account: address) -> Bytes[128]:
+def _member_key(epoch: uint256, account: address) -> (Bytes[128], uint256):
     """
-    @dev `account`'s key in epoch `epoch`'s set, or empty when not a member.
+    @dev `account`'s key and power in epoch `epoch`'s set, or empty and 0
+         when not a member.
     @param epoch The epoch.
     @param account The account.
     @return Bytes[128] The G1 key (not negated), or empty.
+    @return uint256 The power it signed with.
     """
     data_contract: address = self.validator_set[epoch]
     if data_contract == empty(address):
-        return b""
+        return b"", 0
     aggregate_key: Bytes[128] = b""
     total_power: uint256 = 0
     members: uint256 = 0
@@ -548,36 +656,47 @@ def _member_key(epoch: uint256, account: address) -> Bytes[128]:
         if member == account:
             negated_key: Bytes[128] = b""
             negated_key, power, member = vset._member(data_contract, index)
-            return vset._negate_g1(negated_key)
-    return b""
+            return vset._negate_g1(negated_key), power
+    return b"", 0
 
 
 @internal
 @view
-def _signer_power(data_contract: address, bitmap: uint256) -> uint256:
+def _double_sign_penalty(power: uint256) -> uint256:
+    """
+    @dev What a double-sign costs a validator that signed with `power`:
+         DOUBLE_SIGN_POWER_BPS of that power, and never less than the flat
+         `double_sign_penalty` (Staking caps it at what the account holds).
+    @param power The offender's power in the height's set (its stake when
+           the set was snapshotted).
+    @return uint256 The EMC to slash.
+    """
+    return max(double_sign_penalty, power * DOUBLE_SIGN_POWER_BPS // BPS)
+
+
+@internal
+@view
+def _signer_power(data_contract: address, total_power: uint256, members: uint256, bitmap: uint256) -> uint256:
     """
     @dev The summed power of the members in `bitmap`, which must be a
          quorum of the set in `data_contract`.
     @param data_contract The set's data contract.
+    @param total_power The set's total power (from its header).
+    @param members The set's member count (from its header).
     @param bitmap Bit i set for member i.
     @return uint256 Their power.
     """
-    aggregate_key: Bytes[128] = b""
-    total_power: uint256 = 0
-    members: uint256 = 0
-    aggregate_key, total_power, members = vset._header(data_contract)
     assert bitmap >> members == 0, "consensus: parent signers beyond the set"
-    power: uint256 = 0
-    remaining: uint256 = bitmap
+    # Weighed by the members left out (a third at most of the power), as
+    # the signature check does: signers' entries are never read.
+    missing: uint256 = 0
     for index: uint256 in range(members, bound=vset.MAX_MEMBERS):
-        if remaining == 0:
-            break
-        if remaining & 1 == 1:
+        if (bitmap >> index) & 1 == 0:
             member_power: uint256 = 0
             member: address = empty(address)
             member_power, member = vset._member_power(data_contract, index)
-            power += member_power
-        remaining >>= 1
+            missing += member_power
+    power: uint256 = total_power - missing
     assert power >= total_power * 2 // 3 + 1, "consensus: parent signers below quorum"
     return power
 
@@ -612,7 +731,7 @@ def _install_set(epoch: uint256) -> bool:
         return False
     data_contract: address = vset._store(vset._encode(aggregate_key, total_power, members))
     self.validator_set[epoch] = data_contract
-    self.current_epoch = epoch
+    self.progress = (epoch << 128) | (self.progress & HALF_MASK)
     log ValidatorSetInstalled(epoch=epoch, data_contract=data_contract, members=len(members), total_power=total_power)
     return True
 

@@ -134,20 +134,26 @@ billable_from: public(HashMap[address, uint256])
 overbilled: public(HashMap[address, uint256])
 
 
-# @dev The latest billing root, and how many commits have settled.
+# @dev The latest billing root.
 billing_root: public(bytes32)
-commit_count: public(uint256)
 
 
-# @dev Sums: the escrow of all users; billed totals that left but are not
-# yet applied to any user's escrow. This contract holds exactly
+# @dev How many commits have settled (low 64 bits) and every billed total
+# ever settled (high 192 bits): one slot, since every settle writes both.
+settled_counts: uint256
+
+
+# @dev Sums, one slot since settle reads both: the escrow of all users (low
+# 128 bits) and billed totals that left but are not yet applied to any
+# user's escrow (high 128 bits). This contract holds exactly
 # `total_escrow - outstanding_billed` EMC.
-total_escrow: public(uint256)
-outstanding_billed: public(uint256)
+escrow_sums: uint256
 
 
-# @dev Every billed total ever settled.
-total_billed: public(uint256)
+# @dev Packed fields: 64-bit counts, 128-bit sums of EMC (a sum of escrow
+# never exceeds the token's supply, checked on deposit).
+COUNT_MASK: constant(uint256) = 2**64 - 1
+SUM_MASK: constant(uint256) = 2**128 - 1
 
 
 event Listed:
@@ -379,7 +385,7 @@ def request_withdraw(amount: uint256):
     unlock: uint256 = block.timestamp + self.withdraw_delay
     self.withdrawal_requested[msg.sender] = amount
     self.withdrawable_at[msg.sender] = unlock
-    self.requested_at_commit[msg.sender] = self.commit_count
+    self.requested_at_commit[msg.sender] = self.settled_counts & COUNT_MASK
     log WithdrawRequested(user=msg.sender, amount=amount, withdrawable_at=unlock)
 
 
@@ -404,7 +410,7 @@ def withdraw(cumulative_spent: uint256, proof: DynArray[bytes32, merkle.MAX_PROO
     # The commit in flight at the request may bill this user's whole escrow:
     # it must land first (no commit can come before consensus is wired).
     if self.consensus != empty(address):
-        assert self.commit_count > self.requested_at_commit[msg.sender], "market: awaiting a commit"
+        assert self.settled_counts & COUNT_MASK > self.requested_at_commit[msg.sender], "market: awaiting a commit"
     if self._proof_required(msg.sender):
         self._apply_spent(msg.sender, cumulative_spent, proof)
     else:
@@ -414,7 +420,7 @@ def withdraw(cumulative_spent: uint256, proof: DynArray[bytes32, merkle.MAX_PROO
     amount: uint256 = min(requested, escrow)
     self.withdrawal_requested[msg.sender] = 0
     self.escrow[msg.sender] = escrow - amount
-    self.total_escrow -= amount
+    self._add_escrow_sums(0, amount, 0, 0)
     if amount != 0:
         assert extcall token.transfer(msg.sender, amount, default_return_value=True), "market: transfer failed"
     log Withdrawn(user=msg.sender, amount=amount, requested=requested, escrow=escrow - amount)
@@ -460,13 +466,17 @@ def settle(batch_billed_total: uint256, billing_root: bytes32) -> uint256:
     assert msg.sender == self.consensus, "market: caller is not consensus"
     reward_contract: address = self.reward_contract
     assert reward_contract != empty(address), "market: reward contract not set"
-    moved: uint256 = min(batch_billed_total, self._unbilled_escrow())
+    sums: uint256 = self.escrow_sums
+    moved: uint256 = min(batch_billed_total, self._unbilled(sums))
 
-    commit: uint256 = self.commit_count + 1
-    self.commit_count = commit
+    counts: uint256 = self.settled_counts
+    commit: uint256 = (counts & COUNT_MASK) + 1
+    assert commit <= COUNT_MASK, "market: commit count overflow"
+    # Safe: moved is at most the escrow held, below 2**128 (see `_deposit`),
+    # and 2**192 such totals are out of reach.
+    self.settled_counts = ((counts >> 64) + moved) << 64 | commit
     self.billing_root = billing_root
-    self.outstanding_billed += moved
-    self.total_billed += moved
+    self.escrow_sums = sums + (moved << 128)
     if moved != batch_billed_total:
         self.billing_shortfall += batch_billed_total - moved
         log SettlementShortfall(commit=commit, billed_total=batch_billed_total, moved=moved)
@@ -479,6 +489,47 @@ def settle(batch_billed_total: uint256, billing_root: bytes32) -> uint256:
 # ============================================================================
 # Views
 # ============================================================================
+
+
+@external
+@view
+def commit_count() -> uint256:
+    """
+    @notice How many commits have settled.
+    @return uint256 The count.
+    """
+    return self.settled_counts & COUNT_MASK
+
+
+@external
+@view
+def total_billed() -> uint256:
+    """
+    @notice Every billed total ever settled (moved out of escrow).
+    @return uint256 The EMC.
+    """
+    return self.settled_counts >> 64
+
+
+@external
+@view
+def total_escrow() -> uint256:
+    """
+    @notice The escrow of all users.
+    @return uint256 The EMC.
+    """
+    return self.escrow_sums & SUM_MASK
+
+
+@external
+@view
+def outstanding_billed() -> uint256:
+    """
+    @notice Billed totals that left but are not yet applied to any user's
+            escrow.
+    @return uint256 The EMC.
+    """
+    return self.escrow_sums >> 128
 
 
 @external
@@ -510,7 +561,7 @@ def billing_leaf(user: address, cumulative_spent: uint256) -> bytes32:
     @notice The billing tree leaf of (`user`, `cumulative_spent`).
     @param user The user.
     @param cumulative_spent Its cumulative spent.
-    @return bytes32 keccak256(keccak256(abi_encode(user, cumulative_spent))).
+    @return bytes32 keccak256(keccak256(abi_encode(LEAF_TYPE_BILLING, user, cumulative_spent))).
     """
     return self._billing_leaf(user, cumulative_spent)
 
@@ -611,10 +662,10 @@ def _deposit(user: address, amount: uint256):
     assert amount != 0, "market: zero amount"
     if self.billable_from[user] == 0:
         # The next commit's billing root must hold the new depositor.
-        self.billable_from[user] = self.commit_count + 1
+        self.billable_from[user] = (self.settled_counts & COUNT_MASK) + 1
     escrow: uint256 = self.escrow[user] + amount
     self.escrow[user] = escrow
-    self.total_escrow += amount
+    self._add_escrow_sums(amount, 0, 0, 0)
     assert extcall token.transferFrom(user, self, amount, default_return_value=True), "market: transfer failed"
     log Deposited(user=user, amount=amount, escrow=escrow)
 
@@ -647,8 +698,8 @@ def _apply_spent(user: address, cumulative_spent: uint256, proof: DynArray[bytes
     excess: uint256 = delta - applied
     self.spent_settled[user] = cumulative_spent
     self.escrow[user] = escrow - applied
-    self.total_escrow -= applied
-    self.outstanding_billed -= min(applied, self.outstanding_billed)
+    outstanding: uint256 = self.escrow_sums >> 128
+    self._add_escrow_sums(0, applied, 0, min(applied, outstanding))
     if excess != 0:
         self.overbilled[user] += excess
     log SpentProven(user=user, cumulative_spent=cumulative_spent, applied=applied, overbilled=excess, escrow=escrow - applied)
@@ -662,9 +713,38 @@ def _unbilled_escrow() -> uint256:
     @dev Total escrow less billed totals that left and are not yet applied.
     @return uint256 The EMC held.
     """
+    return self._unbilled(self.escrow_sums)
+
+
+@internal
+@pure
+def _unbilled(sums: uint256) -> uint256:
+    """
+    @dev `_unbilled_escrow` of the packed sums.
+    @param sums total_escrow (low 128 bits) || outstanding_billed (high).
+    @return uint256 The EMC held.
+    """
+    total: uint256 = sums & SUM_MASK
     # Only an over-billing root (see `_apply_spent`) leaves more outstanding
     # than escrow; then nothing is left to bill.
-    return self.total_escrow - min(self.outstanding_billed, self.total_escrow)
+    return total - min(sums >> 128, total)
+
+
+@internal
+def _add_escrow_sums(escrow_in: uint256, escrow_out: uint256, billed_in: uint256, billed_out: uint256):
+    """
+    @dev Moves the packed sums: total_escrow += escrow_in - escrow_out,
+         outstanding_billed += billed_in - billed_out (checked arithmetic).
+    @param escrow_in Escrow added.
+    @param escrow_out Escrow removed.
+    @param billed_in Billed totals that left.
+    @param billed_out Billed totals applied to users.
+    """
+    sums: uint256 = self.escrow_sums
+    total: uint256 = (sums & SUM_MASK) + escrow_in - escrow_out
+    outstanding: uint256 = (sums >> 128) + billed_in - billed_out
+    assert total <= SUM_MASK and outstanding <= SUM_MASK, "market: escrow too large"
+    self.escrow_sums = (outstanding << 128) | total
 
 
 @internal
@@ -676,7 +756,7 @@ def _proof_required(user: address) -> bool:
     @return bool True when a proof is needed.
     """
     billable_from: uint256 = self.billable_from[user]
-    return billable_from != 0 and self.commit_count >= billable_from
+    return billable_from != 0 and self.settled_counts & COUNT_MASK >= billable_from
 
 
 @internal
@@ -688,7 +768,7 @@ def _billing_leaf(user: address, cumulative_spent: uint256) -> bytes32:
     @param cumulative_spent Its cumulative spent.
     @return bytes32 The leaf hash.
     """
-    return merkle._leaf(keccak256(abi_encode(user, cumulative_spent)))
+    return merkle._leaf(keccak256(abi_encode(merkle.LEAF_TYPE_BILLING, user, cumulative_spent)))
 
 
 @internal

@@ -3,26 +3,26 @@
 @title Consensus Reward: a Reward per Commit, Split among its Signers by Stake
 @custom:contract-name ConsensusReward
 @license GNU Affero General Public License v3.0 only
-@notice Every quorum-signed commit earns its signers `reward_per_commit`
-        EMC, split by voting power. Commit gas must stay flat in the number
-        of validators, so nothing is written per signer when a commit is
-        recorded: the commit's reward, signer bitmap, signer power and
-        epoch go into two storage slots, and each signer later claims its
-        share by proving its index in that epoch's validator set (the data
-        contract ComputeConsensus keeps per epoch).
+@notice Every quorum-signed height earns its signers `reward_per_commit`
+        EMC, split by voting power. A commit costs this contract nothing:
+        ComputeConsensus keeps each height's sealed signers (bitmap and
+        power, one slot) and this contract reads them when a signer claims.
+        Rewards are booked lazily, in one step for every height sealed since
+        the last booking (`book`, which every claim runs first), and each
+        signer claims its share by proving its index in that height's
+        validator set (the data contract ComputeConsensus keeps per epoch).
 
-        Funding is any EMC transferred here. Booking a commit reserves
-        `min(reward_per_commit, available)`, where `available` is the
-        balance not yet owed, so every booked reward stays payable. Integer
-        division leaves at most one wei per signer of a commit unclaimed
-        (dust that stays owed).
+        Funding is any EMC transferred here. A booking covers as many of
+        the sealed heights as the balance not yet owed pays for in full, in
+        height order; the rest wait for funding, so every booked reward
+        stays payable and no height is ever booked at less than the rate. A
+        rate change books first and applies to every height not booked yet.
+        Integer division leaves at most one wei per signer of a height
+        unclaimed (dust that stays owed).
 """
 
 
 from ethereum.ercs import IERC20
-
-from .interfaces import IConsensusReward
-implements: IConsensusReward
 
 from .interfaces import IComputeConsensus
 
@@ -44,7 +44,6 @@ MAX_CLAIM_HEIGHTS: public(constant(uint256)) = 64
 
 
 # @dev Packed fields are 128 bits wide.
-HALF: constant(uint256) = 2**128
 LOW_MASK: constant(uint256) = 2**128 - 1
 
 
@@ -52,35 +51,35 @@ LOW_MASK: constant(uint256) = 2**128 - 1
 token: public(immutable(IERC20))
 
 
-# @dev The only caller of `record_commit`, and the source of validator sets:
-# the ComputeConsensus contract.
+# @dev The source of sealed signer sets and validator sets: the
+# ComputeConsensus contract.
 consensus: public(address)
 
 
-# @dev The most a commit may book for its signers.
+# @dev The most a height may earn its signers.
 MAX_REWARD_PER_COMMIT: public(constant(uint256)) = 1_000 * 10**18
 
 
-# @dev The EMC each commit books for its signers (fits 128 bits).
-reward_per_commit: public(uint256)
+# @dev The most rate changes ever (each is a timelocked governance call).
+MAX_RATE_CHANGES: public(constant(uint256)) = 1_024
+
+
+# @dev Rate change k: the first height it applies to (high 128 bits) and the
+# EMC each height from there earns (low 128 bits). Change 0 starts at 1.
+rate_changes: HashMap[uint256, uint256]
+rate_change_count: public(uint256)
+
+
+# @dev Heights 1 .. booked_through are booked: their rewards are reserved.
+booked_through: public(uint256)
 
 
 # @dev Booked but not yet claimed: the balance always covers it.
 owed: public(uint256)
 
 
-# @dev Every reward ever paid; what was ever booked is `owed + total_claimed`
-# (a view, so that booking a commit writes one counter less).
+# @dev Every reward ever paid; what was ever booked is `owed + total_claimed`.
 total_claimed: public(uint256)
-
-
-# @dev Per height: reward (high 128 bits) || signers bitmap (low 128 bits).
-commit_reward: HashMap[uint256, uint256]
-
-
-# @dev Per height: signer power (high 128 bits) || epoch (low 128 bits);
-# zero when no commit was recorded at that height.
-commit_meta: HashMap[uint256, uint256]
 
 
 # @dev Per account, per word (height // 256): bit height % 256 is set once
@@ -92,12 +91,9 @@ event ConsensusSet:
     consensus: indexed(address)
 
 
-event CommitRecorded:
-    height: indexed(uint256)
-    epoch: uint256
-    signers_bitmap: uint256
-    signer_power: uint256
-    reward: uint256
+event RewardsBooked:
+    booked_through: uint256
+    reward_per_commit: uint256
     owed: uint256
 
 
@@ -109,6 +105,7 @@ event RewardClaimed:
 
 event RewardPerCommitChanged:
     amount: uint256
+    from_height: uint256
 
 
 @deploy
@@ -116,12 +113,13 @@ def __init__(token_: IERC20, reward_per_commit_: uint256):
     """
     @notice Deploys the reward contract; the deployer becomes the owner.
     @param token_ The reward token (EMC).
-    @param reward_per_commit_ The EMC each commit books for its signers.
+    @param reward_per_commit_ The EMC each height earns its signers.
     """
     assert reward_per_commit_ <= MAX_REWARD_PER_COMMIT, "reward: reward too large"
     ow.__init__()
     token = token_
-    self.reward_per_commit = reward_per_commit_
+    self.rate_changes[0] = (1 << 128) | reward_per_commit_
+    self.rate_change_count = 1
 
 
 # ============================================================================
@@ -130,39 +128,26 @@ def __init__(token_: IERC20, reward_per_commit_: uint256):
 
 
 @external
-def record_commit(height: uint256, epoch: uint256, signers_bitmap: uint256, signer_power: uint256):
+def book() -> uint256:
     """
-    @notice Books one commit's reward for its signers, to be claimed lazily.
-    @dev Only ComputeConsensus, once per height. Two fresh storage slots,
-         whatever the number of signers.
-    @param height The committed height.
-    @param epoch The epoch whose validator set signed it.
-    @param signers_bitmap Bit i set: member i of that set signed.
-    @param signer_power The signers' summed voting power.
+    @notice Books every sealed height that the balance pays for in full.
+    @dev Anyone; every claim does it first.
+    @return uint256 The last booked height.
     """
-    assert msg.sender == self.consensus, "reward: caller is not consensus"
-    assert signers_bitmap != 0 and signers_bitmap < HALF, "reward: bad bitmap"
-    assert signer_power != 0 and signer_power < HALF, "reward: bad signer power"
-    assert epoch < HALF, "reward: epoch too large"
-    assert self.commit_meta[height] == 0, "reward: height already recorded"
+    return self._book()
 
-    owed: uint256 = self.owed
-    available: uint256 = staticcall token.balanceOf(self) - owed
-    reward: uint256 = min(self.reward_per_commit, available)
-    owed += reward
-    self.owed = owed
-    # Safe: reward <= reward_per_commit < 2**128, and the bitmap, power and
-    # epoch were checked to fit 128 bits.
-    self.commit_reward[height] = (reward << 128) | signers_bitmap
-    self.commit_meta[height] = (signer_power << 128) | epoch
-    log CommitRecorded(
-        height=height,
-        epoch=epoch,
-        signers_bitmap=signers_bitmap,
-        signer_power=signer_power,
-        reward=reward,
-        owed=owed,
-    )
+
+@external
+@view
+def bookable_through() -> uint256:
+    """
+    @notice The last height a booking now would reach.
+    @return uint256 The height.
+    """
+    through: uint256 = 0
+    cost: uint256 = 0
+    through, cost = self._bookable()
+    return through
 
 
 # ============================================================================
@@ -175,12 +160,12 @@ def claim(
     heights: DynArray[uint256, MAX_CLAIM_HEIGHTS], indices: DynArray[uint256, MAX_CLAIM_HEIGHTS]
 ) -> uint256:
     """
-    @notice Pays the caller its share of each commit at `heights` it signed.
-    @dev Per height the caller names its index in that epoch's validator
-         set; the set's data contract must hold the caller at that index,
-         and the commit's bitmap must have that bit. Each (height, account)
-         pays once; a repeat reverts.
-    @param heights The committed heights.
+    @notice Pays the caller its share of each height in `heights` it signed.
+    @dev Books first. Per height the caller names its index in that
+         height's validator set; the set's data contract must hold the
+         caller at that index, and the height's sealed bitmap must have that
+         bit. Each (height, account) pays once; a repeat reverts.
+    @param heights Booked heights.
     @param indices The caller's index in each height's validator set.
     @return uint256 The EMC paid.
     """
@@ -188,6 +173,7 @@ def claim(
     assert len(heights) != 0, "reward: nothing to claim"
     source: address = self.consensus
     assert source != empty(address), "reward: consensus not set"
+    booked: uint256 = self._book()
 
     amount: uint256 = 0
     cached_epoch: uint256 = max_value(uint256)
@@ -195,12 +181,13 @@ def claim(
     for i: uint256 in range(len(heights), bound=MAX_CLAIM_HEIGHTS):
         height: uint256 = heights[i]
         index: uint256 = indices[i]
-        meta: uint256 = self.commit_meta[height]
-        assert meta != 0, "reward: height not recorded"
-        packed: uint256 = self.commit_reward[height]
-        assert index < 128 and (packed >> index) & 1 == 1, "reward: not a signer"
+        assert height != 0 and height <= booked, "reward: height not booked"
+        bitmap: uint256 = 0
+        signer_power: uint256 = 0
+        epoch: uint256 = 0
+        bitmap, signer_power, epoch = staticcall IComputeConsensus(source).signer_record(height)
+        assert index < 128 and (bitmap >> index) & 1 == 1, "reward: not a signer"
 
-        epoch: uint256 = meta & LOW_MASK
         if epoch != cached_epoch:
             data = staticcall IComputeConsensus(source).validator_set(epoch)
             assert data != empty(address), "reward: unknown validator set"
@@ -217,7 +204,7 @@ def claim(
         self.claimed_heights[msg.sender][word] = bits | bit
 
         # power <= signer_power: the signer is one of the powers summed.
-        amount += (packed >> 128) * power // (meta >> 128)
+        amount += self._rate_at(height) * power // signer_power
 
     self.owed -= amount
     self.total_claimed += amount
@@ -238,10 +225,11 @@ def claimable(
     account: address, heights: DynArray[uint256, MAX_CLAIM_HEIGHTS], indices: DynArray[uint256, MAX_CLAIM_HEIGHTS]
 ) -> uint256:
     """
-    @notice What `claim(heights, indices)` would pay `account`, skipping
-            (counting 0 for) every height it could not claim.
+    @notice What `claim(heights, indices)` would pay `account` now (after
+            its booking), skipping (counting 0 for) every height it could
+            not claim.
     @param account The signer.
-    @param heights The committed heights.
+    @param heights The heights.
     @param indices The account's index in each height's validator set.
     @return uint256 The EMC claimable.
     """
@@ -249,17 +237,24 @@ def claimable(
     source: address = self.consensus
     if source == empty(address):
         return 0
+    booked: uint256 = 0
+    cost: uint256 = 0
+    booked, cost = self._bookable()
     amount: uint256 = 0
     for i: uint256 in range(len(heights), bound=MAX_CLAIM_HEIGHTS):
         height: uint256 = heights[i]
         index: uint256 = indices[i]
-        meta: uint256 = self.commit_meta[height]
-        packed: uint256 = self.commit_reward[height]
-        if meta == 0 or index >= 128 or (packed >> index) & 1 == 0:
+        if height == 0 or height > booked or index >= 128:
+            continue
+        bitmap: uint256 = 0
+        signer_power: uint256 = 0
+        epoch: uint256 = 0
+        bitmap, signer_power, epoch = staticcall IComputeConsensus(source).signer_record(height)
+        if (bitmap >> index) & 1 == 0:
             continue
         if self.claimed_heights[account][height >> 8] & (1 << (height & 255)) != 0:
             continue
-        data: address = staticcall IComputeConsensus(source).validator_set(meta & LOW_MASK)
+        data: address = staticcall IComputeConsensus(source).validator_set(epoch)
         if data == empty(address):
             continue
         power: uint256 = 0
@@ -267,7 +262,7 @@ def claimable(
         power, member = validator_set._member_power(data, index)
         if member != account:
             continue
-        amount += (packed >> 128) * power // (meta >> 128)
+        amount += self._rate_at(height) * power // signer_power
     return amount
 
 
@@ -275,16 +270,28 @@ def claimable(
 @view
 def commit_record(height: uint256) -> (uint256, uint256, uint256, uint256):
     """
-    @notice The booked commit at `height`, unpacked.
-    @param height The committed height.
-    @return uint256 The reward booked.
-    @return uint256 The signers bitmap.
+    @notice Height `height` as a claim sees it.
+    @param height The height.
+    @return uint256 The reward the height earns its signers.
+    @return uint256 The sealed signers bitmap (0 while not sealed).
     @return uint256 The signers' power.
     @return uint256 The epoch.
     """
-    packed: uint256 = self.commit_reward[height]
-    meta: uint256 = self.commit_meta[height]
-    return packed >> 128, packed & LOW_MASK, meta >> 128, meta & LOW_MASK
+    bitmap: uint256 = 0
+    signer_power: uint256 = 0
+    epoch: uint256 = 0
+    bitmap, signer_power, epoch = staticcall IComputeConsensus(self.consensus).signer_record(height)
+    return self._rate_at(height), bitmap, signer_power, epoch
+
+
+@external
+@view
+def reward_per_commit() -> uint256:
+    """
+    @notice The EMC each height not booked yet earns its signers.
+    @return uint256 The current rate.
+    """
+    return self.rate_changes[self.rate_change_count - 1] & LOW_MASK
 
 
 @external
@@ -313,7 +320,7 @@ def total_booked() -> uint256:
 @view
 def available() -> uint256:
     """
-    @notice The EMC held and not yet booked: what the next commits can book.
+    @notice The EMC held and not yet booked: what the next bookings can reserve.
     @return uint256 Balance less owed.
     """
     return staticcall token.balanceOf(self) - self.owed
@@ -327,7 +334,7 @@ def available() -> uint256:
 @external
 def set_consensus(consensus: address):
     """
-    @notice Wires the one caller of `record_commit` (ComputeConsensus), once.
+    @notice Wires the source of sealed signer sets (ComputeConsensus), once.
     @param consensus The consensus contract.
     """
     ow._check_owner()
@@ -340,10 +347,87 @@ def set_consensus(consensus: address):
 @external
 def set_reward_per_commit(amount: uint256):
     """
-    @notice Sets the EMC each commit books for its signers.
-    @param amount The new reward per commit, at most MAX_REWARD_PER_COMMIT.
+    @notice Sets the EMC each height not booked yet earns its signers.
+    @dev Books first, so every height booked so far keeps its rate.
+    @param amount The new reward per height, at most MAX_REWARD_PER_COMMIT.
     """
     ow._check_owner()
     assert amount <= MAX_REWARD_PER_COMMIT, "reward: reward too large"
-    self.reward_per_commit = amount
-    log RewardPerCommitChanged(amount=amount)
+    start: uint256 = self._book() + 1
+    count: uint256 = self.rate_change_count
+    if self.rate_changes[count - 1] >> 128 == start:
+        # A second change before any new booking replaces the first.
+        self.rate_changes[count - 1] = (start << 128) | amount
+    else:
+        assert count < MAX_RATE_CHANGES, "reward: too many rate changes"
+        self.rate_changes[count] = (start << 128) | amount
+        self.rate_change_count = count + 1
+    log RewardPerCommitChanged(amount=amount, from_height=start)
+
+
+# ============================================================================
+# Internal
+# ============================================================================
+
+
+@internal
+@view
+def _rate_at(height: uint256) -> uint256:
+    """
+    @dev The rate of the last change that starts at or before `height`
+         (changes are rare: the walk back is short).
+    @param height The height.
+    @return uint256 The EMC the height earns its signers.
+    """
+    count: uint256 = self.rate_change_count
+    for step: uint256 in range(count, bound=MAX_RATE_CHANGES):
+        packed: uint256 = self.rate_changes[count - 1 - step]
+        if packed >> 128 <= height:
+            return packed & LOW_MASK
+    return 0
+
+
+@internal
+@view
+def _bookable() -> (uint256, uint256):
+    """
+    @dev How far a booking now reaches and what it reserves: every sealed
+         height the balance not yet owed pays for at the current rate (every
+         height after `booked_through` is at the current rate, since a rate
+         change books first and starts after the last booked height).
+    @return uint256 The last height it books.
+    @return uint256 The EMC it reserves.
+    """
+    through: uint256 = self.booked_through
+    source: address = self.consensus
+    if source == empty(address):
+        return through, 0
+    sealed: uint256 = staticcall IComputeConsensus(source).sealed_through()
+    if sealed <= through:
+        return through, 0
+    count: uint256 = sealed - through
+    rate: uint256 = self.rate_changes[self.rate_change_count - 1] & LOW_MASK
+    if rate != 0:
+        count = min(count, (staticcall token.balanceOf(self) - self.owed) // rate)
+    return through + count, count * rate
+
+
+@internal
+def _book() -> uint256:
+    """
+    @dev Books what `_bookable` reaches.
+    @return uint256 The last booked height.
+    """
+    through: uint256 = 0
+    cost: uint256 = 0
+    through, cost = self._bookable()
+    if through != self.booked_through:
+        self.booked_through = through
+        owed: uint256 = self.owed + cost
+        self.owed = owed
+        log RewardsBooked(
+            booked_through=through,
+            reward_per_commit=self.rate_changes[self.rate_change_count - 1] & LOW_MASK,
+            owed=owed,
+        )
+    return through

@@ -69,12 +69,12 @@ token: public(immutable(IERC20))
 consensus: public(address)
 
 
-# @dev EMC reserved for proof-of-compute emission, not yet backing rewards.
-emission_pool: public(uint256)
-
-
-# @dev The EMC each commit releases from the emission pool.
-emission_per_commit: public(uint256)
+# @dev One slot, since every root reads and writes all three: EMC reserved
+# for proof-of-compute emission and not yet backing rewards (low 112 bits),
+# the EMC each commit releases from it (the next 80 bits, at most
+# MAX_EMISSION_PER_COMMIT < 2**70) and how many roots consensus has
+# installed (high 64 bits).
+emission_state: uint256
 
 
 # @dev The router's share of each invocation's price, in basis points; a
@@ -86,16 +86,17 @@ router_share_bps: public(uint256)
 rewards_root: public(bytes32)
 
 
-# @dev The sum of all leaves under `rewards_root`: every reward ever earned.
-rewards_total: public(uint256)
+# @dev One slot, since roots and claims read both: the sum of all leaves
+# under `rewards_root`, every reward ever earned (low 128 bits), and every
+# reward paid out so far (high 128 bits).
+reward_totals: uint256
 
 
-# @dev How many roots consensus has installed.
-root_count: public(uint256)
-
-
-# @dev Every reward paid out so far, over all accounts.
-total_claimed: public(uint256)
+# @dev Packed widths.
+POOL_MASK: constant(uint256) = 2**112 - 1
+RATE_MASK: constant(uint256) = 2**80 - 1
+COUNT_MASK: constant(uint256) = 2**64 - 1
+TOTAL_MASK: constant(uint256) = 2**128 - 1
 
 
 # @dev Each account's cumulative earnings already paid.
@@ -152,7 +153,7 @@ def __init__(token_: IERC20, emission_per_commit_: uint256):
     ow.__init__()
     token = token_
     assert emission_per_commit_ <= MAX_EMISSION_PER_COMMIT, "reward: emission too large"
-    self.emission_per_commit = emission_per_commit_
+    self.emission_state = emission_per_commit_ << 112
     self.router_share_bps = DEFAULT_ROUTER_SHARE_BPS
 
 
@@ -170,8 +171,10 @@ def fund_emission(amount: uint256):
     """
     assert amount != 0, "reward: zero amount"
     assert extcall token.transferFrom(msg.sender, self, amount, default_return_value=True), "reward: transfer failed"
-    pool: uint256 = self.emission_pool + amount
-    self.emission_pool = pool
+    state: uint256 = self.emission_state
+    pool: uint256 = (state & POOL_MASK) + amount
+    assert pool <= POOL_MASK, "reward: emission pool too large"
+    self.emission_state = (state & ~POOL_MASK) | pool
     log EmissionFunded(funder=msg.sender, amount=amount, emission_pool=pool)
 
 
@@ -192,25 +195,27 @@ def update_root(rewards_root: bytes32, rewards_total: uint256) -> bool:
     @return bool True when the root was installed.
     """
     assert msg.sender == self.consensus, "reward: caller is not consensus"
-    if rewards_total < self.rewards_total:
+    totals: uint256 = self.reward_totals
+    if rewards_total < totals & TOTAL_MASK:
         log RootRefused(rewards_root=rewards_root, rewards_total=rewards_total, reason="total decreased")
         return False
 
-    pool: uint256 = self.emission_pool
-    released: uint256 = min(self.emission_per_commit, pool)
+    state: uint256 = self.emission_state
+    pool: uint256 = state & POOL_MASK
+    released: uint256 = min((state >> 112) & RATE_MASK, pool)
     backing: uint256 = staticcall token.balanceOf(self) - (pool - released)
     # Safe: total_claimed never exceeds the previous rewards_total (see
     # `_claim`), which the check above keeps at or below rewards_total.
-    if unsafe_sub(rewards_total, self.total_claimed) > backing:
+    # A total of 2**128 or more is beyond any supply: it cannot be funded.
+    if rewards_total > TOTAL_MASK or unsafe_sub(rewards_total, totals >> 128) > backing:
         log RootRefused(rewards_root=rewards_root, rewards_total=rewards_total, reason="root exceeds funding")
         return False
 
     pool -= released
-    self.emission_pool = pool
-    count: uint256 = self.root_count + 1
-    self.root_count = count
+    count: uint256 = (state >> 192) + 1
+    self.emission_state = (count << 192) | (state & (RATE_MASK << 112)) | pool
     self.rewards_root = rewards_root
-    self.rewards_total = rewards_total
+    self.reward_totals = (totals & ~TOTAL_MASK) | rewards_total
     log RootUpdated(
         root_count=count,
         rewards_root=rewards_root,
@@ -274,7 +279,7 @@ def rewards_leaf(account: address, cumulative: uint256) -> bytes32:
     @notice The rewards tree leaf of (`account`, `cumulative`).
     @param account The earner.
     @param cumulative Its total earned so far.
-    @return bytes32 keccak256(keccak256(abi_encode(account, cumulative))).
+    @return bytes32 keccak256(keccak256(abi_encode(LEAF_TYPE_REWARDS, account, cumulative))).
     """
     return self._rewards_leaf(account, cumulative)
 
@@ -286,7 +291,57 @@ def backing() -> uint256:
     @notice The EMC held outside the emission pool, backing rewards.
     @return uint256 Balance less the emission pool.
     """
-    return staticcall token.balanceOf(self) - self.emission_pool
+    return staticcall token.balanceOf(self) - (self.emission_state & POOL_MASK)
+
+
+@external
+@view
+def emission_pool() -> uint256:
+    """
+    @notice EMC reserved for proof-of-compute emission, not yet backing rewards.
+    @return uint256 The pool.
+    """
+    return self.emission_state & POOL_MASK
+
+
+@external
+@view
+def emission_per_commit() -> uint256:
+    """
+    @notice The EMC each commit releases from the emission pool.
+    @return uint256 The amount.
+    """
+    return (self.emission_state >> 112) & RATE_MASK
+
+
+@external
+@view
+def root_count() -> uint256:
+    """
+    @notice How many roots consensus has installed.
+    @return uint256 The count.
+    """
+    return self.emission_state >> 192
+
+
+@external
+@view
+def rewards_total() -> uint256:
+    """
+    @notice The sum of all leaves under `rewards_root`: every reward ever earned.
+    @return uint256 The EMC.
+    """
+    return self.reward_totals & TOTAL_MASK
+
+
+@external
+@view
+def total_claimed() -> uint256:
+    """
+    @notice Every reward paid out so far, over all accounts.
+    @return uint256 The EMC.
+    """
+    return self.reward_totals >> 128
 
 
 # ============================================================================
@@ -317,7 +372,7 @@ def set_emission_per_commit(amount: uint256):
     """
     ow._check_owner()
     assert amount <= MAX_EMISSION_PER_COMMIT, "reward: emission too large"
-    self.emission_per_commit = amount
+    self.emission_state = (self.emission_state & ~(RATE_MASK << 112)) | (amount << 112)
     log EmissionPerCommitChanged(amount=amount)
 
 
@@ -347,7 +402,7 @@ def _rewards_leaf(account: address, cumulative: uint256) -> bytes32:
     @param cumulative Its total earned so far.
     @return bytes32 The tree leaf.
     """
-    return merkle._leaf(keccak256(abi_encode(account, cumulative)))
+    return merkle._leaf(keccak256(abi_encode(merkle.LEAF_TYPE_REWARDS, account, cumulative)))
 
 
 @internal
@@ -365,12 +420,13 @@ def _claim(account: address, cumulative: uint256, proof: DynArray[bytes32, merkl
         return 0
     # Safe: cumulative > already was just checked.
     amount: uint256 = unsafe_sub(cumulative, already)
-    total: uint256 = self.total_claimed + amount
+    totals: uint256 = self.reward_totals
+    total: uint256 = (totals >> 128) + amount
     # Honest roots never trip this: it caps all payouts at the declared
     # total even if a root ever lowered some account's leaf.
-    assert total <= self.rewards_total, "reward: claims exceed total"
+    assert total <= totals & TOTAL_MASK, "reward: claims exceed total"
     self.claimed[account] = cumulative
-    self.total_claimed = total
+    self.reward_totals = (total << 128) | (totals & TOTAL_MASK)
     assert extcall token.transfer(account, amount, default_return_value=True), "reward: transfer failed"
     log Claimed(account=account, caller=msg.sender, amount=amount, cumulative=cumulative)
     return amount

@@ -475,8 +475,8 @@ def run_demo_settlement(
         )
         actor.gas["claim"] = receipt.gas_used
         report.claimed[actor.name] = token.functions.balanceOf(address).call() - before
-    # A height's consensus reward is booked by the next commit (which seals its signers): the
-    # last height's waits for the next batch.
+    # A height's signers are sealed by the next commit (ConsensusReward books them when claimed):
+    # the last height's reward waits for the next batch.
     heights = list(range(1, DEMO_BATCHES))
     consensus_reward = chain["ConsensusReward"]
     for index, validator in enumerate(validators):

@@ -13,6 +13,13 @@
 """
 
 
+# @dev The type tag that starts every encoded record, one per tree (the
+# same numbers as `offchain/protocol/merkle.py`): a leaf of one tree never
+# verifies under another tree's root, whatever roots the contracts hold.
+LEAF_TYPE_BILLING: constant(uint8) = 1
+LEAF_TYPE_REWARDS: constant(uint8) = 2
+
+
 # @dev The deepest proof accepted: trees of up to 2**32 leaves.
 MAX_PROOF_DEPTH: constant(uint256) = 32
 

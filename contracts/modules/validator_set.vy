@@ -26,6 +26,8 @@ MAX_MEMBERS: constant(uint256) = 128
 HEADER_SIZE: constant(uint256) = 192
 ENTRY_SIZE: constant(uint256) = 160
 MAX_DATA_SIZE: constant(uint256) = 20_704
+# @dev Where member 0's entry starts in the code (after the 0x00 byte).
+ENTRIES_OFFSET: constant(uint256) = 1 + HEADER_SIZE
 
 
 # @dev The base-field modulus p split into its high 16 and low 32 bytes.

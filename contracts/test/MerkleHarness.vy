@@ -34,4 +34,4 @@ def billing_leaf(user: address, cumulative_spent: uint256) -> bytes32:
     """
     @notice The billing leaf of (`user`, `cumulative_spent`), as ComputeMarket hashes it.
     """
-    return merkle._leaf(keccak256(abi_encode(user, cumulative_spent)))
+    return merkle._leaf(keccak256(abi_encode(merkle.LEAF_TYPE_BILLING, user, cumulative_spent)))

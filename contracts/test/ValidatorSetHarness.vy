@@ -4,14 +4,13 @@
 @license GNU Affero General Public License v3.0 only
 @notice Builds real validator-set data contracts with the `validator_set`
         module and stands in for ComputeConsensus toward ConsensusReward:
-        it answers `validator_set(epoch)` and forwards `record_commit`.
+        it answers `validator_set(epoch)` and `signer_record(height)`, whose
+        records tests seal directly.
         Never deployed outside tests.
 """
 
 from ..interfaces import IComputeConsensus
 implements: IComputeConsensus
-
-from ..interfaces import IConsensusReward
 
 from ..modules import validator_set as vset
 
@@ -20,8 +19,19 @@ from ..modules import validator_set as vset
 validator_sets: HashMap[uint256, address]
 
 
-# @dev The last height forwarded to the reward contract.
+# @dev The last height sealed by `seal`, plus one (as after a real commit
+# that sealed its parent).
 last_height: public(uint256)
+
+
+# @dev Each sealed height: bitmap, signer power and epoch.
+struct Record:
+    bitmap: uint256
+    power: uint256
+    epoch: uint256
+
+
+records: HashMap[uint256, Record]
 
 
 @external
@@ -71,11 +81,30 @@ def header(epoch: uint256) -> (Bytes[128], uint256, uint256):
 
 
 @external
-def record_commit(
-    reward: IConsensusReward, height: uint256, epoch: uint256, signers_bitmap: uint256, signer_power: uint256
-):
+def seal(height: uint256, epoch: uint256, signers_bitmap: uint256, signer_power: uint256):
     """
-    @notice Calls `reward.record_commit` as consensus would after a commit.
+    @notice Seals height `height`'s signers as the commit after it would.
     """
-    self.last_height = height
-    extcall reward.record_commit(height, epoch, signers_bitmap, signer_power)
+    self.records[height] = Record(bitmap=signers_bitmap, power=signer_power, epoch=epoch)
+    self.last_height = max(self.last_height, height + 1)
+
+
+@external
+@view
+def signer_record(height: uint256) -> (uint256, uint256, uint256):
+    """
+    @notice Height `height`'s sealed signers: bitmap, power, epoch.
+    """
+    record: Record = self.records[height]
+    return record.bitmap, record.power, record.epoch
+
+
+@external
+@view
+def sealed_through() -> uint256:
+    """
+    @notice The last sealed height.
+    """
+    if self.last_height == 0:
+        return 0
+    return self.last_height - 1

@@ -3,12 +3,20 @@
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 
 from eth_keys import keys as eth_keys
 from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils import to_checksum_address
 
 from offchain.crypto.hashing import keccak
+
+try:
+    # libsecp256k1 directly, with the key object kept: eth-keys derives the public key again on
+    # every signature, which is most of the cost of signing (two key derivations per call).
+    from coincurve import PrivateKey as _SigningKey
+except ImportError:  # coincurve comes with libp2p; without it, eth-keys' slower path
+    _SigningKey = None
 
 
 class InvalidSignature(ValueError):
@@ -52,8 +60,18 @@ def sign_hash(private_key: bytes, digest: bytes) -> bytes:
     """Return the 65-byte Ethereum-style signature of a 32-byte digest."""
     if len(digest) != 32:
         raise ValueError("digest must be 32 bytes")
+    if _SigningKey is not None:
+        # RFC 6979 nonces and low-s normalisation, as eth-keys: the same signature, byte for byte.
+        signature = _signing_key(bytes(private_key)).sign_recoverable(digest, hasher=None)
+        return signature[:64] + bytes((signature[64] + 27,))
     sig = eth_keys.PrivateKey(private_key).sign_msg_hash(digest)
     return sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes([sig.v + 27])
+
+
+@lru_cache(maxsize=64)
+def _signing_key(private_key: bytes):  # type: ignore[no-untyped-def]
+    """Return the libsecp256k1 key object of ``private_key`` (an agent signs with a few)."""
+    return _SigningKey(private_key)
 
 
 def recover_address(digest: bytes, signature: bytes) -> str:

@@ -1,6 +1,7 @@
 """Billing leaves: the (user, cumulative spent) records under each commit's billing root.
 
-A leaf is ``merkle.leaf_hash(abi_encode(address user, uint256 cumulative_spent))``, the same
+A leaf is ``merkle.leaf_hash(abi_encode(uint8 LEAF_TYPE_BILLING, address user, uint256
+cumulative_spent))``, the same
 bytes ComputeMarket hashes when a user proves its spending; the tree is built with
 ``offchain.protocol.merkle``. Every account that has ever deposited into the market escrow has a
 leaf in every billing root (zero spent included), so that any of them can prove its spending.
@@ -21,12 +22,15 @@ class BillingError(ValueError):
 
 
 def encode_billing_entry(user: str, cumulative_spent: int) -> bytes:
-    """Return the ABI encoding ``(address, uint256)`` of one billing entry."""
+    """Return the ABI encoding ``(uint8 type, address, uint256)`` of one billing entry."""
     if not isinstance(user, str) or not is_address(user):
         raise BillingError(f"not an address: {user!r}")
     if not isinstance(cumulative_spent, int) or not 0 <= cumulative_spent <= MAX_UINT256:
         raise BillingError(f"cumulative spent out of uint256 range: {cumulative_spent!r}")
-    return encode(["address", "uint256"], [to_checksum_address(user), cumulative_spent])
+    return encode(
+        ["uint8", "address", "uint256"],
+        [merkle.LEAF_TYPE_BILLING, to_checksum_address(user), cumulative_spent],
+    )
 
 
 def billing_leaf(user: str, cumulative_spent: int) -> bytes:

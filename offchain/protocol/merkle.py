@@ -6,7 +6,10 @@ Rules (the contracts verify the same way):
 - a parent is ``keccak256(min(a, b) || max(a, b))``: pairs are sorted, so a proof is just the
   list of siblings, with no left/right flags;
 - a level with an odd count promotes its last node unchanged to the next level;
-- the root of no leaves is 32 zero bytes.
+- the root of no leaves is 32 zero bytes;
+- every record starts with its tree's leaf type (``LEAF_TYPE_BILLING``, ``LEAF_TYPE_REWARDS``,
+  the same numbers as ``contracts/modules/merkle.vy``), so a leaf of one tree never verifies in
+  another, whatever roots the contracts hold.
 """
 
 from dataclasses import dataclass
@@ -14,6 +17,10 @@ from dataclasses import dataclass
 from offchain.crypto.hashing import keccak
 
 EMPTY_ROOT = b"\x00" * 32
+
+# The type tags of the record kinds (the first ABI word of every encoded record).
+LEAF_TYPE_BILLING = 1
+LEAF_TYPE_REWARDS = 2
 
 
 def leaf_hash(encoded_leaf: bytes) -> bytes:

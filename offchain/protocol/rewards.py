@@ -1,6 +1,7 @@
 """Rewards leaves: the (account, cumulative earned) records under each commit's rewards root.
 
-A leaf is ``merkle.leaf_hash(abi_encode(address account, uint256 cumulative_earned))``, the same
+A leaf is ``merkle.leaf_hash(abi_encode(uint8 LEAF_TYPE_REWARDS, address account, uint256
+cumulative_earned))``, the same
 bytes GPUComputeReward hashes in ``claim``; the tree is built with ``offchain.protocol.merkle``,
 its leaves ordered by account address. A root's ``rewards_total`` is the sum of its leaves.
 """
@@ -35,14 +36,17 @@ class RewardsTree:
 
 
 def encode_rewards_entry(account: str, cumulative: int) -> bytes:
-    """Return the ABI encoding ``(address, uint256)`` of one rewards entry."""
+    """Return the ABI encoding ``(uint8 type, address, uint256)`` of one rewards entry."""
     if not isinstance(account, str) or not is_address(account):
         raise RewardsError(f"not an address: {account!r}")
     if isinstance(cumulative, bool) or not isinstance(cumulative, int):
         raise RewardsError(f"cumulative earned is not an integer: {cumulative!r}")
     if not 0 <= cumulative <= MAX_UINT256:
         raise RewardsError(f"cumulative earned out of uint256 range: {cumulative!r}")
-    return encode(["address", "uint256"], [to_checksum_address(account), cumulative])
+    return encode(
+        ["uint8", "address", "uint256"],
+        [merkle.LEAF_TYPE_REWARDS, to_checksum_address(account), cumulative],
+    )
 
 
 def rewards_leaf(account: str, cumulative: int) -> bytes:

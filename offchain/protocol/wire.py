@@ -4,12 +4,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from offchain.protocol.frames import FrameError, MsgType, encode_frame
+from offchain.protocol.invocation.constants import ADDRESS_BYTES, SIGNATURE_BYTES
+from offchain.protocol.invocation.encoding import MAX_ENCODED_BYTES
 
 MAX_WORKLOADS = 64
 MAX_NAME = 64
 MAX_PATH = 8
 MAX_ERROR = 512
 MAX_PEERS_IN_SUMMARY = 256
+# The largest encoded invocation order or receipt a frame carries (the codec's own bound).
+MAX_INVOCATION = MAX_ENCODED_BYTES
 
 
 def _get(value: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
@@ -47,6 +51,29 @@ def _names(value: dict[str, Any], key: str, limit: int) -> tuple[str, ...]:
             raise FrameError(f"field {key!r} holds a bad name")
         out.append(item)
     return tuple(out)
+
+
+def _bounded_bytes(value: dict[str, Any], key: str, limit: int) -> bytes:
+    item = _get(value, key, bytes)
+    if len(item) > limit:
+        raise FrameError(f"field {key!r} of {len(item)} bytes, limit {limit}")
+    return item
+
+
+def _signature(value: dict[str, Any], key: str) -> bytes:
+    """Return a 65-byte signature, or empty bytes where none is carried."""
+    item = _get(value, key, bytes)
+    if len(item) not in (0, SIGNATURE_BYTES):
+        raise FrameError(f"field {key!r} of {len(item)} bytes, a signature is {SIGNATURE_BYTES}")
+    return item
+
+
+def _address(value: dict[str, Any], key: str) -> bytes:
+    """Return a 20-byte address, or empty bytes where none is carried."""
+    item = _get(value, key, bytes)
+    if len(item) not in (0, ADDRESS_BYTES):
+        raise FrameError(f"field {key!r} of {len(item)} bytes, an address is {ADDRESS_BYTES}")
+    return item
 
 
 def _check_keys(value: dict[str, Any], keys: frozenset[str]) -> None:
@@ -154,19 +181,42 @@ class Pong:
 
 @dataclass(frozen=True)
 class Request:
-    """One invocation: the workload, its input, and the routers it has already visited."""
+    """One invocation: the workload, its input, the user's signed order, and the routers visited.
+
+    ``invocation`` is the canonical encoding of the user's ``InvocationRequest``
+    (``offchain/protocol/invocation``) and ``signature`` the user's 65-byte EIP-712 signature of
+    it. They travel as opaque bytes, bounded here and decoded by the router's admission, so a
+    malformed order is one refused request with its reason, not a dropped session. A router
+    that checks invocations refuses a request without them (``unsigned``). ``router`` is the
+    20-byte address of the router that hands the request to its node, which the node names in
+    its receipt (empty from callers and on the mesh: only the serving router sets it).
+    """
 
     request_id: bytes
     workload: str
     payload: bytes
     path: tuple[str, ...] = ()
     timeout_ms: int = 30_000
+    invocation: bytes = b""
+    signature: bytes = b""
+    router: bytes = b""
     # The frame it was read from, when that is exactly its encoding: a router passes it on
     # as read. Not an init field, so ``replace`` (a changed message) never carries it over.
     frame: bytes | None = field(default=None, init=False, compare=False, repr=False)
 
     TYPE = MsgType.REQUEST
-    KEYS = frozenset({"request_id", "workload", "payload", "path", "timeout_ms"})
+    KEYS = frozenset(
+        {
+            "request_id",
+            "workload",
+            "payload",
+            "path",
+            "timeout_ms",
+            "invocation",
+            "signature",
+            "router",
+        }
+    )
     MAX_PAYLOAD = 1_024 * 1_024
 
     def to_map(self) -> dict[str, Any]:
@@ -177,6 +227,9 @@ class Request:
             "payload": self.payload,
             "path": list(self.path),
             "timeout_ms": self.timeout_ms,
+            "invocation": self.invocation,
+            "signature": self.signature,
+            "router": self.router,
         }
 
     @classmethod
@@ -195,12 +248,21 @@ class Request:
             payload=payload,
             path=_names(value, "path", MAX_PATH),
             timeout_ms=_uint(value, "timeout_ms", 3_600_000),
+            invocation=_bounded_bytes(value, "invocation", MAX_INVOCATION),
+            signature=_signature(value, "signature"),
+            router=_address(value, "router"),
         )
 
 
 @dataclass(frozen=True)
 class Response:
-    """The answer to a request: the output, or an error code and message."""
+    """The answer to a request: the output and the node's signed receipt, or an error code.
+
+    ``receipt`` is the canonical encoding of the node's ``Receipt`` for the output and
+    ``node_signature`` its 65-byte signature, both empty on an error or when the request carried
+    no signed order. ``error`` is a short code: for a refused order, the ``reason`` of the
+    ``InvocationRejected`` that refused it (``bad-signature``, ``nonce-reused``, ...).
+    """
 
     request_id: bytes
     ok: bool
@@ -209,11 +271,25 @@ class Response:
     message: str = ""
     node: str = ""
     hops: int = 0
+    receipt: bytes = b""
+    node_signature: bytes = b""
     # As ``Request.frame``: a router passes a node's answer on to its caller as read.
     frame: bytes | None = field(default=None, init=False, compare=False, repr=False)
 
     TYPE = MsgType.RESPONSE
-    KEYS = frozenset({"request_id", "ok", "output", "error", "message", "node", "hops"})
+    KEYS = frozenset(
+        {
+            "request_id",
+            "ok",
+            "output",
+            "error",
+            "message",
+            "node",
+            "hops",
+            "receipt",
+            "node_signature",
+        }
+    )
 
     def to_map(self) -> dict[str, Any]:
         """Return the map form."""
@@ -225,6 +301,8 @@ class Response:
             "message": self.message[:MAX_ERROR],
             "node": self.node,
             "hops": self.hops,
+            "receipt": self.receipt,
+            "node_signature": self.node_signature,
         }
 
     @classmethod
@@ -239,6 +317,8 @@ class Response:
             message=_get(value, "message", str)[:MAX_ERROR],
             node=_get(value, "node", str)[:128],
             hops=_uint(value, "hops", MAX_PATH + 1),
+            receipt=_bounded_bytes(value, "receipt", MAX_INVOCATION),
+            node_signature=_signature(value, "node_signature"),
         )
 
 
@@ -328,61 +408,24 @@ def _uint_map(value: dict[str, Any], key: str) -> dict[str, int]:
 
 
 @dataclass(frozen=True)
-class RouteRecord:
-    """What a router gossips on the records topic for each request a node answered."""
-
-    request_id: bytes
-    workload: str
-    node: str
-    router: str
-    output_hash: bytes
-    hops: int
-
-    TYPE = MsgType.RECORD
-    KEYS = frozenset({"request_id", "workload", "node", "router", "output_hash", "hops"})
-
-    def to_map(self) -> dict[str, Any]:
-        """Return the map form."""
-        return {
-            "request_id": self.request_id,
-            "workload": self.workload,
-            "node": self.node,
-            "router": self.router,
-            "output_hash": self.output_hash,
-            "hops": self.hops,
-        }
-
-    @classmethod
-    def from_map(cls, value: dict[str, Any]) -> "RouteRecord":
-        """Return the message in ``value`` or raise ``FrameError``."""
-        _check_keys(value, cls.KEYS)
-        output_hash = _get(value, "output_hash", bytes)
-        if len(output_hash) != 32:
-            raise FrameError("output_hash must be 32 bytes")
-        return cls(
-            request_id=_get(value, "request_id", bytes)[:16],
-            workload=_name(value, "workload"),
-            node=_get(value, "node", str)[:128],
-            router=_get(value, "router", str)[:128],
-            output_hash=output_hash,
-            hops=_uint(value, "hops", MAX_PATH + 1),
-        )
-
-
-@dataclass(frozen=True)
 class RecordBatch:
-    """Records a router gossips together: one gossip message, and one signature, for many."""
+    """Invocation records a router gossips together on the records topic: one message for many.
 
-    records: tuple[RouteRecord, ...]
+    Each is the canonical encoding of an ``InvocationRecord`` (``offchain/protocol/invocation``)
+    that the router countersigned; their signatures are checked by whoever settles them
+    (validators), not here, where only the sizes are bounded.
+    """
+
+    records: tuple[bytes, ...]
 
     TYPE = MsgType.RECORDS
     KEYS = frozenset({"records"})
-    # About 200 bytes each: a full batch stays well inside the 64 KiB gossip limit.
-    MAX_RECORDS = 200
+    # About 600 bytes each: a full batch stays inside the 60 KiB body of a RECORDS frame.
+    MAX_RECORDS = 80
 
     def to_map(self) -> dict[str, Any]:
         """Return the map form."""
-        return {"records": [record.to_map() for record in self.records]}
+        return {"records": list(self.records)}
 
     @classmethod
     def from_map(cls, value: dict[str, Any]) -> "RecordBatch":
@@ -391,9 +434,9 @@ class RecordBatch:
         items = _get(value, "records", list)
         if not 1 <= len(items) <= cls.MAX_RECORDS:
             raise FrameError(f"a record batch holds 1 to {cls.MAX_RECORDS} records")
-        if not all(isinstance(item, dict) for item in items):
-            raise FrameError("each record must be a map")
-        return cls(tuple(RouteRecord.from_map(item) for item in items))
+        if not all(type(item) is bytes and len(item) <= MAX_INVOCATION for item in items):
+            raise FrameError(f"each record is at most {MAX_INVOCATION} bytes")
+        return cls(tuple(items))
 
 
 @dataclass(frozen=True)
@@ -435,25 +478,13 @@ MESSAGE_CLASSES: dict[MsgType, Any] = {
         Request,
         Response,
         SignedSummary,
-        RouteRecord,
         RecordBatch,
         Join,
     )
 }
 
 
-Message = (
-    Hello
-    | Load
-    | Ping
-    | Pong
-    | Request
-    | Response
-    | SignedSummary
-    | RouteRecord
-    | RecordBatch
-    | Join
-)
+Message = Hello | Load | Ping | Pong | Request | Response | SignedSummary | RecordBatch | Join
 
 
 # Messages that routers pass on unchanged, and so keep the frame they were read from.

@@ -79,6 +79,18 @@ logger = logging.getLogger(__name__)
 @click.option("--read-timeout", "read_timeout_s", type=float)
 @click.option("--ping-interval", "ping_interval_s", type=float)
 @click.option(
+    "--check-invocations/--no-check-invocations",
+    default=None,
+    help="Serve signed invocation orders only, checked against the chain's ComputeMarket "
+    "(needs --chain-rpc; off by default).",
+)
+@click.option(
+    "--invocation-rate",
+    "invocation_rate_per_s",
+    type=float,
+    help="Orders a second one signer may send (default 200).",
+)
+@click.option(
     "--gossip/--no-gossip",
     default=None,
     help="Run gossipsub with mesh routers and validators (on by default).",
@@ -127,7 +139,7 @@ def router(
         overrides["staked_validators"] = list(staked_validators)
     try:
         config = load_config(RouterConfig, config_path, overrides)
-    except ConfigError as exc:
+    except (ConfigError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
     chain_errors: tuple[type[Exception], ...] = ()
     if config.chain_rpc is not None:  # web3 is imported only for a router that reads the chain

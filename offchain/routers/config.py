@@ -31,6 +31,13 @@ class RouterConfig:
     # for reorganisations and missed logs), and tracks at most ``stake_max_tracked`` (address,
     # role) pairs, the least recently asked evicted first.
     stake_follow_s: float = 1.0
+    # Serve signed invocation orders only, checked against the ComputeMarket of the chain above
+    # (``routers/invocations.py``): needs ``chain_rpc``. Off, requests are routed unchecked and
+    # nothing is billed (a network without a chain). Each signer may send ``invocation_rate_per_s``
+    # orders a second, ``invocation_burst`` at once.
+    check_invocations: bool = False
+    invocation_rate_per_s: float = 200.0
+    invocation_burst: int = 400
     stake_refresh_s: float = 60.0
     stake_max_tracked: int = 16_384
     max_connections: int = 4_096
@@ -79,5 +86,9 @@ class RouterConfig:
             raise ValueError("stake_refresh_s and stake_max_tracked must be positive")
         if self.stake_follow_s < 0:
             raise ValueError("stake_follow_s must not be negative (0: no events)")
+        if self.check_invocations and self.chain_rpc is None:
+            raise ValueError("check_invocations needs chain_rpc: orders are checked on a chain")
+        if self.invocation_rate_per_s <= 0 or self.invocation_burst < 1:
+            raise ValueError("invocation_rate_per_s and invocation_burst must be positive")
         if self.max_ping_interval_s < self.ping_interval_s:
             raise ValueError("max_ping_interval_s must be at least ping_interval_s")

@@ -47,7 +47,8 @@ from offchain.net.streams import send
 from offchain.protocol import protocol_ids as protocols
 from offchain.protocol.errors import InputRejected
 from offchain.protocol.frames import FrameError, MsgType, decode_frame
-from offchain.protocol.wire import Join
+from offchain.protocol.invocation import InvocationRecord, decode_record
+from offchain.protocol.wire import Join, RecordBatch
 from offchain.runtime.metrics import AgentMetrics, make_metrics
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ MAX_MESSAGES_PER_TOPIC_PER_S = 2_000.0
 BURST = 4_000
 MAX_GOSSIP_BYTES = 64 * 1_024
 # Every gossiped message is one of our frames, of one of these types.
-GOSSIP_TYPES = frozenset({MsgType.RECORD, MsgType.RECORDS})
+GOSSIP_TYPES = frozenset({MsgType.RECORDS})
 # How long to keep trying to open our pubsub stream to a new gossip peer.
 PEER_STREAM_TIMEOUT_S = 15.0
 MESHSUB_PROTOCOLS = (PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID)
@@ -383,5 +384,14 @@ async def join_gossip(host: IHost, router: ID, binding: bytes) -> bytes:
 
 def _record_count(data: bytes) -> int:
     """Return how many records a (validated) records-topic message carries."""
-    msg_type, value = decode_frame(data, GOSSIP_TYPES)
-    return len(value["records"]) if msg_type == MsgType.RECORDS else 1
+    _msg_type, value = decode_frame(data, GOSSIP_TYPES)
+    return len(value["records"])
+
+
+def decode_records(data: bytes) -> list[InvocationRecord]:
+    """Return the invocation records of one records-topic message, or raise ``InputRejected``.
+
+    Each is decoded, not checked: a subscriber that settles them runs ``check_record``.
+    """
+    _msg_type, value = decode_frame(data, GOSSIP_TYPES)
+    return [decode_record(item) for item in RecordBatch.from_map(value).records]

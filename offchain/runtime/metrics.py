@@ -31,6 +31,7 @@ class AgentMetrics:
     # collections the router runs itself (``gc_policy.ChurnCollector``).
     staked_nodes: Gauge | None = None
     mesh_peers: Gauge | None = None
+    view_answers: Gauge | None = None
     full_collections: Histogram | None = None
 
 
@@ -88,6 +89,14 @@ def make_metrics(role: str) -> AgentMetrics:
         else None,
         mesh_peers=Gauge(
             f"{prefix}_mesh_peers", "Staked routers with a mesh link up now", registry=registry
+        )
+        if role == "router"
+        else None,
+        view_answers=Gauge(
+            f"{prefix}_market_view_answers",
+            "Market view answers so far: from memory (hit), or absent while not read (miss)",
+            ["answer"],
+            registry=registry,
         )
         if role == "router"
         else None,

@@ -58,6 +58,13 @@ logger = logging.getLogger(__name__)
     type=click.Path(dir_okay=False),
     help="Write {peer_id, metrics_port, pid, address} here once up.",
 )
+@click.option(
+    "--chain-rpc",
+    help="JSON-RPC endpoint of the chain whose ComputeMarket the node's receipts are signed "
+    "under and whose sockets price them (without it, signed orders are refused).",
+)
+@click.option("--deployment", help="The deployment record: a name in deployments/ or a path.")
+@click.option("--chain-id", type=int, help="Refuse to start unless the endpoint is this chain.")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def worker(
     config_path: str | None, routers: tuple[str, ...], workloads: tuple[str, ...], **flags: object
@@ -73,6 +80,8 @@ def worker(
         agent = NodeAgent(config)
     except (ConfigError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
+    except RuntimeError as exc:  # ChainError: no answer, another chain, no deployment record
+        raise click.ClickException(str(exc)) from exc
     configure_logging("worker", agent.me, config.log_level)
     trio.run(run_until_signal, agent.run)
     logger.info("worker stopped")

@@ -25,14 +25,20 @@ from offchain.net.limits import node_limits
 from offchain.net.no_yield import NoYieldSemaphore
 from offchain.net.session import ServeLimits
 from offchain.net.streams import shut_down
+from offchain.protocol.errors import InputRejected
 from offchain.protocol.frames import KIB, MAX_BODY, MsgType
+from offchain.protocol.invocation import ChainView, FollowingView, InvocationDomain
 from offchain.protocol.wire import Hello, Request, Response
 from offchain.runtime.metrics import AgentMetrics, make_metrics, serve_metrics
+from offchain.workers import receipts
 from offchain.workers.connectivity import LinkPolicy, RouterLinks
 
 logger = logging.getLogger(__name__)
 
-Runner = Callable[[bytes], Awaitable[bytes]]
+# A runner returns its output and the compute units it took, from the workload's declared cost.
+Runner = Callable[[bytes], Awaitable[tuple[bytes, int]]]
+# The declared cost of the built-in workloads: one unit an invocation.
+BUILTIN_UNITS = 1
 MAX_SLEEP_MS = 60_000
 # The largest output a node computes: one RESPONSE frame, less room for the response's other
 # fields (request id, error code and message, node id, hops and their CBOR framing).
@@ -44,12 +50,12 @@ class WorkloadFailed(ValueError):
     """A workload refused its input; the caller gets the reason, and no retry is made."""
 
 
-async def run_echo(payload: bytes) -> bytes:
+async def run_echo(payload: bytes) -> tuple[bytes, int]:
     """Return the input unchanged (the trivial workload)."""
-    return payload
+    return payload, BUILTIN_UNITS
 
 
-async def run_sleep(payload: bytes) -> bytes:
+async def run_sleep(payload: bytes) -> tuple[bytes, int]:
     """Sleep for the number of milliseconds given as ASCII digits, then echo the input."""
     try:
         millis = int(payload.decode("ascii").split(":", 1)[0])
@@ -58,7 +64,7 @@ async def run_sleep(payload: bytes) -> bytes:
     if not 0 <= millis <= MAX_SLEEP_MS:
         raise WorkloadFailed(f"sleep of {millis} ms is out of range")
     await trio.sleep(millis / 1_000)
-    return payload
+    return payload, BUILTIN_UNITS
 
 
 BUILTIN_RUNNERS: dict[str, Runner] = {"echo": run_echo, "sleep": run_sleep}
@@ -95,16 +101,17 @@ def _registry_runner(kind: str, max_output_bytes: int = MAX_OUTPUT_BYTES) -> Run
     except workloads.UnknownWorkload:
         return None
 
-    async def run(payload: bytes) -> bytes:
+    async def run(payload: bytes) -> tuple[bytes, int]:
         try:
             declared = workloads.read_header(payload)
-            workload.plan(
+            plan = workload.plan(
                 {name: (h.dtype, h.shape) for name, h in declared.items()},
                 max_output_bytes=max_output_bytes,
             )
             inputs = workloads.decode(payload)
             outputs = await trio.to_thread.run_sync(workload.run, inputs)
-            return workloads.encode(outputs)
+            # The units are the workload's declared cost of these shapes, not a measurement.
+            return workloads.encode(outputs), plan.units
         except workloads.WorkloadError as exc:
             raise WorkloadFailed(f"{kind}: {exc}") from exc
 
@@ -139,6 +146,12 @@ class NodeConfig:
     metrics_host: str = "127.0.0.1"
     ready_file: str | None = None
     log_level: str = "INFO"
+    # Price and sign receipts for signed orders under the ComputeMarket of this deployment
+    # (a record name in deployments/ or a path to a .json record) on this JSON-RPC endpoint,
+    # which must be chain ``chain_id`` when set. Without it, signed orders are refused.
+    chain_rpc: str | None = None
+    deployment: str = "local"
+    chain_id: int | None = None
 
     def __post_init__(self) -> None:
         if self.links < 1 or self.parallel < 1 or self.queue_size < 0:
@@ -154,13 +167,42 @@ def _seed(hex_seed: str | None) -> bytes | None:
     return data
 
 
-class NodeAgent:
-    """One compute node: a libp2p host that dials routers and runs their requests."""
+@dataclass(frozen=True)
+class Pricing:
+    """What a node signs receipts under: the invocation domain and the chain view of sockets."""
 
-    def __init__(self, config: NodeConfig, metrics: AgentMetrics | None = None) -> None:
+    domain: InvocationDomain
+    view: ChainView
+
+
+class NodeAgent:
+    """One compute node: a libp2p host that dials routers and runs their requests.
+
+    With ``pricing``, a request carrying a signed order is answered with a receipt signed by the
+    node's staked key (``receipts``); without it, such a request is refused (``no-pricing``).
+    A request without an order is served without a receipt, for routers that check none.
+    """
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        metrics: AgentMetrics | None = None,
+        pricing: Pricing | None = None,
+    ) -> None:
         if not config.routers:
             raise ValueError("a compute node needs at least one router")
         self.config = config
+        self.pricing = pricing
+        self._market_view = None
+        if pricing is None and config.chain_rpc is not None:
+            # Imported here: web3 adds half a second to the start of nodes that need none.
+            from offchain.chain.invocation_market import open_market_view  # noqa: PLC0415
+
+            # Reads the chain now: a wrong chain id or record is an error before we dial.
+            domain, self._market_view = open_market_view(
+                config.chain_rpc, config.deployment, config.chain_id
+            )
+            self.pricing = Pricing(domain, self._market_view)
         self.runners = resolve_workloads(config.workloads)
         self.host = make_host(identity_from_seed(_seed(config.identity_seed)), node_limits())
         self.me = self.host.get_id().to_string()
@@ -217,6 +259,8 @@ class NodeAgent:
             async with self.host.run(listen):
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self.guard.run)
+                    if self._market_view is not None:
+                        nursery.start_soon(self._market_view.run)
                     nursery.start_soon(self.links.run)
                     nursery.start_soon(self._watch_links)
                     port = None
@@ -271,16 +315,29 @@ class NodeAgent:
         )
 
     async def execute(self, request: Request) -> Response:
-        """Return the response to ``request``: run it, or refuse it as unknown or busy."""
+        """Return the response to ``request``: run it, or refuse it as unknown or busy.
+
+        A request with a signed order is refused before any work when the order is not this
+        request's, and answered with the receipt of the output the node produced.
+        """
         runner = self.runners.get(request.workload)
         if runner is None:
-            return Response(
-                request.request_id,
-                False,
-                error="unknown-workload",
-                message=f"this node does not serve {request.workload}",
-                node=self.me,
+            return self._refuse(
+                request, "unknown-workload", f"this node does not serve {request.workload}"
             )
+        accepted = None
+        if request.invocation:
+            if self.pricing is None:
+                return self._refuse(request, "no-pricing", "this node signs no receipts")
+            view = self.pricing.view
+            try:
+                order = receipts.order_of(request)
+                if isinstance(view, FollowingView):
+                    # What is not read in time is refused as absent (an unknown socket).
+                    await view.ready_for(order.socket_id, order.user, self.config.read_timeout_s)
+                accepted = receipts.accept(request, self.pricing.domain, view, order)
+            except InputRejected as exc:
+                return self._refuse(request, exc.reason, str(exc))
         if self.pending >= self.config.parallel + self.config.queue_size:
             return self._busy(request)
         self.pending += 1
@@ -290,12 +347,29 @@ class NodeAgent:
                 logger.info(
                     "task start request=%s workload=%s", request.request_id.hex(), request.workload
                 )
-                output = await runner(request.payload)
+                output, units = await runner(request.payload)
         except WorkloadFailed as exc:
-            return Response(
-                request.request_id, False, error="workload-error", message=str(exc), node=self.me
-            )
+            return self._refuse(request, "workload-error", str(exc))
         finally:
             self.pending -= 1
             self.metrics.in_flight.set(self.pending)
-        return Response(request.request_id, True, output=output, node=self.me)
+        if accepted is None:
+            return Response(request.request_id, True, output=output, node=self.me)
+        assert self.pricing is not None
+        try:
+            signed = receipts.sign(
+                accepted, output, units, self.eth, self.pricing.domain, self.pricing.view
+            )
+        except InputRejected as exc:
+            return self._refuse(request, exc.reason, str(exc))
+        return Response(
+            request.request_id,
+            True,
+            output=output,
+            node=self.me,
+            receipt=signed.encoded,
+            node_signature=signed.signature,
+        )
+
+    def _refuse(self, request: Request, code: str, message: str) -> Response:
+        return Response(request.request_id, False, error=code, message=message, node=self.me)

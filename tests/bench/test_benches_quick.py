@@ -26,6 +26,7 @@ RESULTS = {
     "consensus": ("consensus.json", "4"),
     "gas": ("gas.json", "staking_gas"),
     "hostile": ("hostile.json", "attack"),
+    "invocation": ("invocation.json", "check_cost"),
     "market_gas": ("gas.json", "market_gas"),
     "mesh_signing": ("mesh_signing.json", "summaries"),
     "router": ("router.json", "reconnect_storm_s"),

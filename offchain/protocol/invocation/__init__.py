@@ -60,6 +60,7 @@ from offchain.protocol.invocation.rules import may_serve, needs_stake, socket_pr
 from offchain.protocol.invocation.types import (
     ChainView,
     EscrowInfo,
+    FollowingView,
     InvocationDomain,
     InvocationRecord,
     InvocationRequest,
@@ -73,6 +74,7 @@ from offchain.protocol.invocation.types import (
 __all__ = [
     "ChainView",
     "EscrowInfo",
+    "FollowingView",
     "InvocationDomain",
     "InvocationRecord",
     "InvocationRequest",

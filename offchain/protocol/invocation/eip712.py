@@ -274,6 +274,7 @@ def sign_record(private_key: bytes, record: InvocationRecord, domain: Invocation
     return sign_hash(private_key, record_digest(record, domain))
 
 
+@lru_cache(maxsize=4_096)
 def address_from_bytes(raw: bytes) -> str:
     """Return the EIP-55 checksummed form of a 20-byte address."""
     lower = raw.hex()

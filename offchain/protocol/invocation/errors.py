@@ -130,3 +130,58 @@ class NodeNotAllowed(InvocationRejected):
     """The socket's terms do not let this node serve it (not the issuer, or not its workload)."""
 
     reason = "node-not-allowed"
+
+
+class Unsigned(InvocationRejected):
+    """A request that carries no signed order, to a router that serves signed orders only."""
+
+    reason = "unsigned"
+
+
+class InputMismatch(InvocationRejected):
+    """The request's input does not hash to the signed order's ``input_hash``."""
+
+    reason = "input-mismatch"
+
+
+class RateLimited(InvocationRejected):
+    """The signer sent more orders than its rate allows; it may retry later."""
+
+    reason = "rate-limited"
+
+
+class NodeMismatch(InvocationRejected):
+    """The receipt names a node other than the one the router sent the request to."""
+
+    reason = "node-mismatch"
+
+
+# Every reason a caller may see for a refused order, in the order the checks run.
+CALLER_REASONS = tuple(
+    cls.reason
+    for cls in (
+        MalformedInvocation,
+        Unsigned,
+        WorkloadMismatch,
+        InputMismatch,
+        BadSignature,
+        RateLimited,
+        UnknownSocket,
+        SocketExpired,
+        SocketNotHeld,
+        DelegateExpired,
+        DeadlineExpired,
+        NonceReused,
+        PriceAboveMax,
+        EscrowExhausted,
+        NodeUnregistered,
+        NodeUnstaked,
+        NodeBlacklisted,
+        NodeNotAllowed,
+        BadNodeSignature,
+        ReceiptMismatch,
+        OutputMismatch,
+        PriceOffTerms,
+        NodeMismatch,
+    )
+)

@@ -4,9 +4,9 @@ Addresses are checksummed strings, hashes are 32-byte ``bytes``, amounts are EMC
 are Unix seconds.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,20 @@ class ChainView(Protocol):
 
     def nonce_used(self, user: str, nonce: int) -> bool:
         """Return whether ``user`` has already used ``nonce``."""
+
+
+@runtime_checkable
+class FollowingView(Protocol):
+    """A ``ChainView`` that reads the chain in the background and can be waited on, bounded.
+
+    ``offchain/chain/market_view.py``'s: what a request needs is read before it is checked.
+    """
+
+    async def ready_for(self, socket_id: int, user: str, timeout_s: float) -> bool:
+        """Wait until the socket, its issuer and ``user``'s escrow are read; return whether."""
+
+    async def ready(self, keys: Sequence[Any], timeout_s: float) -> bool:
+        """Wait until every key is read; return whether all were."""
 
 
 @dataclass(frozen=True)

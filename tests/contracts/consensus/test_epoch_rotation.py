@@ -62,3 +62,17 @@ def test_rotation__raised_minimum_stake_leaves_no_active_validator__set_carries_
     assert system.consensus.validator_set(1) == system.consensus.validator_set(0)
     submit(system, make_commit(3), [0, 1, 2], accounts[1])
     assert system.consensus.last_height() == 3
+
+
+def test_install_set__outsider_snapshots_a_set_mid_epoch__reverts(rotating_system, accounts):
+    # The snapshot runs in its own call frame (so commit's memory stays small), which makes it
+    # an external function: only the boundary commit, through this contract itself, may call it.
+    system = rotating_system
+    epoch = system.consensus.current_epoch()
+    installed = system.consensus.validator_set(epoch)
+    with ape.reverts("consensus: caller is not consensus"):
+        system.consensus.install_set(epoch, sender=accounts[2])
+    with ape.reverts("consensus: caller is not consensus"):
+        system.consensus.install_set(epoch + 1, sender=accounts[2])
+    assert system.consensus.validator_set(epoch) == installed
+    assert system.consensus.current_epoch() == epoch

@@ -134,3 +134,26 @@ def test_report_double_sign__self_report__refunds_nothing(four_validator_system,
     assert single_event(receipt, system.consensus.DoubleSignSlashed).reporter_reward == 0
     assert system.token.balanceOf(offender) == wallet_before
     assert system.token.balanceOf(system.consensus_reward) == pool_before + DOUBLE_SIGN_PENALTY
+
+
+def test_report_double_sign__large_stake_equivocates__pays_in_proportion(project, chain, accounts):
+    """A flat penalty let a large stake equivocate for the price of a small one: now a
+    double-sign costs half the power it signed with, the flat penalty being only the floor."""
+    deployer = accounts[0]
+    system = deploy_system(project, chain, deployer)
+    for i, stake in enumerate([10_000 * EMC, 10_000 * EMC, 10_000 * EMC, 100_000 * EMC]):
+        add_validator(system, deployer, accounts[10 + i], stake, f"prop{i}".encode())
+    system.consensus.bootstrap(sender=deployer)
+    assert system.consensus.DOUBLE_SIGN_POWER_BPS() == 5_000
+    whale, small = system.validators[3][0], system.validators[0][0]
+    receipt = system.consensus.report_double_sign(
+        *_evidence(system, 3, make_commit(1), make_commit(1, billed_total=1)), sender=accounts[17]
+    )
+    assert single_event(receipt, system.consensus.DoubleSignSlashed).slashed == 50_000 * EMC
+    assert system.staking.staked(whale) == 50_000 * EMC
+    # At the minimum stake the proportional part equals the floor.
+    receipt = system.consensus.report_double_sign(
+        *_evidence(system, 0, make_commit(1), make_commit(1, billed_total=2)), sender=accounts[17]
+    )
+    assert single_event(receipt, system.consensus.DoubleSignSlashed).slashed == DOUBLE_SIGN_PENALTY
+    assert system.staking.staked(small) == 10_000 * EMC - DOUBLE_SIGN_PENALTY

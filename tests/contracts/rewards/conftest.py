@@ -84,11 +84,10 @@ def store_set(vset_harness, deployer):
 
 @pytest.fixture
 def record(wired_consensus_reward, vset_harness, deployer):
-    """Record a commit as consensus would: record(height, epoch, signer_indices, signer_power)."""
+    """Seal a height's signers as consensus would: record(height, epoch, signer_indices,
+    signer_power). ConsensusReward books it at the next `book` or claim."""
 
     def _record(height, epoch, indices, signer_power):
-        return vset_harness.record_commit(
-            wired_consensus_reward, height, epoch, bitmap_of(indices), signer_power, sender=deployer
-        )
+        return vset_harness.seal(height, epoch, bitmap_of(indices), signer_power, sender=deployer)
 
     return _record

@@ -83,12 +83,14 @@ def test_claim__did_not_sign__reverts(wired_consensus_reward, store_set, record,
         wired_consensus_reward.claim([1], [200], sender=c)
 
 
-def test_claim__height_not_recorded__reverts(wired_consensus_reward, store_set, record, validators):
+def test_claim__height_not_sealed__reverts(wired_consensus_reward, store_set, record, validators):
     a = validators[0]
     store_set(0, [(a, 1)])
     record(1, 0, [0], 1)
-    with ape.reverts("reward: height not recorded"):
+    with ape.reverts("reward: height not booked"):
         wired_consensus_reward.claim([2], [0], sender=a)
+    with ape.reverts("reward: height not booked"):
+        wired_consensus_reward.claim([0], [0], sender=a)
 
 
 def test_claim__bad_arrays__revert(wired_consensus_reward, validators):
@@ -103,17 +105,22 @@ def test_claim__consensus_not_set__reverts(consensus_reward, validators):
         consensus_reward.claim([1], [0], sender=validators[0])
 
 
-def test_claim__unfunded_commit__pays_zero_and_marks_claimed(
+def test_claim__unfunded_height__waits_for_funding_then_pays_in_full(
     consensus_reward, deployer, vset_harness, store_set, token, validators
 ):
     a = validators[0]
     consensus_reward.set_consensus(vset_harness, sender=deployer)
     store_set(0, [(a, 1)])
-    vset_harness.record_commit(consensus_reward, 1, 0, 1, 1, sender=deployer)
+    vset_harness.seal(1, 0, 1, 1, sender=deployer)
+    with ape.reverts("reward: height not booked"):
+        consensus_reward.claim([1], [0], sender=a)
+    assert consensus_reward.claimable(a, [1], [0]) == 0
+    token.transfer(consensus_reward, REWARD_PER_COMMIT, sender=deployer)
+    assert consensus_reward.claimable(a, [1], [0]) == REWARD_PER_COMMIT
     receipt = consensus_reward.claim([1], [0], sender=a)
-    assert receipt.return_value == 0
-    assert list(token.Transfer.from_receipt(receipt)) == []
+    assert receipt.return_value == REWARD_PER_COMMIT
     assert consensus_reward.has_claimed(a, 1)
+    assert consensus_reward.owed() == 0
 
 
 def test_claim__epoch_without_a_set__reverts(wired_consensus_reward, record, validators):

@@ -38,7 +38,8 @@ def test_set_consensus__not_owner_or_zero__reverts(consensus_reward, deployer, s
 def test_set_reward_per_commit__owner__changes_with_event(consensus_reward, deployer):
     receipt = consensus_reward.set_reward_per_commit(5 * EMC, sender=deployer)
     assert consensus_reward.reward_per_commit() == 5 * EMC
-    assert single_event(receipt, consensus_reward.RewardPerCommitChanged).amount == 5 * EMC
+    log = single_event(receipt, consensus_reward.RewardPerCommitChanged)
+    assert (log.amount, log.from_height) == (5 * EMC, 1)
 
 
 def test_set_reward_per_commit__too_large_or_not_owner__reverts(

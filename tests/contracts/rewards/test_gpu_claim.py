@@ -140,3 +140,24 @@ def test_rewards_leaf__matches_offchain_encoding(gpu_reward, earners):
 
     for account, amount in zip(earners, [0, 1, 10**18, 2**256 - 1], strict=True):
         assert bytes(gpu_reward.rewards_leaf(account, amount)) == rewards_leaf(str(account), amount)
+
+
+def test_claim__billing_leaf_replayed_as_a_rewards_proof__rejected(
+    wired_gpu_reward, post_root, earners
+):
+    # A root over billing leaves (user, cumulative spent) installed as a rewards root: a proof of
+    # one of those leaves claims nothing, since the two trees' records carry different type tags.
+    from offchain.protocol.billing import build_billing_tree
+
+    alice, bob = earners[:2]
+    spent = {str(alice): 7 * EMC, str(bob): 3 * EMC}
+    billing_tree, users = build_billing_tree(spent)
+    fake = type("Tree", (), {"root": billing_tree.root, "total": 10 * EMC})()
+    post_root(fake)
+    proof = billing_tree.proof(users.index(str(alice)))
+    with ape.reverts("reward: invalid proof"):
+        wired_gpu_reward.claim(alice, 7 * EMC, proof, sender=alice)
+    # The same amounts as rewards leaves do verify under a rewards root.
+    tree = tree_of({alice: 7 * EMC, bob: 3 * EMC})
+    post_root(tree, billed=0)
+    assert wired_gpu_reward.claim(alice, 7 * EMC, proof_of(tree, alice), sender=alice).return_value

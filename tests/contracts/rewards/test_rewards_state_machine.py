@@ -2,10 +2,11 @@
 
 Random sequences of rewards-root updates (cumulative earnings growing, funded by billed totals
 and by emission), claims (one, many, wrong amount), emission funding and rate changes, and
-consensus commits, funding and signer claims. After every step: EMC is conserved (the reward
-contracts and every account involved hold what was put in), the chain agrees with the model,
-no account is ever paid more than its leaf, and each commit's consensus reward, split among its
-signers, sums to what was booked up to rounding dust smaller than its number of signers.
+consensus heights sealed, booked (lazily, as far as funding pays in full), funded and claimed.
+After every step: EMC is conserved (the reward contracts and every account involved hold what
+was put in), the chain agrees with the model, no account is ever paid more than its leaf, and
+each booked height's consensus reward, split among its signers, sums to what was booked up to
+rounding dust smaller than its number of signers.
 
 Reads and expected reverts go through raw (batched) eth_calls: the invariants read ~25 values
 after every step, and Ape's per-call overhead would otherwise dominate the run.
@@ -108,7 +109,8 @@ def test_rewards_state_machine(
             self.gpu_in = INITIAL_EMISSION  # billed + emission funded
             # ConsensusReward model.
             self.height = 0
-            self.commits = {}  # height -> (reward, epoch, signer indices, signer power)
+            self.commits = {}  # sealed height -> (epoch, signer indices, signer power)
+            self.booked_through = 0
             self.claimed_heights = {str(v): set() for v in validators}
             self.cr_in = INITIAL_CONSENSUS_FUNDS
             self.booked = 0
@@ -202,18 +204,21 @@ def test_rewards_state_machine(
             indices = [i for i in range(len(powers)) if mask >> i & 1] or [0]
             signer_power = sum(powers[i] for i in indices)
             self.height += 1
-            available = self.cr_in - self.booked
-            reward = min(REWARD_PER_COMMIT, available)
-            vset_harness.record_commit(
-                consensus_reward,
-                self.height,
-                epoch,
-                bitmap_of(indices),
-                signer_power,
-                sender=deployer,
-            )
-            self.commits[self.height] = (reward, epoch, indices, signer_power)
-            self.booked += reward
+            vset_harness.seal(self.height, epoch, bitmap_of(indices), signer_power, sender=deployer)
+            self.commits[self.height] = (epoch, indices, signer_power)
+
+        def book_model(self):
+            """What ConsensusReward.book does: every sealed height the unowed balance pays for
+            in full, at the (constant) rate."""
+            owed = self.booked - self.cr_paid
+            count = min(self.height - self.booked_through, (self.cr_in - owed) // REWARD_PER_COMMIT)
+            self.booked_through += count
+            self.booked += count * REWARD_PER_COMMIT
+
+        @rule()
+        def book(self):
+            consensus_reward.book(sender=deployer)
+            self.book_model()
 
         @rule(amount=st.sampled_from([1, REWARD_PER_COMMIT, 2 * REWARD_PER_COMMIT + 7]))
         def fund_consensus(self, amount):
@@ -224,18 +229,24 @@ def test_rewards_state_machine(
         @rule(v=st.integers(0, 3), count=st.integers(1, 5))
         def consensus_claim(self, v, count):
             account, key = validators[v], str(validators[v])
+            # The claim (and claimable, its view) books first.
+            before_booking = (self.booked_through, self.booked)
+            self.book_model()
             heights, indices, expected = [], [], 0
-            for height, (reward, epoch, signers, signer_power) in self.commits.items():
+            for height, (epoch, signers, signer_power) in self.commits.items():
+                if height > self.booked_through:
+                    break
                 if account not in members[epoch] or height in self.claimed_heights[key]:
                     continue
                 index = members[epoch].index(account)
                 if index in signers:
                     heights.append(height)
                     indices.append(index)
-                    expected += reward * EPOCH_POWERS[epoch][index] // signer_power
+                    expected += REWARD_PER_COMMIT * EPOCH_POWERS[epoch][index] // signer_power
                 if len(heights) == count:
                     break
             if not heights:
+                self.booked_through, self.booked = before_booking
                 return
             claimable = raw.uints(
                 [(consensus_reward.claimable, [account.address, heights, indices])]
@@ -257,7 +268,9 @@ def test_rewards_state_machine(
         @rule(v=st.integers(0, 3))
         def consensus_claim_unsigned(self, v):
             account = validators[v]
-            for height, (_, epoch, signers, _) in self.commits.items():
+            for height, (epoch, signers, _) in self.commits.items():
+                if height > self.booked_through:
+                    return
                 if account in members[epoch] and members[epoch].index(account) not in signers:
                     index = members[epoch].index(account)
                     raw.reverts(
@@ -308,7 +321,10 @@ def test_rewards_state_machine(
             )
             assert cr_balance >= owed
             shares_total, dust_bound = 0, 0
-            for reward, epoch, signers, signer_power in self.commits.values():
+            for height, (epoch, signers, signer_power) in self.commits.items():
+                if height > self.booked_through:
+                    break
+                reward = REWARD_PER_COMMIT
                 shares = sum(reward * EPOCH_POWERS[epoch][i] // signer_power for i in signers)
                 assert reward - len(signers) < shares <= reward or reward == shares == 0
                 shares_total += shares

@@ -52,7 +52,6 @@ from offchain.protocol.wire import (
     RecordBatch,
     Request,
     Response,
-    RouteRecord,
     SignedSummary,
     Summary,
     encode,
@@ -79,10 +78,9 @@ VALID = [
         Request(b"r" * 16, "echo", b"\x00payload", ("12D3KooWabc",), 5_000),
         Response(b"r" * 16, True, b"out", "", "", "12D3KooWnode", 1),
         SignedSummary(SUMMARY_BODY, b"\x01" * 65, b"\x02" * 200),
-        RouteRecord(b"q" * 16, "echo", "12D3KooWnode", "12D3KooWrouter", b"\x01" * 32, 0),
-        RecordBatch(
-            (RouteRecord(b"q" * 16, "echo", "12D3KooWnode", "12D3KooWrouter", b"\x01" * 32, 0),)
-        ),
+        Request(b"r" * 16, "echo", b"in", (), 5_000, b"\xa0", b"\x01" * 65, b"\x02" * 20),
+        Response(b"r" * 16, True, b"out", "", "", "node", 0, b"\xa0", b"\x03" * 65),
+        RecordBatch((b"\xa5" + b"\x00" * 100,)),
         Join(b"\x03" * 100),
     )
 ]

@@ -18,10 +18,11 @@ ALICE = "0x" + "11" * 20
 BOB = "0x" + "ab" * 20
 
 
-def test_encode_billing_entry__abi_address_uint256():
+def test_encode_billing_entry__abi_type_tag_address_uint256():
     encoded = encode_billing_entry(ALICE, 12_345)
-    assert len(encoded) == 64
-    assert decode(["address", "uint256"], encoded) == (ALICE, 12_345)
+    assert len(encoded) == 96
+    fields = decode(["uint8", "address", "uint256"], encoded)
+    assert fields == (merkle.LEAF_TYPE_BILLING, ALICE, 12_345)
 
 
 def test_billing_leaf__double_keccak_of_encoding():
@@ -85,3 +86,12 @@ def test_proof_document__hex_siblings_and_amount():
     document = proof_document(spent, ALICE)
     _, proof = billing_proof(spent, ALICE)
     assert document == {"cumulative_spent": 4, "proof": ["0x" + p.hex() for p in proof]}
+
+
+def test_billing_leaf__replayed_as_a_rewards_leaf__differs():
+    # The same (account, amount) in the two trees: the type tag keeps a billing leaf from ever
+    # proving a rewards claim (or the reverse), whatever roots the contracts hold.
+    from offchain.protocol.rewards import rewards_leaf
+
+    assert billing_leaf(ALICE, 12_345) != rewards_leaf(ALICE, 12_345)
+    assert merkle.LEAF_TYPE_BILLING != merkle.LEAF_TYPE_REWARDS

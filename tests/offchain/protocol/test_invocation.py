@@ -888,4 +888,11 @@ def test_record_faults__cover_every_check_reason():
         if isinstance(cls, type) and issubclass(cls, errors.InvocationRejected)
     }
     covered = {case[-1] for case in RECORD_FAULTS}
-    assert reasons - covered == {"invocation-rejected", "invocation-malformed", "output-mismatch"}
+    # The router's and node's own refusals of a request are tested with them
+    # (tests/offchain/routers/test_invocation_flow.py).
+    on_the_wire = {"unsigned", "input-mismatch", "rate-limited", "node-mismatch"}
+    assert reasons - covered - on_the_wire == {
+        "invocation-rejected",
+        "invocation-malformed",
+        "output-mismatch",
+    }

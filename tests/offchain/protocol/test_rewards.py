@@ -19,10 +19,11 @@ BOB = "0x" + "ab" * 20
 CAROL = "0x" + "05" * 20
 
 
-def test_encode_rewards_entry__abi_address_uint256():
+def test_encode_rewards_entry__abi_type_tag_address_uint256():
     encoded = encode_rewards_entry(ALICE, 12_345)
-    assert len(encoded) == 64
-    assert decode(["address", "uint256"], encoded) == (ALICE, 12_345)
+    assert len(encoded) == 96
+    fields = decode(["uint8", "address", "uint256"], encoded)
+    assert fields == (merkle.LEAF_TYPE_REWARDS, ALICE, 12_345)
 
 
 def test_rewards_leaf__double_keccak_of_encoding():

@@ -1,10 +1,11 @@
 """Gossipsub between routers: records reach the other router, only gossip peers take part,
 and a flooding peer is held to its rate."""
 
+import dataclasses
+
 import multiaddr
 import pytest
 import trio
-from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
@@ -18,21 +19,35 @@ from offchain.net.limits import node_limits
 from offchain.net.streams import NET_ERRORS
 from offchain.protocol import protocol_ids as protocols
 from offchain.protocol.frames import FrameError, MsgType, decode_frame
-from offchain.protocol.wire import RecordBatch, RouteRecord, encode
+from offchain.protocol.invocation import (
+    InvocationDomain,
+    InvocationRecord,
+    InvocationRequest,
+    Receipt,
+    encode_record,
+    request_digest,
+    sign_receipt,
+    sign_record,
+    sign_request,
+)
+from offchain.protocol.wire import RecordBatch, encode
 from offchain.routers.agent import RouterAgent
-from offchain.routers.client import RouterClient, caller
+from offchain.routers.client import caller
 from offchain.routers.config import RouterConfig
 from offchain.routers.gossip import (
     GOSSIP_TYPES,
     MAX_GOSSIP_BYTES,
     MESHSUB_PROTOCOLS,
     TokenBucket,
+    decode_records,
     join_gossip,
 )
 from offchain.runtime.spawn import seed_hex
 from offchain.workers.node import NodeAgent, NodeConfig
 from tests.offchain.routers.routernet import eth_address
 from tests.waiting import wait_until
+
+DOMAIN = InvocationDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
 
 
 async def test_records__published_by_serving_router__received_by_mesh_router():
@@ -44,7 +59,7 @@ async def test_records__published_by_serving_router__received_by_mesh_router():
             ping_interval_s=1.0, eth_key_seed=seed_hex("gossip-r1"), staked_routers=routers
         )
     )
-    r1._is_staked = lambda address: True  # the node below is staked for this test
+    r1.node_links.is_staked = lambda address: True  # the node below is staked for this test
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(r1.run, stop)
@@ -80,10 +95,10 @@ async def test_records__published_by_serving_router__received_by_mesh_router():
                 ),
                 "r2 in r1's gossipsub mesh for records",
             )
-            async with caller([r1.addrs()[0]]) as host, RouterClient(host) as client:
+            async with caller([r1.addrs()[0]]) as host:
+                # The records r1 countersigned for five requests it served.
                 for i in range(5):
-                    reply = await client.call(ID.from_base58(r1.me), "echo", b"r%d" % i, 10)
-                    assert reply.ok
+                    r1._record(sample_record(i))
                 # Neither the node nor this caller is a gossip peer; the other router is.
                 assert r1.broadcast.is_gossip_peer(r2.host.get_id())
                 assert not r1.broadcast.is_gossip_peer(node.host.get_id())
@@ -115,7 +130,7 @@ async def test_flooding_peer__held_to_its_rate__rest_dropped_neither_delivered_n
         list(MESHSUB_PROTOCOLS), 6, 4, 12, heartbeat_interval=1, spam_protection_enabled=False
     )
     pubsub = Pubsub(flooder, gossipsub, strict_signing=True)
-    frame = encode(RouteRecord(b"q" * 16, "echo", "12D3KooWnode", "12D3KooWrouter", b"\1" * 32, 0))
+    frame = encode(RecordBatch((encode_record(sample_record(0)),)))
     topic = protocols.TOPIC_RECORDS
     # gossipsub caches each message it relays onward; count what reaches that cache.
     mcache = router.broadcast.gossipsub.mcache
@@ -178,22 +193,37 @@ def test_config__gossip_on_by_default__rate_must_be_positive():
         RouterConfig(gossip_rate_per_s=0)
 
 
-def test_route_record__frame_round_trip():
-    record = RouteRecord(b"q" * 16, "echo", "12D3KooWnode", "12D3KooWrouter", b"\x01" * 32, 1)
-    msg_type, value = decode_frame(encode(record), frozenset({MsgType.RECORD}))
-    assert RouteRecord.from_map(value) == record
+def sample_record(index: int) -> InvocationRecord:
+    """Return a record signed by a user, a node and a router (keys from fixed seeds)."""
+    user, node, router = (generate_keypair(bytes([k]) * 32) for k in (1, 2, 3))
+    order = InvocationRequest(user.address, 1, "echo", b"\1" * 32, 10, index, 2**40)
+    receipt = Receipt(
+        request_digest(order, DOMAIN), b"\2" * 32, 1, 10, node.address, router.address
+    )
+    record = InvocationRecord(
+        order,
+        sign_request(user.private_key, order, DOMAIN),
+        receipt,
+        sign_receipt(node.private_key, receipt, DOMAIN),
+        b"",
+    )
+    return dataclasses.replace(
+        record, router_signature=sign_record(router.private_key, record, DOMAIN)
+    )
 
 
 def test_record_batch__round_trip_fits_gossip_limit__empty_or_too_many_refused():
-    record = RouteRecord(
-        b"q" * 16, "matmul-f32", "12D3KooW" + "n" * 44, "12D3KooW" + "r" * 44, b"\x01" * 32, 1
+    full = RecordBatch(
+        tuple(encode_record(sample_record(i)) for i in range(RecordBatch.MAX_RECORDS))
     )
-    full = RecordBatch((record,) * RecordBatch.MAX_RECORDS)
     frame = encode(full)
     assert len(frame) <= MAX_GOSSIP_BYTES
     msg_type, value = decode_frame(frame, GOSSIP_TYPES)
     assert msg_type == MsgType.RECORDS and RecordBatch.from_map(value) == full
-    for bad in ({"records": []}, {"records": [record.to_map()] * 201}, {"records": [1]}):
+    assert decode_records(frame) == [sample_record(i) for i in range(RecordBatch.MAX_RECORDS)]
+    record = encode_record(sample_record(0))
+    for bad in ({"records": []}, {"records": [record] * 81}, {"records": [1]},
+                {"records": [b"x" * 2_049]}):  # fmt: skip
         with pytest.raises(FrameError):
             RecordBatch.from_map(bad)
 
@@ -214,9 +244,9 @@ async def test_gossip__unstaked_peer__refused_nothing_delivered_or_received__val
     validator_key = generate_keypair(bytes.fromhex(seed_hex("adm-validator")))
     config = dict(staked_routers=routers, staked_validators=[validator_key.address])
     r1 = RouterAgent(RouterConfig(eth_key_seed=seed_hex("adm-r1"), **config))
-    r1._is_staked = lambda address: True  # the node below is staked for this test
+    r1.node_links.is_staked = lambda address: True  # the node below is staked for this test
     topic = protocols.TOPIC_RECORDS
-    frame = encode(RouteRecord(b"u" * 16, "echo", "12D3KooWnode", "12D3KooWfake", b"\1" * 32, 0))
+    frame = encode(RecordBatch((encode_record(sample_record(99)),)))
     with trio.fail_after(90):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(r1.run, stop)
@@ -265,10 +295,14 @@ async def test_gossip__unstaked_peer__refused_nothing_delivered_or_received__val
                     for _ in range(5):
                         await o_pub.publish(topic, frame)
                     # Requests served by r1 yield records that r2 and the validator receive.
-                    async with caller([r1.addrs()[0]]) as host, RouterClient(host) as client:
-                        for i in range(3):
-                            reply = await client.call(ID.from_base58(r1.me), "echo", b"v%d" % i, 10)
-                            assert reply.ok
+                    # Heartbeats graft the validator into r1's mesh for records; then r1
+                    # publishes the records of three requests it served.
+                    await wait_until(
+                        lambda: validator.get_id() in r1.broadcast.gossipsub.mesh.get(topic, ()),
+                        "the validator in r1's gossipsub mesh for records",
+                    )
+                    for i in range(3):
+                        r1._record(sample_record(i))
                     with trio.fail_after(30):
                         message = await validator_records.get()
                     assert decode_frame(message.data, GOSSIP_TYPES)[0] == MsgType.RECORDS

@@ -260,14 +260,14 @@ async def test_router_we_dial__cut_off__not_redialled_until_cool_down_ends(caplo
             await until(lambda: b.me in a.mesh.summaries, "A to admit B")
 
             # B turns bad: its own summaries now carry a body it did not sign.
-            honest = b._own_summary
+            honest = b.mesh_links.own_summary
 
             def tampered() -> SignedSummary:
                 signed = honest()
                 summary = replace(open_summary(signed), workloads={"mm": 1})
                 return replace(signed, body=summary_body(summary))
 
-            b._own_summary = tampered
+            b.mesh_links.own_summary = tampered
             await until(lambda: mesh_links(a, "cut-off") == 1, "A to cut B off")
             banned_until = a.conduct.banned[b.me]
             # The cut is counted first; the link's task then ends and drops the link.
@@ -276,7 +276,7 @@ async def test_router_we_dial__cut_off__not_redialled_until_cool_down_ends(caplo
             await until(lambda: logged(caplog, waits) >= 1, "A to wait out the cool-down")
 
             # Honest again: A dials B once the cool-down is over, not before.
-            b._own_summary = honest
+            b.mesh_links.own_summary = honest
             up = f"mesh link to router {b.me} up"
             await until(lambda: logged(caplog, up) == 2, "A to link to B again")
             assert trio.current_time() >= banned_until

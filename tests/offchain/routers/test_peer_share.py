@@ -14,7 +14,7 @@ async def test_peer_share__one_caller_at_its_share__busy_while_another_is_served
     stop = trio.Event()
     # max_in_flight 8: each caller may hold 2 requests in flight at the router.
     router = RouterAgent(RouterConfig(max_in_flight=8))
-    router._is_staked = lambda address: True
+    router.node_links.is_staked = lambda address: True
     async with trio.open_nursery() as nursery:
         nursery.start_soon(router.run, stop)
         await router.ready.wait()

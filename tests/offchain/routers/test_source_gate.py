@@ -61,7 +61,7 @@ async def _cut_off_once(router: RouterAgent, addr: str) -> None:
 async def test_source_gate__cut_off_peers_from_one_address__new_connections_refused_old_served():
     stop = trio.Event()
     router = RouterAgent(RouterConfig(strikes=2, source_cut_offs=2))
-    router._is_staked = lambda address: True
+    router.node_links.is_staked = lambda address: True
     async with trio.open_nursery() as nursery:
         nursery.start_soon(router.run, stop)
         await router.ready.wait()
