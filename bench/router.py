@@ -31,6 +31,7 @@ from libp2p.peer.peerinfo import info_from_p2p_addr  # noqa: E402
 from bench._common import add_common_options  # noqa: E402
 from bench.stream_pool import RequestIterator, StreamPool  # noqa: E402
 from offchain.crypto.keys import generate_keypair  # noqa: E402
+from offchain.net import libp2p_patches  # noqa: E402
 from offchain.net.host import (  # noqa: E402
     identity_from_seed,
     listen_addrs_of,
@@ -687,6 +688,9 @@ def run_all(args: argparse.Namespace) -> None:
         "cpus": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
     }
+    # py-libp2p patches left out by EMC_LIBP2P_PATCHES_OFF (inherited by every agent process),
+    # so a run with a patch off says so: docs/upstream/README.md.
+    results["libp2p_patches_off"] = sorted(libp2p_patches.switched_off())
     started = time.monotonic()
     global LEVELS
     if args.levels:

@@ -11,6 +11,7 @@ from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.network.config import ConnectionConfig
+from libp2p.network.swarm import Swarm
 from libp2p.peer.id import ID
 from libp2p.peer.peerstore import PeerStore
 from libp2p.rcmgr import ResourceManager
@@ -19,10 +20,10 @@ from libp2p.rcmgr.manager import ResourceLimits
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
+from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.transport.tcp.tcp import TCP
 
-from offchain.net import task_index
-from offchain.net.lean_yamux import LeanYamux, use_lean_yamux
+from offchain.net import libp2p_patches
 from offchain.net.limits import HostLimits
 from offchain.net.source_gate import GatedTCP, SourceGate
 
@@ -90,7 +91,7 @@ def make_host(key_pair: KeyPair, limits: HostLimits, gate: SourceGate | None = N
             key_pair, noise_privkey=create_new_x25519_key_pair().private_key
         )
     }
-    muxers = {TProtocol(YAMUX_PROTOCOL_ID): LeanYamux}
+    muxers = {TProtocol(YAMUX_PROTOCOL_ID): Yamux}
     host = new_host(
         key_pair=key_pair,
         sec_opt=security,
@@ -101,12 +102,10 @@ def make_host(key_pair: KeyPair, limits: HostLimits, gate: SourceGate | None = N
         transports=[GatedTCP(gate) if gate is not None else TCP()],
         negotiate_timeout=int(limits.negotiate_timeout_s),
     )
-    use_lean_yamux(host, int(limits.negotiate_timeout_s))
-    task_index.install()
-    # No outbound identify: py-libp2p opens an identify stream both ways on every new connection
-    # (10-20 % of a router's CPU in a reconnect storm), and nothing here reads what it learns.
-    # Peers that ask are still answered.
-    host._should_identify_peer = lambda _peer_id: False  # type: ignore[attr-defined]
+    # py-libp2p patches (offchain/net/libp2p_patches): each raises PatchError at once if the
+    # library is not the version it was written for, or the patch did not take effect.
+    libp2p_patches.apply_to_host(host, int(limits.negotiate_timeout_s))
+    libp2p_patches.verify_host(host)
     logger.debug("host %s created (noise+yamux+tcp)", host.get_id())
     return host
 
@@ -117,10 +116,12 @@ def forget_failed_dials(host: IHost, peer_id: ID) -> None:
     py-libp2p 0.8.1 refuses to dial a peer for 60 s once every address of it has failed (the
     swarm's negative cache). Our dial loops pace themselves with their own backoff and jitter,
     so a router that restarts would otherwise leave its nodes unlinked for up to a minute.
+    ``Swarm.unblock_peer`` is the library's own way to clear one peer (not on ``INetwork``).
     """
-    cache = getattr(host.get_network(), "_negative_peer_cache", None)
-    if cache is not None:
-        cache.evict(str(peer_id))
+    network = host.get_network()
+    if not isinstance(network, Swarm):
+        raise TypeError(f"the host's network is a {type(network).__qualname__}, not a Swarm")
+    network.unblock_peer(peer_id)
 
 
 def loopback_listen_addr(port: int = 0, host: str = "127.0.0.1") -> multiaddr.Multiaddr:

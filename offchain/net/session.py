@@ -21,7 +21,7 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
 from offchain.net.framing import FrameReader, receive
-from offchain.net.lean_yamux import lean_net_stream
+from offchain.net.libp2p_patches.lean_yamux import lean_net_stream
 from offchain.net.streams import NET_ERRORS, close_quietly, remote_peer, reset_quietly
 from offchain.protocol.frames import FrameError, Oversized, Truncated
 from offchain.protocol.wire import Message, Request, Response, encode

@@ -34,15 +34,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
-from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
+from libp2p.abc import IHost, INetStream
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
 from libp2p.pubsub.pubsub import Pubsub
-from libp2p.pubsub.pubsub_notifee import PubsubNotifee
 from libp2p.tools.anyio_service.context import background_trio_service
 
 from offchain.net.boundary import StreamGuard
 from offchain.net.framing import FrameReader, receive
+from offchain.net.libp2p_patches import gossip_notifee
 from offchain.net.streams import send
 from offchain.protocol import protocol_ids as protocols
 from offchain.protocol.errors import InputRejected
@@ -108,41 +108,6 @@ class TokenBucket:
         return True
 
 
-class _KnownPeersOnly(INotifee):
-    """Passes pubsub's disconnect events on, but never its connect events.
-
-    Pubsub's own notifee opens a pubsub stream to every peer that connects; routers open
-    theirs only to peers known to gossip (``Broadcast.add_peer``).
-    """
-
-    def __init__(self, inner: PubsubNotifee, pubsub: Pubsub) -> None:
-        self._inner = inner
-        self._pubsub = pubsub
-
-    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
-        """Ignore stream events."""
-
-    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
-        """Ignore stream events."""
-
-    async def connected(self, network: INetwork, conn: INetConn) -> None:
-        """Do nothing: a connection alone does not make a peer a gossip peer."""
-
-    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
-        """Let pubsub forget a gossip peer that left (other peers it never knew)."""
-        peer = conn.muxed_conn.peer_id
-        if peer in self._pubsub.peers or any(
-            peer in peers for peers in self._pubsub.peer_topics.values()
-        ):
-            await self._inner.disconnected(network, conn)
-
-    async def listen(self, network: INetwork, multiaddr: Any) -> None:
-        """Ignore listen events."""
-
-    async def listen_close(self, network: INetwork, multiaddr: Any) -> None:
-        """Ignore listen events."""
-
-
 class Broadcast:
     """A router's gossipsub: subscribed to every EMC topic, counting what it sees."""
 
@@ -176,7 +141,9 @@ class Broadcast:
             spam_protection_enabled=False,
         )
         self.pubsub = Pubsub(host, self.gossipsub, strict_signing=True)
-        _replace_pubsub_notifee(host.get_network(), self.pubsub)
+        # Pubsub opens /meshsub to every peer that connects; ours, only to admitted peers.
+        gossip_notifee.install(host.get_network(), self.pubsub)
+        gossip_notifee.verify(host.get_network())
         self.guard = guard or StreamGuard(host, metrics or make_metrics("gossip"))
         self._known_origin = known_origin
         # Admitted peers and the staked address each is bound to; waiters for admission.
@@ -428,12 +395,3 @@ def decode_records(data: bytes) -> list[InvocationRecord]:
     """
     _msg_type, value = decode_frame(data, GOSSIP_TYPES)
     return [decode_record(item) for item in RecordBatch.from_map(value).records]
-
-
-def _replace_pubsub_notifee(network: INetwork, pubsub: Pubsub) -> None:
-    """Swap the notifee ``pubsub`` registered for one that never opens streams on connect."""
-    notifees = [n for n in network.notifees if isinstance(n, PubsubNotifee)]  # type: ignore[attr-defined]
-    if len(notifees) != 1:
-        raise RuntimeError(f"expected one pubsub notifee on the host, found {len(notifees)}")
-    network.remove_notifee(notifees[0])  # type: ignore[attr-defined]
-    network.register_notifee(_KnownPeersOnly(notifees[0], pubsub))

@@ -12,7 +12,8 @@ from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import TYPE_WINDOW_UPDATE, Yamux
 
 from offchain.net.host import identity_from_seed, listen_addrs_of, loopback_listen_addr, make_host
-from offchain.net.lean_yamux import BufferedReads, LeanYamux, LeanYamuxStream
+from offchain.net.libp2p_patches.buffered_transport import BufferedReads
+from offchain.net.libp2p_patches.lean_yamux import LeanYamux, LeanYamuxStream
 from offchain.net.limits import node_limits, router_limits
 
 ECHO = TProtocol("/test/echo/1.0.0")

@@ -4,7 +4,7 @@ import trio
 from libp2p.tools.anyio_service import Service, background_trio_service
 from libp2p.tools.anyio_service.trio_tasks import FunctionTask
 
-from offchain.net import task_index
+from offchain.net.libp2p_patches import task_index
 from tests.waiting import wait_until
 
 task_index.install()

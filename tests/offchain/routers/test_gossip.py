@@ -14,6 +14,7 @@ from libp2p.tools.anyio_service.context import background_trio_service
 from offchain.chain.identity import encode_binding, make_binding
 from offchain.crypto.keys import generate_keypair
 from offchain.net.host import identity_from_seed, make_host
+from offchain.net.libp2p_patches import gossip_notifee
 from offchain.net.limits import node_limits
 from offchain.net.streams import NET_ERRORS
 from offchain.protocol import protocol_ids as protocols
@@ -108,6 +109,9 @@ async def test_records__published_by_serving_router__received_by_mesh_router():
             assert r1.broadcast.received[protocols.TOPIC_RECORDS] >= 1
             assert r1.broadcast.records_received == 0
             assert meshsub_attempts == []
+            # The patch that keeps pubsub's connect events away is in place on both routers.
+            gossip_notifee.verify(r1.host.get_network())
+            gossip_notifee.verify(r2.host.get_network())
             stop.set()
 
 
