@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from offchain.chain.anvil import start_anvil
-from offchain.chain.client import ChainClient, devnet_account
+from offchain.chain.chain_client import ChainClient, devnet_account
 from offchain.chain.deploy import deploy_contracts
 from offchain.crypto import bls
 

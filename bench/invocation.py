@@ -36,7 +36,7 @@ from libp2p.peer.id import ID  # noqa: E402
 
 from bench._common import bench_parser, write_json  # noqa: E402
 from offchain.chain.anvil import start_anvil  # noqa: E402
-from offchain.chain.client import ChainClient, devnet_account  # noqa: E402
+from offchain.chain.chain_client import ChainClient, devnet_account  # noqa: E402
 from offchain.chain.deploy import deploy_contracts  # noqa: E402
 from offchain.chain.invocation_market import deposit_escrow, mint_socket  # noqa: E402
 from offchain.crypto.keys import generate_keypair, keypair_from_private_key  # noqa: E402
@@ -56,7 +56,7 @@ from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER  # noqa: E402
 from offchain.protocol.wire import Request, Response  # noqa: E402
 from offchain.routers import records  # noqa: E402
 from offchain.routers.admission import Admission, AdmissionPolicy  # noqa: E402
-from offchain.routers.client import (  # noqa: E402
+from offchain.routers.router_client import (  # noqa: E402
     caller,
     new_request_id,
     order_for,

@@ -48,7 +48,7 @@ from offchain.net.session import (  # noqa: E402
 from offchain.net.streams import NET_ERRORS, close_quietly, send  # noqa: E402
 from offchain.protocol.frames import HEADER_SIZE, FrameError  # noqa: E402
 from offchain.protocol.wire import Request, Response  # noqa: E402
-from offchain.routers.client import caller, new_request_id  # noqa: E402
+from offchain.routers.router_client import caller, new_request_id  # noqa: E402
 from offchain.runtime.spawn import (  # noqa: E402
     AgentProcess,
     router_process,

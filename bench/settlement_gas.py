@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from offchain.chain.anvil import REPO_ROOT, Anvil, start_anvil
-from offchain.chain.client import ChainClient, devnet_account
+from offchain.chain.chain_client import ChainClient, devnet_account
 from offchain.chain.deploy import deploy_contracts
 from offchain.chain.settlement import submit_commit
 from offchain.crypto import bls

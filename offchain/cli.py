@@ -125,8 +125,8 @@ def devnet(port: int, once: bool, workdir: str | None) -> None:
 
 
 # The agents' commands live next to their agents (each module owns its flags).
-from offchain.routers.cli import router  # noqa: E402
-from offchain.workers.cli import worker  # noqa: E402
+from offchain.routers.router_cli import router  # noqa: E402
+from offchain.workers.worker_cli import worker  # noqa: E402
 
 main.add_command(router)
 main.add_command(worker)

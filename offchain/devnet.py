@@ -39,7 +39,7 @@ from libp2p.peer.id import ID
 from prometheus_client.parser import text_string_to_metric_families
 
 from offchain.chain.anvil import REPO_ROOT, Anvil, free_port, start_anvil
-from offchain.chain.client import ChainClient, devnet_account
+from offchain.chain.chain_client import ChainClient, devnet_account
 from offchain.chain.deploy import deploy_contracts
 from offchain.chain.settlement import claim_rewards, submit_commit
 from offchain.crypto import bls
@@ -49,7 +49,7 @@ from offchain.protocol.commit import Commit, signers_bitmap
 from offchain.protocol.ledger import Invocation, Ledger, batch_root, record_hash
 from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER, ROLE_VALIDATOR, ROLES
 from offchain.protocol.wire import Response
-from offchain.routers.client import RouterClient, caller
+from offchain.routers.router_client import RouterClient, caller
 from offchain.runtime.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from offchain.workers.workloads import decode, digest, encode, get_workload
 

@@ -62,3 +62,12 @@ def test_imports_between_packages__only_point_down():
             if target != source and LAYER[target] >= LAYER[source]:
                 upward.append(f"{path.relative_to(OFFCHAIN.parent)}:{line} {source} -> {target}")
     assert not upward, "\n".join(sorted(upward))
+
+
+def test_no_two_offchain_modules__share_a_name():
+    seen: dict[str, list[str]] = {}
+    for path in sorted(OFFCHAIN.rglob("*.py")):
+        if path.name not in ("__init__.py", "__main__.py"):
+            seen.setdefault(path.name, []).append(str(path.relative_to(OFFCHAIN.parent)))
+    shared = {name: paths for name, paths in seen.items() if len(paths) > 1}
+    assert not shared, shared

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from offchain.chain.anvil import REPO_ROOT
-from offchain.chain.client import DEFAULT_ABI_DIR, DEFAULT_DEPLOYMENTS_DIR, ChainError
+from offchain.chain.chain_client import DEFAULT_ABI_DIR, DEFAULT_DEPLOYMENTS_DIR, ChainError
 
 
 def deploy_contracts(

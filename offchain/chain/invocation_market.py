@@ -10,7 +10,7 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
-from offchain.chain.client import DEFAULT_ABI_DIR, DEFAULT_DEPLOYMENTS_DIR, ChainClient
+from offchain.chain.chain_client import DEFAULT_ABI_DIR, DEFAULT_DEPLOYMENTS_DIR, ChainClient
 from offchain.chain.market_view import MarketView, connect_market
 from offchain.protocol.invocation import InvocationDomain
 

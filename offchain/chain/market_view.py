@@ -29,7 +29,12 @@ from eth_utils import is_checksum_address, to_checksum_address
 from prometheus_client import Counter
 
 from offchain.chain.cached_view import Block, CachedView, Changes
-from offchain.chain.client import DEFAULT_ABI_DIR, DEFAULT_DEPLOYMENTS_DIR, ChainClient, ChainError
+from offchain.chain.chain_client import (
+    DEFAULT_ABI_DIR,
+    DEFAULT_DEPLOYMENTS_DIR,
+    ChainClient,
+    ChainError,
+)
 from offchain.chain.rpc import AbiFunction, Call, EventKeys, Rpc, Watch
 from offchain.protocol.invocation.types import EscrowInfo, NodeInfo, SocketInfo
 from offchain.protocol.roles import ROLE_COMPUTE

@@ -23,7 +23,7 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 
 from offchain.chain.cached_view import EVERYONE, Block, Changes
-from offchain.chain.client import ChainError
+from offchain.chain.chain_client import ChainError
 from offchain.crypto.hashing import keccak
 
 # Calls per JSON-RPC batch: public endpoints commonly cap batches at 100.

@@ -2,7 +2,7 @@
 
 from eth_account.signers.local import LocalAccount
 
-from offchain.chain.client import ChainClient, Receipt
+from offchain.chain.chain_client import ChainClient, Receipt
 from offchain.crypto import bls
 from offchain.protocol.commit import Commit, commit_digest, signers_bitmap
 

@@ -26,7 +26,12 @@ from eth_utils import function_signature_to_4byte_selector, is_checksum_address
 from prometheus_client import Counter
 
 from offchain.chain.cached_view import Block, CachedView, Changes
-from offchain.chain.client import DEFAULT_ABI_DIR, DEFAULT_DEPLOYMENTS_DIR, ChainClient, ChainError
+from offchain.chain.chain_client import (
+    DEFAULT_ABI_DIR,
+    DEFAULT_DEPLOYMENTS_DIR,
+    ChainClient,
+    ChainError,
+)
 from offchain.chain.identity import RoleCheck
 from offchain.chain.rpc import AbiFunction, Call, EventKeys, Rpc, Watch
 

@@ -1,5 +1,5 @@
 """`python -m offchain.routers`: the same as `emc router`."""
 
-from offchain.routers.cli import router
+from offchain.routers.router_cli import router
 
 router()

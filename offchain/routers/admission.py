@@ -32,7 +32,7 @@ from offchain.protocol.invocation import (
     request_digest,
     socket_price,
 )
-from offchain.protocol.invocation.errors import (
+from offchain.protocol.invocation.invocation_errors import (
     InputMismatch,
     NonceReused,
     RateLimited,

@@ -25,7 +25,11 @@ from offchain.protocol.invocation import (
     recover_receipt_signer,
     sign_record,
 )
-from offchain.protocol.invocation.errors import BadNodeSignature, NodeMismatch, ReceiptMismatch
+from offchain.protocol.invocation.invocation_errors import (
+    BadNodeSignature,
+    NodeMismatch,
+    ReceiptMismatch,
+)
 from offchain.protocol.wire import Response
 from offchain.routers.admission import Ticket
 

@@ -1,5 +1,5 @@
 """`python -m offchain.workers`: the same as `emc worker`."""
 
-from offchain.workers.cli import worker
+from offchain.workers.worker_cli import worker
 
 worker()

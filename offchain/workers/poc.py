@@ -26,7 +26,6 @@ import numpy as np
 
 from offchain.crypto.hashing import keccak
 from offchain.protocol import merkle
-from offchain.workers.errors import InvalidInput
 from offchain.workers.kernels.modp import (
     DEFAULT_STRATEGY,
     P,
@@ -35,6 +34,7 @@ from offchain.workers.kernels.modp import (
     seeded_rows,
 )
 from offchain.workers.verdict import Verdict
+from offchain.workers.workload_errors import InvalidInput
 
 DOMAIN = b"emc-poc-v1"
 STANDARD_N = 1024

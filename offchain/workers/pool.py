@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from offchain.workers.errors import InvalidInput, WorkloadError
+from offchain.workers.workload_errors import InvalidInput, WorkloadError
 from offchain.workers.workloads.base import Tensors
 from offchain.workers.workloads.registry import get_workload
 

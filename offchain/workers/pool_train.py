@@ -19,8 +19,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from offchain.workers.errors import InvalidInput
 from offchain.workers.seeded import seeded_init
+from offchain.workers.workload_errors import InvalidInput
 
 
 @dataclass(frozen=True)

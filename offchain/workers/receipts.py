@@ -26,7 +26,7 @@ from offchain.protocol.invocation import (
     socket_price,
 )
 from offchain.protocol.invocation.eip712 import address_from_bytes
-from offchain.protocol.invocation.errors import (
+from offchain.protocol.invocation.invocation_errors import (
     InputMismatch,
     PriceAboveMax,
     ReceiptMismatch,

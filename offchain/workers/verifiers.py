@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from offchain.workers.errors import InvalidInput
 from offchain.workers.kernels.modp import P, matvecs_mod_checked
-from offchain.workers.kernels.nbody import accelerations_of
+from offchain.workers.kernels.nbody_kernels import accelerations_of
 from offchain.workers.verdict import Verdict
+from offchain.workers.workload_errors import InvalidInput
 
 U32 = 2.0**-24  # unit roundoff of float32
 U64 = 2.0**-53  # unit roundoff of float64

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from eth_utils import to_checksum_address
 
-from offchain.chain.client import ChainClient, devnet_account
+from offchain.chain.chain_client import ChainClient, devnet_account
 from offchain.chain.settlement import submit_commit
 from offchain.crypto import bls
 from offchain.protocol.billing import build_billing_tree, proof_document

@@ -14,7 +14,7 @@ from offchain.protocol.invocation.eip712 import (
     recover_request_signer,
     request_digest,
 )
-from offchain.protocol.invocation.errors import (
+from offchain.protocol.invocation.invocation_errors import (
     BadNodeSignature,
     BadRouterSignature,
     BadSignature,

@@ -16,7 +16,7 @@ from offchain.protocol.invocation.constants import (
     MAX_LOW_S,
     SIGNATURE_BYTES,
 )
-from offchain.protocol.invocation.errors import (
+from offchain.protocol.invocation.invocation_errors import (
     BadNodeSignature,
     BadRouterSignature,
     BadSignature,

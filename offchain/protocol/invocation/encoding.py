@@ -22,7 +22,7 @@ from offchain.protocol.invocation.constants import (
     WORKLOAD_LAST_CHAR,
 )
 from offchain.protocol.invocation.eip712 import address_from_bytes
-from offchain.protocol.invocation.errors import MalformedInvocation
+from offchain.protocol.invocation.invocation_errors import MalformedInvocation
 from offchain.protocol.invocation.types import InvocationRecord, InvocationRequest, Receipt
 
 REQUEST_KEYS = frozenset(

@@ -1,6 +1,6 @@
 """Compute workloads: a registry of runners, meters and verifiers (see registry.py)."""
 
-from offchain.workers.errors import (
+from offchain.workers.workload_errors import (
     DeviceUnavailable,
     EncodingError,
     InvalidInput,

@@ -19,8 +19,8 @@ from typing import ClassVar
 import numpy as np
 from numba import njit, prange
 
-from offchain.workers.errors import DeviceUnavailable, InvalidInput
 from offchain.workers.verdict import Verdict
+from offchain.workers.workload_errors import DeviceUnavailable, InvalidInput
 from offchain.workers.workloads.codec import encoded_size
 from offchain.workers.workloads.schema import Declared, Schema
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from offchain.crypto.hashing import keccak
-from offchain.workers.errors import EncodingError
+from offchain.workers.workload_errors import EncodingError
 
 MAGIC = b"EMCT"
 VERSION = 1

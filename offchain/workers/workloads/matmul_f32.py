@@ -5,8 +5,8 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from offchain.workers.errors import InvalidInput
 from offchain.workers.verifiers import F32_TRIALS, check_f32, freivalds_f32, prepare_f32
+from offchain.workers.workload_errors import InvalidInput
 from offchain.workers.workloads.base import Tensors, Verdict, Workload, check_finite
 from offchain.workers.workloads.schema import Dim, Schema, TensorSpec
 

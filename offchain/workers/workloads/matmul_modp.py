@@ -5,9 +5,9 @@ from collections.abc import Mapping
 import numpy as np
 from numba import cuda
 
-from offchain.workers.errors import InvalidInput
 from offchain.workers.kernels.modp import P, matmul_mod, matmul_mod_cuda
 from offchain.workers.verifiers import MOD_TRIALS, check_mod, freivalds_mod, prepare_mod
+from offchain.workers.workload_errors import InvalidInput
 from offchain.workers.workloads.base import Tensors, Verdict, Workload
 from offchain.workers.workloads.schema import Dim, Schema, TensorSpec
 

@@ -5,9 +5,9 @@ from collections.abc import Mapping
 import numpy as np
 from numba import cuda
 
-from offchain.workers.errors import InvalidInput
-from offchain.workers.kernels.nbody import step_cpu, step_cuda
+from offchain.workers.kernels.nbody_kernels import step_cpu, step_cuda
 from offchain.workers.verifiers import NBODY_SAMPLE, nbody_check
+from offchain.workers.workload_errors import InvalidInput
 from offchain.workers.workloads.base import Tensors, Verdict, Workload, check_finite
 from offchain.workers.workloads.schema import Dim, Schema, TensorSpec
 

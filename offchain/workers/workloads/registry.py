@@ -7,7 +7,7 @@ Use: ``w = get_workload("matmul-modp")`` (``UnknownWorkload`` for anything else)
 ``w.verify(inputs, outputs, rng)`` for a ``Verdict(accepted, reason)``.
 """
 
-from offchain.workers.errors import UnknownWorkload
+from offchain.workers.workload_errors import UnknownWorkload
 from offchain.workers.workloads.base import Workload
 from offchain.workers.workloads.cnn import CnnInfer
 from offchain.workers.workloads.matmul_f32 import MatmulF32

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from offchain.workers.errors import InvalidInput
+from offchain.workers.workload_errors import InvalidInput
 
 # A tensor as declared before its data is read: its dtype (a numpy dtype or its name) and shape.
 Declared = tuple[np.dtype | str, tuple[int, ...]]

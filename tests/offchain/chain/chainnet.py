@@ -13,7 +13,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from offchain.chain.anvil import Anvil, start_anvil
-from offchain.chain.client import ChainClient, devnet_account
+from offchain.chain.chain_client import ChainClient, devnet_account
 from offchain.chain.deploy import deploy_contracts
 from offchain.protocol.roles import ROLE_COMPUTE
 

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from offchain.chain.anvil import start_anvil
-from offchain.chain.client import ChainClient, ChainError, devnet_account
+from offchain.chain.chain_client import ChainClient, ChainError, devnet_account
 from offchain.devnet import (
     COMPUTE_NODES,
     DEMO_BATCHES,

@@ -9,7 +9,7 @@ import pytest
 import trio
 from eth_account import Account
 
-from offchain.chain.client import ChainError
+from offchain.chain.chain_client import ChainError
 from offchain.chain.market_view import (
     MarketView,
     connect_market,
@@ -24,7 +24,7 @@ from offchain.protocol.invocation import (
     check_request,
     sign_request,
 )
-from offchain.protocol.invocation.errors import SocketNotHeld
+from offchain.protocol.invocation.invocation_errors import SocketNotHeld
 from tests.waiting import wait_until
 
 WORKLOAD = "matmul-f32"

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from eth_account import Account
 
-from offchain.chain.client import ChainError
+from offchain.chain.chain_client import ChainError
 from offchain.chain.rpc import Call, Rpc
 from offchain.chain.stake_view import IS_ACTIVE
 

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as PromCounter
 
 from offchain.chain.anvil import free_port
-from offchain.chain.client import ChainError
+from offchain.chain.chain_client import ChainError
 from offchain.chain.identity import static_role_check
 from offchain.chain.stake_view import Changes, StakeView, StakingReader, connect_staking
 from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 
-from offchain.chain.client import devnet_account
+from offchain.chain.chain_client import devnet_account
 from offchain.protocol.invocation import EscrowInfo, InvocationDomain, NodeInfo, SocketInfo
 from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER
 from tests.offchain.chain.chainnet import StakingChain

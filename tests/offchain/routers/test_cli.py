@@ -6,7 +6,7 @@ import sys
 import trio
 from libp2p.peer.id import ID
 
-from offchain.routers.client import caller, invoke
+from offchain.routers.router_client import caller, invoke
 from offchain.runtime.spawn import AgentProcess, seed_hex, stop_all
 from tests.offchain.routers.routernet import eth_address, metric, wait_until
 

@@ -32,7 +32,6 @@ from offchain.protocol.invocation import (
 )
 from offchain.protocol.wire import RecordBatch, encode
 from offchain.routers.agent import RouterAgent
-from offchain.routers.client import caller
 from offchain.routers.config import RouterConfig
 from offchain.routers.gossip import (
     GOSSIP_TYPES,
@@ -42,6 +41,7 @@ from offchain.routers.gossip import (
     decode_records,
     join_gossip,
 )
+from offchain.routers.router_client import caller
 from offchain.runtime.spawn import seed_hex
 from offchain.workers.node import NodeAgent, NodeConfig
 from tests.offchain.routers.routernet import eth_address

@@ -20,7 +20,7 @@ from libp2p.peer.id import ID
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.hostile_peer import BOMBS, TO_NODE
-from offchain.routers.client import caller, invoke
+from offchain.routers.router_client import caller, invoke
 from offchain.runtime.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from tests.offchain.routers.routernet import eth_address, wait_until_sync
 

@@ -4,9 +4,9 @@ is admitted, a delegate is admitted until its use is revoked, and a socket's hol
 import pytest
 
 from offchain.crypto.keys import generate_keypair
-from offchain.protocol.invocation.errors import InvocationRejected
+from offchain.protocol.invocation.invocation_errors import InvocationRejected
 from offchain.routers.admission import Admission
-from offchain.routers.client import order_for, sign_order, signed_request
+from offchain.routers.router_client import order_for, sign_order, signed_request
 from tests.offchain.routers.invocationnet import PRICE, WORKLOAD, ContractView, open_market
 
 NODE_KEY = generate_keypair(b"chain-node".ljust(32, b"\0")).private_key

@@ -23,18 +23,18 @@ from offchain.protocol.invocation import (
     sign_receipt,
     split_price,
 )
-from offchain.protocol.invocation.errors import CALLER_REASONS, InvocationRejected
+from offchain.protocol.invocation.invocation_errors import CALLER_REASONS, InvocationRejected
 from offchain.protocol.wire import Request, Response
 from offchain.routers.admission import Admission, AdmissionPolicy
-from offchain.routers.client import (
+from offchain.routers.invocations import InvocationChecks
+from offchain.routers.records import countersign
+from offchain.routers.router_client import (
     InvocationFailed,
     order_for,
     sign_order,
     signed_request,
     verify_receipt,
 )
-from offchain.routers.invocations import InvocationChecks
-from offchain.routers.records import countersign
 from offchain.workers import receipts
 
 USER = Account.from_key(b"\x11" * 32)

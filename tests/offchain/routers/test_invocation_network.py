@@ -34,10 +34,11 @@ from offchain.protocol.invocation import (
     record_digest,
     sign_receipt,
 )
-from offchain.protocol.invocation.errors import InvocationRejected
+from offchain.protocol.invocation.invocation_errors import InvocationRejected
 from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER
 from offchain.protocol.wire import Request, Response
-from offchain.routers.client import (
+from offchain.routers.gossip import MESHSUB_PROTOCOLS, decode_records, join_gossip
+from offchain.routers.router_client import (
     InvocationClient,
     InvocationFailed,
     caller,
@@ -46,7 +47,6 @@ from offchain.routers.client import (
     signed_request,
     verify_receipt,
 )
-from offchain.routers.gossip import MESHSUB_PROTOCOLS, decode_records, join_gossip
 from offchain.runtime.spawn import router_process, seed_hex, stop_all, worker_process
 from offchain.workers.node import NodeAgent, NodeConfig, Pricing
 from tests.offchain.routers.invocationnet import PRICE, ContractView

@@ -17,9 +17,9 @@ from offchain.net.streams import NET_ERRORS
 from offchain.protocol.wire import SignedSummary, encode
 from offchain.routers import mesh as meshlib
 from offchain.routers.agent import RouterAgent
-from offchain.routers.client import caller, invoke
 from offchain.routers.config import RouterConfig
 from offchain.routers.mesh import Conduct
+from offchain.routers.router_client import caller, invoke
 from offchain.routers.signing import open_summary, summary_body
 from offchain.runtime.spawn import seed_hex
 from offchain.workers.node import NodeAgent, NodeConfig

@@ -4,8 +4,8 @@ import trio
 from libp2p.peer.id import ID
 
 from offchain.routers.agent import RouterAgent
-from offchain.routers.client import RouterClient, caller
 from offchain.routers.config import RouterConfig
+from offchain.routers.router_client import RouterClient, caller
 from offchain.workers.node import NodeAgent, NodeConfig
 from tests.offchain.routers.routernet import wait_until
 

@@ -12,7 +12,7 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 
 from offchain.net.host import identity_from_seed, make_host
 from offchain.net.limits import node_limits
-from offchain.routers.client import caller, invoke
+from offchain.routers.router_client import caller, invoke
 from offchain.runtime.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from tests.offchain.routers.routernet import eth_address, metric, wait_until, wait_until_sync
 

@@ -6,7 +6,7 @@ import pytest
 import trio
 from libp2p.peer.id import ID
 
-from offchain.routers.client import caller, invoke
+from offchain.routers.router_client import caller, invoke
 from offchain.runtime.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from tests import waiting
 from tests.offchain.routers.routernet import (

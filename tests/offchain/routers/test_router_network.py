@@ -22,7 +22,7 @@ from offchain.net.streams import NET_ERRORS
 from offchain.protocol import protocol_ids as protocols
 from offchain.protocol.frames import FRAME_VERSION, MsgType
 from offchain.protocol.wire import Request, encode
-from offchain.routers.client import caller, invoke, new_request_id
+from offchain.routers.router_client import caller, invoke, new_request_id
 from offchain.runtime.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from tests import waiting
 from tests.offchain.routers.routernet import eth_address, metric, wait_until, wait_until_sync

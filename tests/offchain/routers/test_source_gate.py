@@ -16,8 +16,8 @@ from offchain.net.source_gate import GatePolicy, SourceGate
 from offchain.protocol import protocol_ids as protocols
 from offchain.protocol.frames import FRAME_VERSION, HEADER, MsgType
 from offchain.routers.agent import RouterAgent
-from offchain.routers.client import RouterClient, caller
 from offchain.routers.config import RouterConfig
+from offchain.routers.router_client import RouterClient, caller
 from offchain.workers.node import NodeAgent, NodeConfig
 from tests.offchain.routers.routernet import wait_until
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from offchain.workers.errors import EncodingError
+from offchain.workers.workload_errors import EncodingError
 from offchain.workers.workloads.codec import MAX_TENSORS, decode, digest, encode
 
 

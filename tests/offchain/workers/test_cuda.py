@@ -11,7 +11,8 @@ import pytest
 import torch
 from numba import cuda
 
-from offchain.workers.kernels import modp, nbody
+from offchain.workers.kernels import modp
+from offchain.workers.kernels import nbody_kernels as nbody
 from offchain.workers.workloads import get_workload
 
 NO_TORCH_GPU = "no CUDA device visible to PyTorch (this is the CPU build or a GPU-less machine)"
@@ -28,7 +29,8 @@ def test_cuda_kernels__defined_without_a_gpu():
 SIMULATED = textwrap.dedent(
     """
     import numpy as np
-    from offchain.workers.kernels import modp, nbody
+    from offchain.workers.kernels import modp
+    from offchain.workers.kernels import nbody_kernels as nbody
     rng = np.random.default_rng(0)
     for m, k, n in [(1, 1, 1), (20, 35, 18), (17, 3, 33)]:
         a = rng.integers(0, modp.P, (m, k), dtype=np.uint32)

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from offchain.protocol.frames import MAX_BODY, MsgType
 from offchain.protocol.wire import Request
-from offchain.workers.errors import EncodingError, InvalidInput, WorkloadError
 from offchain.workers.node import MAX_OUTPUT_BYTES, NodeAgent, NodeConfig
+from offchain.workers.workload_errors import EncodingError, InvalidInput, WorkloadError
 from offchain.workers.workloads import (
     decode,
     encode,

@@ -15,7 +15,7 @@ from offchain.protocol.invocation import (
     request_digest,
 )
 from offchain.protocol.wire import Request
-from offchain.routers.client import order_for, sign_order, signed_request
+from offchain.routers.router_client import order_for, sign_order, signed_request
 from offchain.workers.node import NodeAgent, NodeConfig, Pricing, resolve_workloads
 from tests.waiting import wait_until
 

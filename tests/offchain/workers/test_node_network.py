@@ -9,7 +9,7 @@ from libp2p.peer.id import ID
 from offchain.net.streams import NET_ERRORS
 from offchain.protocol import protocol_ids as protocols
 from offchain.protocol.wire import Request, encode
-from offchain.routers.client import caller, invoke
+from offchain.routers.router_client import caller, invoke
 from offchain.runtime.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
 from tests.offchain.routers.routernet import eth_address, metric, wait_until_sync
 

@@ -5,9 +5,9 @@ import pytest
 
 from offchain.protocol import merkle
 from offchain.workers import poc
-from offchain.workers.errors import InvalidInput
 from offchain.workers.kernels.modp import P, matmul_mod, seeded_entry_reference
 from offchain.workers.verdict import Verdict
+from offchain.workers.workload_errors import InvalidInput
 
 FAST_E = 1e-6  # a claim so modest that no honest round here misses its deadline
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from offchain.workers import pool
-from offchain.workers.errors import InvalidInput
 from offchain.workers.kernels.modp import P
+from offchain.workers.workload_errors import InvalidInput
 from offchain.workers.workloads import get_workload
 
 

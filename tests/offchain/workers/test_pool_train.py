@@ -1,7 +1,7 @@
 import pytest
 
 from offchain.workers import pool_train
-from offchain.workers.errors import InvalidInput
+from offchain.workers.workload_errors import InvalidInput
 
 
 def test_train__two_gloo_processes__same_losses_as_one_process():

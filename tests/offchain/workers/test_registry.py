@@ -3,8 +3,8 @@ import pytest
 import torch
 from numba import cuda
 
-from offchain.workers.errors import DeviceUnavailable, InvalidInput, UnknownWorkload
 from offchain.workers.kernels.modp import P
+from offchain.workers.workload_errors import DeviceUnavailable, InvalidInput, UnknownWorkload
 from offchain.workers.workloads import OPS_PER_UNIT, get_workload, workload_ids
 from offchain.workers.workloads.matmul_f32 import MatmulF32
 

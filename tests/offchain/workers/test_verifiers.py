@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 
-from offchain.workers.errors import InvalidInput
 from offchain.workers.kernels.modp import P, matmul_mod
 from offchain.workers.verifiers import (
     _pass_rows,
@@ -19,6 +18,7 @@ from offchain.workers.verifiers import (
     stated_catch_mod,
     stated_catch_sampled,
 )
+from offchain.workers.workload_errors import InvalidInput
 from offchain.workers.workloads import get_workload
 from offchain.workers.workloads.base import Prepared
 from offchain.workers.workloads.mlp import MlpInfer

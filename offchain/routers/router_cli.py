@@ -143,7 +143,7 @@ def router(
         raise click.UsageError(str(exc)) from exc
     chain_errors: tuple[type[Exception], ...] = ()
     if config.chain_rpc is not None:  # web3 is imported only for a router that reads the chain
-        from offchain.chain.client import ChainError
+        from offchain.chain.chain_client import ChainError
 
         chain_errors = (ChainError,)
     try:

@@ -40,7 +40,7 @@ from offchain.protocol.invocation import (
     request_typed_data,
     sign_request,
 )
-from offchain.protocol.invocation.errors import (
+from offchain.protocol.invocation.invocation_errors import (
     BadNodeSignature,
     OutputMismatch,
     PriceAboveMax,
