@@ -41,7 +41,7 @@ from offchain.protocol.invocation import (
     encode_receipt,
     encode_record,
     encode_request,
-    errors,
+    invocation_errors,
     receipt_digest,
     receipt_from_map,
     receipt_to_map,
@@ -257,7 +257,7 @@ def test_recover_signer__agrees_with_eth_keys(digest, r, s, v):
     try:
         expected = recover_address(digest, signature)
     except InvalidSignature:
-        with pytest.raises(errors.BadSignature):
+        with pytest.raises(invocation_errors.BadSignature):
             eip712.recover_signer(digest, signature)
     else:
         assert eip712.recover_signer(digest, signature) == expected
@@ -268,7 +268,7 @@ def test_recover_signer__without_coincurve__same_answers(monkeypatch):
     signature = sign_request(USER.key, request, DOMAIN)
     monkeypatch.setattr(eip712, "_PublicKey", None)
     assert recover_request_signer(request, signature, DOMAIN) == USER.address
-    with pytest.raises(errors.BadSignature):
+    with pytest.raises(invocation_errors.BadSignature):
         recover_request_signer(request, signature[:64] + b"\x1d", DOMAIN)
 
 
@@ -288,7 +288,7 @@ def test_request__one_field_changed_after_signing__bad_signature(field):
     request = make_request()
     signed = Account.sign_typed_data(USER.key, full_message=request_typed_data(request, DOMAIN))
     changed = dataclasses.replace(request, **{field: CHANGED_FIELDS[field]})
-    with pytest.raises(errors.BadSignature) as refused:
+    with pytest.raises(invocation_errors.BadSignature) as refused:
         check_request_signature(changed, bytes(signed.signature), DOMAIN)
     assert refused.value.reason == "bad-signature"
 
@@ -304,7 +304,7 @@ def test_request__one_field_changed_after_signing__bad_signature(field):
 def test_request__signed_for_another_domain__bad_signature(domain):
     request = make_request()
     signature = sign_request(USER.key, request, domain)
-    with pytest.raises(errors.BadSignature):
+    with pytest.raises(invocation_errors.BadSignature):
         check_request_signature(request, signature, DOMAIN)
     assert check_request_signature(request, signature, domain) is request
 
@@ -315,13 +315,13 @@ def test_request__high_s_twin_of_a_valid_signature__bad_signature():
     s = int.from_bytes(signature[32:64], "big")
     # (r, n - s, flipped v) recovers to the same key: the malleable twin EIP-2 rules out.
     twin = signature[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - signature[64]])
-    with pytest.raises(errors.BadSignature, match="high half"):
+    with pytest.raises(invocation_errors.BadSignature, match="high half"):
         check_request_signature(request, twin, DOMAIN)
 
 
 @pytest.mark.parametrize("signature", [b"", b"\x00" * 64, b"\x01" * 66, b"\x00" * 65])
 def test_request__malformed_signature__bad_signature(signature):
-    with pytest.raises(errors.BadSignature):
+    with pytest.raises(invocation_errors.BadSignature):
         check_request_signature(make_request(), signature, DOMAIN)
 
 
@@ -337,7 +337,7 @@ def test_check_signatures__all_valid__returns_the_record():
 
 def test_check_signatures__receipt_signed_by_another_key__forged_receipt():
     record = make_record(node_key=OTHER_NODE.key)
-    with pytest.raises(errors.BadNodeSignature) as refused:
+    with pytest.raises(invocation_errors.BadNodeSignature) as refused:
         check_signatures(record, DOMAIN)
     assert refused.value.reason == "bad-node-signature"
 
@@ -345,20 +345,20 @@ def test_check_signatures__receipt_signed_by_another_key__forged_receipt():
 def test_check_signatures__receipt_changed_after_the_node_signed__forged_receipt():
     record = make_record()
     tampered = dataclasses.replace(record.receipt, price=PRICE - 1)
-    with pytest.raises(errors.BadNodeSignature):
+    with pytest.raises(invocation_errors.BadNodeSignature):
         check_signatures(dataclasses.replace(record, receipt=tampered), DOMAIN)
 
 
 def test_check_signatures__receipt_for_another_request__receipt_mismatch():
     other = make_request(nonce=9)
     record = make_record(request_hash=request_digest(other, DOMAIN))
-    with pytest.raises(errors.ReceiptMismatch):
+    with pytest.raises(invocation_errors.ReceiptMismatch):
         check_signatures(record, DOMAIN)
 
 
 def test_check_signatures__countersigned_by_another_router__bad_router_signature():
     record = make_record(router_key=STRANGER.key)
-    with pytest.raises(errors.BadRouterSignature) as refused:
+    with pytest.raises(invocation_errors.BadRouterSignature) as refused:
         check_signatures(record, DOMAIN)
     assert refused.value.reason == "bad-router-signature"
 
@@ -371,13 +371,13 @@ def test_check_signatures__receipt_replaced_after_countersigning__bad_router_sig
     replaced = dataclasses.replace(
         record, receipt=rewritten, node_signature=sign_receipt(NODE.key, rewritten, DOMAIN)
     )
-    with pytest.raises(errors.BadRouterSignature):
+    with pytest.raises(invocation_errors.BadRouterSignature):
         check_signatures(replaced, DOMAIN)
 
 
 def test_check_signatures__wrong_domain__bad_signature():
     record = make_record(domain=InvocationDomain(chain_id=1, verifying_contract=MARKET))
-    with pytest.raises(errors.BadSignature) as refused:
+    with pytest.raises(invocation_errors.BadSignature) as refused:
         check_signatures(record, DOMAIN)
     assert refused.value.reason == "bad-signature"
 
@@ -388,7 +388,7 @@ def test_check_output__matching_bytes__returns_the_record():
 
 
 def test_check_output__bytes_not_hashing_to_the_receipt__output_mismatch():
-    with pytest.raises(errors.OutputMismatch) as refused:
+    with pytest.raises(invocation_errors.OutputMismatch) as refused:
         check_output(make_record(), OUTPUT + b"!")
     assert refused.value.reason == "output-mismatch"
 
@@ -406,36 +406,36 @@ def test_check_socket__holder__passes():
 def test_check_socket__current_user__passes_until_its_use_expires():
     request = make_request(DELEGATE)
     assert check_socket(request, VIEW, SOCKET.user_expires - 1) is request
-    with pytest.raises(errors.DelegateExpired) as refused:
+    with pytest.raises(invocation_errors.DelegateExpired) as refused:
         check_socket(request, VIEW, SOCKET.user_expires)
     assert refused.value.reason == "delegate-expired"
 
 
 def test_check_socket__stranger__socket_not_held():
-    with pytest.raises(errors.SocketNotHeld) as refused:
+    with pytest.raises(invocation_errors.SocketNotHeld) as refused:
         check_socket(make_request(STRANGER), VIEW, NOW)
     assert refused.value.reason == "socket-not-held"
 
 
 def test_check_socket__former_user_after_transfer_cleared_it__socket_not_held():
     view = with_socket(user=None, user_expires=0)
-    with pytest.raises(errors.SocketNotHeld):
+    with pytest.raises(invocation_errors.SocketNotHeld):
         check_socket(make_request(DELEGATE), view, NOW)
 
 
 def test_check_socket__no_such_socket__socket_unknown():
-    with pytest.raises(errors.UnknownSocket):
+    with pytest.raises(invocation_errors.UnknownSocket):
         check_socket(make_request(socket_id=2), VIEW, NOW)
 
 
 def test_check_socket__past_its_expiry__socket_expired():
     assert check_socket(make_request(), VIEW, SOCKET.expiry - 1)
-    with pytest.raises(errors.SocketExpired):
+    with pytest.raises(invocation_errors.SocketExpired):
         check_socket(make_request(), VIEW, SOCKET.expiry)
 
 
 def test_check_socket__other_workload__workload_mismatch():
-    with pytest.raises(errors.WorkloadMismatch) as refused:
+    with pytest.raises(invocation_errors.WorkloadMismatch) as refused:
         check_socket(make_request(workload="matmul-f16"), VIEW, NOW)
     assert refused.value.reason == "workload-mismatch"
 
@@ -443,9 +443,9 @@ def test_check_socket__other_workload__workload_mismatch():
 @pytest.mark.parametrize(
     ("issuer", "refusal"),
     [
-        (None, errors.NodeUnregistered),
-        (dataclasses.replace(SERVING, staked=False), errors.NodeUnstaked),
-        (dataclasses.replace(SERVING, blacklisted=True), errors.NodeBlacklisted),
+        (None, invocation_errors.NodeUnregistered),
+        (dataclasses.replace(SERVING, staked=False), invocation_errors.NodeUnstaked),
+        (dataclasses.replace(SERVING, blacklisted=True), invocation_errors.NodeBlacklisted),
     ],
     ids=["unregistered", "unstaked", "blacklisted"],
 )
@@ -465,13 +465,13 @@ def test_check_freshness__deadline_now__passes():
 
 
 def test_check_freshness__deadline_passed__expired():
-    with pytest.raises(errors.DeadlineExpired) as refused:
+    with pytest.raises(invocation_errors.DeadlineExpired) as refused:
         check_freshness(make_request(deadline=NOW - 1), VIEW, NOW)
     assert refused.value.reason == "expired"
 
 
 def test_check_freshness__nonce_used__nonce_reused():
-    with pytest.raises(errors.NonceReused) as refused:
+    with pytest.raises(invocation_errors.NonceReused) as refused:
         check_freshness(make_request(nonce=3), VIEW, NOW)
     assert refused.value.reason == "nonce-reused"
 
@@ -493,7 +493,7 @@ def test_check_price__price_equal_to_max_and_to_the_socket_price__passes():
 
 def test_check_price__max_price_below_the_price__price_above_max():
     record = make_record(make_request(max_price=PRICE - 1))
-    with pytest.raises(errors.PriceAboveMax) as refused:
+    with pytest.raises(invocation_errors.PriceAboveMax) as refused:
         check_price(record, VIEW)
     assert refused.value.reason == "price-above-max"
 
@@ -501,7 +501,7 @@ def test_check_price__max_price_below_the_price__price_above_max():
 @pytest.mark.parametrize("price", [PRICE - 1, PRICE + 1])
 def test_check_price__price_off_the_socket_terms__price_off_terms(price):
     record = make_record(make_request(max_price=2 * PRICE), price=price)
-    with pytest.raises(errors.PriceOffTerms) as refused:
+    with pytest.raises(invocation_errors.PriceOffTerms) as refused:
         check_price(record, VIEW)
     assert refused.value.reason == "price-off-terms"
 
@@ -509,7 +509,7 @@ def test_check_price__price_off_the_socket_terms__price_off_terms(price):
 def test_check_affordable__socket_price_above_max__price_above_max():
     request = make_request(max_price=PRICE)
     assert check_affordable(request, VIEW, pending=0) is request
-    with pytest.raises(errors.PriceAboveMax):
+    with pytest.raises(invocation_errors.PriceAboveMax):
         check_affordable(make_request(max_price=PRICE - 1), VIEW, pending=0)
 
 
@@ -519,7 +519,7 @@ def test_check_escrow__headroom_exactly_the_price__passes():
 
 
 def test_check_escrow__pending_spend_leaves_less_than_the_price__escrow_exhausted():
-    with pytest.raises(errors.EscrowExhausted) as refused:
+    with pytest.raises(invocation_errors.EscrowExhausted) as refused:
         check_escrow(make_record(), VIEW, pending=9 * PRICE + 1)
     assert refused.value.reason == "escrow-exhausted"
 
@@ -534,13 +534,13 @@ def test_check_escrow__pending_spend_leaves_less_than_the_price__escrow_exhauste
 )
 def test_check_escrow__unapplied_spend_or_withdrawal_counts__escrow_exhausted(escrow):
     view = with_escrow(USER.address, escrow)
-    with pytest.raises(errors.EscrowExhausted):
+    with pytest.raises(invocation_errors.EscrowExhausted):
         check_escrow(make_record(), view, pending=9 * PRICE)
     assert check_escrow(make_record(), view, pending=8 * PRICE)
 
 
 def test_check_affordable__never_deposited__escrow_exhausted():
-    with pytest.raises(errors.EscrowExhausted):
+    with pytest.raises(invocation_errors.EscrowExhausted):
         check_affordable(make_request(STRANGER), VIEW, pending=0)
 
 
@@ -555,14 +555,14 @@ def test_check_node__issuer_serves_its_socket__passes():
 
 
 def test_check_node__unregistered__node_unregistered():
-    with pytest.raises(errors.NodeUnregistered) as refused:
+    with pytest.raises(invocation_errors.NodeUnregistered) as refused:
         check_node(make_record(node=STRANGER), with_socket(open_serving=True))
     assert refused.value.reason == "node-unregistered"
 
 
 def test_check_node__blacklisted__node_blacklisted():
     view = with_node(NODE.address, dataclasses.replace(SERVING, blacklisted=True))
-    with pytest.raises(errors.NodeBlacklisted) as refused:
+    with pytest.raises(invocation_errors.NodeBlacklisted) as refused:
         check_node(make_record(), view)
     assert refused.value.reason == "node-blacklisted"
 
@@ -572,7 +572,7 @@ def test_check_node__unstaked_where_the_socket_requires_stake__node_unstaked():
     view = dataclasses.replace(
         view, nodes={**view.nodes, OTHER_NODE.address: dataclasses.replace(SERVING, staked=False)}
     )
-    with pytest.raises(errors.NodeUnstaked) as refused:
+    with pytest.raises(invocation_errors.NodeUnstaked) as refused:
         check_node(make_record(node=OTHER_NODE), view)
     assert refused.value.reason == "node-unstaked"
     relaxed = dataclasses.replace(
@@ -583,7 +583,7 @@ def test_check_node__unstaked_where_the_socket_requires_stake__node_unstaked():
 
 
 def test_check_node__another_node_on_an_issuer_only_socket__node_not_allowed():
-    with pytest.raises(errors.NodeNotAllowed) as refused:
+    with pytest.raises(invocation_errors.NodeNotAllowed) as refused:
         check_node(make_record(node=OTHER_NODE), VIEW)
     assert refused.value.reason == "node-not-allowed"
     assert check_node(make_record(node=OTHER_NODE), with_socket(open_serving=True))
@@ -598,7 +598,7 @@ def test_check_node__open_socket_but_node_lacks_the_workload__node_not_allowed()
             OTHER_NODE.address: dataclasses.replace(SERVING, workloads=frozenset()),
         },
     )
-    with pytest.raises(errors.NodeNotAllowed):
+    with pytest.raises(invocation_errors.NodeNotAllowed):
         check_node(make_record(node=OTHER_NODE), view)
 
 
@@ -675,13 +675,13 @@ RECORD_FAULTS = [
     [pytest.param(*case, id=case[-1]) for case in RECORD_FAULTS],
 )
 def test_check_record__each_fault__its_reason(record, view, now, pending, refusal):
-    with pytest.raises(errors.InvocationRejected) as refused:
+    with pytest.raises(invocation_errors.InvocationRejected) as refused:
         check_record(record, DOMAIN, view, now, pending, output=OUTPUT)
     assert refused.value.reason == refusal
 
 
 def test_check_record__output_not_matching__output_mismatch():
-    with pytest.raises(errors.OutputMismatch):
+    with pytest.raises(invocation_errors.OutputMismatch):
         check_record(make_record(), DOMAIN, VIEW, NOW, pending=0, output=b"forged")
 
 
@@ -750,24 +750,24 @@ def test_encoding__uint256_is_minimal_big_endian_bytes():
 def test_request_from_map__bad_field__malformed(field, value):
     mapped = request_to_map(make_request())
     mapped[field] = value
-    with pytest.raises(errors.MalformedInvocation) as refused:
+    with pytest.raises(invocation_errors.MalformedInvocation) as refused:
         request_from_map(mapped)
     assert refused.value.reason == "invocation-malformed"
 
 
 def test_from_map__missing_or_unknown_key__malformed():
     mapped = receipt_to_map(make_record().receipt)
-    with pytest.raises(errors.MalformedInvocation):
+    with pytest.raises(invocation_errors.MalformedInvocation):
         receipt_from_map({**mapped, "extra": 1})
     del mapped["units"]
-    with pytest.raises(errors.MalformedInvocation):
+    with pytest.raises(invocation_errors.MalformedInvocation):
         receipt_from_map(mapped)
-    with pytest.raises(errors.MalformedInvocation):
+    with pytest.raises(invocation_errors.MalformedInvocation):
         record_from_map([])
 
 
 def test_decode__oversized_or_nested_too_deep__refused():
-    with pytest.raises(errors.MalformedInvocation):
+    with pytest.raises(invocation_errors.MalformedInvocation):
         decode_record(b"\xa0" + b"\x00" * 4_096)
     nested = dumps({"request": {"user": {"deeper": {}}}})
     with pytest.raises(InputRejected) as refused:
@@ -778,8 +778,8 @@ def test_decode__oversized_or_nested_too_deep__refused():
 def test_errors__every_reason_is_an_input_rejected_with_its_own_tag():
     classes = [
         value
-        for value in vars(errors).values()
-        if isinstance(value, type) and issubclass(value, errors.InvocationRejected)
+        for value in vars(invocation_errors).values()
+        if isinstance(value, type) and issubclass(value, invocation_errors.InvocationRejected)
     ]
     assert all(issubclass(cls, InputRejected) for cls in classes)
     reasons = [cls.reason for cls in classes]
@@ -884,8 +884,8 @@ def test_record_faults__cover_every_check_reason():
     # Every reason a check raises has a case above; decoding's and the base's are elsewhere.
     reasons = {
         cls.reason
-        for cls in vars(errors).values()
-        if isinstance(cls, type) and issubclass(cls, errors.InvocationRejected)
+        for cls in vars(invocation_errors).values()
+        if isinstance(cls, type) and issubclass(cls, invocation_errors.InvocationRejected)
     }
     covered = {case[-1] for case in RECORD_FAULTS}
     # The router's and node's own refusals of a request are tested with them
