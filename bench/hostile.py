@@ -24,6 +24,7 @@ from pathlib import Path
 from bench._common import bench_parser
 from bench.hostile_peer import BOMBS, frame_of, mutate
 from bench.router import routed_load
+from offchain.protocol import protocol_ids
 from offchain.protocol.errors import InputRejected
 from offchain.protocol.frames import MsgType, decode_frame
 from offchain.protocol.wire import MESSAGE_CLASSES, Request, encode
@@ -190,7 +191,7 @@ def bench_refusal_cost(work: Path, seconds: float) -> dict:
         proc = psutil.Process(router.pid)
         report = work / "cost.report"
         argv = [sys.executable, "-m", "bench.hostile_peer", "attack", router.info["addrs"][0]]
-        argv += ["--only", "/emc/invoke/2.0.0", "--concurrency", "8", "--rounds", "100000"]
+        argv += ["--only", protocol_ids.INVOKE, "--concurrency", "8", "--rounds", "100000"]
         argv += ["--seconds", str(seconds), "--report", str(report)]
         refused_before = _rejections(router)[0]
         cpu_before = sum(proc.cpu_times()[:2])
@@ -295,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     # Every protocol, cut off and back as new identities: with the default policy (the source
     # gate refuses the attacker's address after 3 cut-offs), and without the gate; then bad
     # requests on one invoke connection never cut off: the cost of refusing frames alone.
-    configs = ((None, None, True), (None, None, False), (10**9, "/emc/invoke/2.0.0", True))
+    configs = ((None, None, True), (None, None, False), (10**9, protocol_ids.INVOKE, True))
     for strikes, only, gate in configs:
         with tempfile.TemporaryDirectory() as work:
             results["attack"].append(
