@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,15 +120,17 @@ def start_anvil(
         args += ["--chain-id", str(chain_id)]
     if block_time is not None:
         args += ["--block-time", str(block_time)]
-    process = subprocess.Popen(
-        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ)
-    )
+    # stderr goes to an unnamed file, not a pipe: nothing reads a pipe while anvil runs, and
+    # anvil would block on its first write once the pipe's buffer filled.
+    errors = tempfile.TemporaryFile()
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=errors, env=dict(os.environ))
     anvil = Anvil(port=port, process=process, args=args)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            errors.seek(0)
             raise AnvilError(
-                f"anvil exited with {process.returncode}: {process.stderr.read().decode()}"
+                f"anvil exited with {process.returncode}: {errors.read().decode(errors='replace')}"
             )
         try:
             rpc(anvil.url, "eth_chainId", timeout=1.0)
