@@ -96,7 +96,8 @@ async def record_feed(
     """Run a feed of the records topic through the routers at ``router_addrs``.
 
     ``key`` is the staked validator key the feed binds its peer id to. Raises the network's
-    errors, or ``FrameError`` when a router refuses the join (the key is not staked there).
+    errors, ``FrameError`` when a router refuses the join (the key is not staked there), or
+    ``TooSlowError`` when the joins take over ``timeout_s``.
     """
     host = make_host(identity_from_seed(identity_seed), node_limits())
     gossipsub = GossipSub(
@@ -117,10 +118,17 @@ async def record_feed(
         subscription = await pubsub.subscribe(protocols.TOPIC_RECORDS)
         binding = encode_binding(make_binding(key, host.get_id().to_string()))
         routers = []
-        with trio.fail_after(timeout_s):
-            for addr in router_addrs:
-                info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
-                await host.connect(info)
-                await join_gossip(host, info.peer_id, binding)
-                routers.append(info.peer_id)
-        yield RecordFeed(host, gossipsub, subscription, routers)
+        try:
+            with trio.fail_after(timeout_s):
+                for addr in router_addrs:
+                    info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
+                    await host.connect(info)
+                    await join_gossip(host, info.peer_id, binding)
+                    routers.append(info.peer_id)
+        except Exception as exc:  # raised below, not wrapped in the host's nursery's group
+            refused: Exception | None = exc
+        else:
+            refused = None
+            yield RecordFeed(host, gossipsub, subscription, routers)
+    if refused is not None:
+        raise refused
