@@ -540,7 +540,6 @@ async def _exchange(
         caller(addrs) as host,
         InvocationClient(host, market.user, market.domain) as client,
     ):
-        await feed.meshed(LINK_TIMEOUT_S)
 
         async def send(demand: Demand) -> Response:
             router = peers[demand.router]
@@ -560,6 +559,7 @@ async def _exchange(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_collect, feed, seen)
             try:
+                await feed.meshed(LINK_TIMEOUT_S)
                 await all_of(demands[:first_round])
                 replay = await send(demands[0])
                 await all_of(demands[first_round:])
