@@ -26,9 +26,19 @@ from offchain.chain.chain_client import ChainClient, devnet_account
 from offchain.chain.deploy import deploy_contracts
 from offchain.chain.settlement import submit_commit
 from offchain.crypto import bls
-from offchain.crypto.keys import generate_keypair
+from offchain.crypto.keys import Keypair, generate_keypair, keypair_from_private_key
 from offchain.protocol.commit import Commit, commit_digest
-from offchain.protocol.ledger import Invocation, Ledger, batch_root, record_hash
+from offchain.protocol.invocation import (
+    InvocationDomain,
+    InvocationRecord,
+    InvocationRequest,
+    Receipt,
+    request_digest,
+    sign_receipt,
+    sign_record,
+    sign_request,
+)
+from offchain.protocol.ledger import Invocation, Ledger, batch_root
 
 from ._common import bench_parser, write_json
 
@@ -101,21 +111,47 @@ def start_system(validators: int, tmp: Path) -> System:
     return System(anvil, chain, members, Ledger())
 
 
-def _workers() -> tuple[list[str], list[str]]:
-    workers = [
-        Account.from_key(generate_keypair(b"w%d" % i).private_key).address for i in range(WORKERS)
-    ]
-    routers = [devnet_account(5 + i).address for i in range(ROUTERS)]
+def _workers() -> tuple[list[Keypair], list[Keypair]]:
+    workers = [generate_keypair(b"w%d" % i) for i in range(WORKERS)]
+    routers = [keypair_from_private_key(devnet_account(5 + i).key) for i in range(ROUTERS)]
     return workers, routers
 
 
+def _record(
+    domain: InvocationDomain, user: Keypair, worker: Keypair, router: Keypair, nonce: int
+) -> InvocationRecord:
+    """Return the record of one served order: signed by the user, the worker and the router."""
+    order = InvocationRequest(user.address, 1, "matmul-f32", b"\1" * 32, PRICE, nonce, 2**40)
+    receipt = Receipt(
+        request_digest(order, domain), b"\2" * 32, 1, PRICE, worker.address, router.address
+    )
+    record = InvocationRecord(
+        order,
+        sign_request(user.private_key, order, domain),
+        receipt,
+        sign_receipt(worker.private_key, receipt, domain),
+        b"",
+    )
+    return replace(record, router_signature=sign_record(router.private_key, record, domain))
+
+
 def next_commit(system: System, extra_leaves: dict[str, int] | None = None) -> Commit:
-    """Bill a batch of INVOCATIONS_PER_BATCH spread over WORKERS and return its commit."""
+    """Bill a batch of INVOCATIONS_PER_BATCH records spread over WORKERS; return its commit."""
     workers, routers = _workers()
-    user = devnet_account(11).address
+    user = keypair_from_private_key(devnet_account(11).key)
+    domain = InvocationDomain(system.chain.w3.eth.chain_id, system.chain["ComputeMarket"].address)
     height = system.height + 1
     invocations = [
-        Invocation(user, workers[n % WORKERS], routers[n % ROUTERS], PRICE, record_hash(height, n))
+        Invocation.from_record(
+            _record(
+                domain,
+                user,
+                workers[n % WORKERS],
+                routers[n % ROUTERS],
+                height * INVOCATIONS_PER_BATCH + n,
+            ),
+            domain,
+        )  # fmt: skip
         for n in range(INVOCATIONS_PER_BATCH)
     ]
     billed = system.ledger.apply(invocations)
@@ -225,7 +261,7 @@ def claims_and_amortization(
     chain, token = system.chain, system.chain["EMCToken"]
     gpu_reward, consensus_reward = chain["GPUComputeReward"], chain["ConsensusReward"]
     out = {"claim_gas": {}, "claim_gas_first": {}}
-    workers, _ = _workers()
+    workers = [worker.address for worker in _workers()[0]]
     for leaves in claim_leaves:
         filler = {
             "0x" + (i + 1).to_bytes(20, "big").hex(): 1

@@ -32,10 +32,10 @@ def main(verbose: bool) -> None:
 def devnet(port: int, once: bool, workdir: str | None) -> None:
     """Run the whole network on this machine: a local chain, the contracts and the actors.
 
-    The routers and compute nodes run as agent processes on loopback; demo traffic goes
-    through them and is settled on-chain.
+    The routers and compute nodes run as agent processes on loopback; the user's signed demo
+    traffic goes through them, and the records the routers gossip are billed on-chain.
     """
-    from offchain.devnet import start_devnet
+    from offchain.devnet import DEMO_WORKLOAD, ESCROW, start_devnet
 
     with console.status(
         "Starting anvil and the agents, deploying the contracts, staking the actors..."
@@ -73,40 +73,67 @@ def devnet(port: int, once: bool, workdir: str | None) -> None:
                 process.log_path.name,
             )
         console.print(agents)
+        market = net.market
+        sockets = Table(
+            title=f"Sockets held by the user {market.user.address} "
+            f"(escrow in ComputeMarket: {ESCROW // 10**18:,} EMC)"
+        )
+        for column in ("socket", "workload", "minted by (serves it)", "price (EMC)"):
+            sockets.add_column(column)
+        for socket in market.sockets:
+            sockets.add_row(
+                str(socket.socket_id), socket.workload, socket.node, f"{socket.price / 10**18:.4f}"
+            )
+        console.print(sockets)
         if net.settlement is not None:
+            report = net.settlement
             routers = list(net.agents.routers)
-            traffic = Table(title="Demo traffic: matmul-f32 requests, by the node that ran them")
+            traffic = Table(
+                title=f"Demo traffic: {DEMO_WORKLOAD} orders signed by the user, "
+                "by the node that ran them"
+            )
             traffic.add_column("compute node")
-            traffic.add_column("staked address")
+            traffic.add_column("socket", justify="right")
             for router in routers:
                 traffic.add_column(f"via {router}", justify="right")
-            traffic.add_column("verified", justify="right")
-            for node, process in net.agents.nodes.items():
-                served = [s for s in net.settlement.served if s.node == node]
+            traffic.add_column("receipt and output verified", justify="right")
+            traffic.add_column("records gossiped", justify="right")
+            for node in net.agents.nodes:
+                served = [s for s in report.served if s.node == node]
+                address = net.agents.nodes[node].info["address"]
                 traffic.add_row(
                     node,
-                    process.info["address"],
+                    ", ".join(str(i) for i in sorted({s.socket_id for s in served})) or "-",
                     *(str(sum(s.router == r for s in served)) for r in routers),
                     str(len(served)),
+                    str(sum(r.receipt.worker == address for r in report.records)),
                 )
             console.print(traffic)
+            for refused in report.refused:
+                console.print(
+                    f"Refused by {refused.router}: a replay of order "
+                    f"0x{refused.request_hash.hex()[:16]}... ({refused.reason}); no record, "
+                    "billed nothing."
+                )
             batches = Table(
-                title="Demo traffic settled on-chain (4 validators' aggregate BLS seal)"
+                title="Demo traffic billed from its records, settled on-chain "
+                "(4 validators' aggregate BLS seal)"
             )
-            for column in ("height", "invocations", "billed (EMC)", "commit gas"):
+            for column in ("height", "records", "billed (EMC)", "batch root", "commit gas"):
                 batches.add_column(column, justify="right")
-            for batch in net.settlement.batches:
+            for batch in report.batches:
                 batches.add_row(
                     str(batch["height"]),
                     str(batch["invocations"]),
                     f"{batch['billed'] / 10**18:.4f}",
+                    f"0x{batch['batch_root'].hex()[:16]}...",
                     f"{batch['gas']:,}",
                 )
             console.print(batches)
             paid = Table(title="Rewards claimed")
             paid.add_column("account")
             paid.add_column("claimed (EMC)", justify="right")
-            earned = {**net.settlement.claimed, **net.settlement.validator_rewards}
+            earned = {**report.claimed, **report.validator_rewards}
             for name, amount in earned.items():
                 paid.add_row(name, f"{amount / 10**18:.4f}")
             console.print(paid)

@@ -14,14 +14,28 @@ on-chain. The agents start once the contracts are deployed and the actors staked
 checks the chain and reads the deployment record at start-up), each in a session of its own,
 and ``Devnet.stop()`` stops them (one SIGTERM each) before anvil.
 
-Then it runs demo traffic through the network and on through settlement: a user escrows EMC, a
-caller sends ``matmul-f32`` requests to the routers (alternating between them), the routers pick
-the nodes that run them, and the caller checks every answer with the workload's verifier. Each
-batch is built from what happened (the node that served each request, the router that routed
-it), committed on-chain under the validators' aggregate BLS seal, and the nodes, routers and
-validators claim what they earned. In a real network validators build the batches from the
-records routers gossip and agree on them with IBFT; those validator agents join here when they
-land. Until then the devnet builds each batch from the caller's view and seals it itself.
+At start-up the devnet's user (anvil account ``USER_INDEX``) gets a socket for each workload
+each compute node serves, minted by that node (``DEMO_WORKLOADS``, ``SOCKET_PRICE`` an
+invocation), and escrows ``ESCROW`` in ComputeMarket. The routers run with
+``--check-invocations`` and the compute nodes with the chain flags, so a router serves signed
+orders only, checked against the chain's sockets and escrow, and a node prices each order from
+its socket and signs a receipt with the key it staked.
+
+Then it runs demo traffic through the network and on through settlement. The user signs a
+``matmul-f32`` order for each request (``offchain/routers/router_client.py``), the requests
+alternate between the routers and over the user's three ``matmul-f32`` sockets, and every answer
+is checked: its receipt (this order's, signed by the socket's node, for this output, within the
+order's price) and its output, with the workload's verifier. The first order is sent again to
+the router that served it, which refuses the replay (``nonce-reused``). Meanwhile the devnet
+takes the records the routers gossip as a validator does: a host of its own joins the routers'
+gossip bound to validator-0's staked address and subscribes to the records topic
+(``offchain/routers/record_feed.py``). Once a record has arrived for every served request (and
+for nothing else), it checks each one against the chain (``check_record``), bills the batches
+from them (each record's user, receipt price, node and router; its id in the batch root is the
+record's EIP-712 digest), commits them on-chain under the validators' aggregate BLS seal, and
+the nodes, routers and validators claim what they earned. In a real network the validator agents
+check the records and agree on the batches with IBFT; until they join the devnet, it checks,
+batches and seals itself.
 """
 
 import logging
@@ -41,23 +55,41 @@ from prometheus_client.parser import text_string_to_metric_families
 from offchain.chain.anvil import REPO_ROOT, Anvil, free_port, start_anvil
 from offchain.chain.chain_client import ChainClient, devnet_account
 from offchain.chain.deploy import deploy_contracts
+from offchain.chain.invocation_market import deposit_escrow, mint_socket
+from offchain.chain.market_view import MarketSnapshot, connect_market
 from offchain.chain.settlement import claim_rewards, submit_commit
 from offchain.crypto import bls
-from offchain.crypto.keys import generate_keypair
+from offchain.crypto.keys import generate_keypair, keypair_from_private_key
 from offchain.net.host import identity_from_seed
 from offchain.protocol.commit import Commit, signers_bitmap
-from offchain.protocol.ledger import Invocation, Ledger, batch_root, record_hash
+from offchain.protocol.errors import InputRejected
+from offchain.protocol.invocation import (
+    InvocationDomain,
+    InvocationRecord,
+    InvocationRequest,
+    check_record,
+    request_digest,
+)
+from offchain.protocol.ledger import Invocation, Ledger, batch_root
 from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER, ROLE_VALIDATOR, ROLES
 from offchain.protocol.wire import Response
-from offchain.routers.router_client import RouterClient, caller
+from offchain.routers.record_feed import RecordFeed, record_feed
+from offchain.routers.router_client import (
+    InvocationClient,
+    InvocationFailed,
+    caller,
+    order_for,
+    verify_receipt,
+)
 from offchain.runtime.spawn import AgentProcess, router_process, seed_hex, stop_all, worker_process
-from offchain.workers.workloads import decode, digest, encode, get_workload
+from offchain.workers.workloads import decode, encode, get_workload
 
 log = logging.getLogger(__name__)
 
 EMC = 10**18
 VALIDATORS, ROUTERS, COMPUTE_NODES = 4, 2, 3
-# Every node serves matmul-f32, which the demo traffic runs, plus one more workload.
+# Every node serves matmul-f32, which the demo traffic runs, plus one more workload. The user
+# holds a socket on each workload of each node, minted by that node.
 DEMO_WORKLOADS = (
     ["matmul-f32", "matmul-modp"],
     ["matmul-f32", "mlp-infer"],
@@ -65,7 +97,7 @@ DEMO_WORKLOADS = (
 )
 USER_INDEX = 11
 ESCROW = 100 * EMC
-PRICE_PER_UNIT = EMC // 100  # 0.01 EMC per metered compute unit
+SOCKET_PRICE = EMC // 100  # every demo socket's price: 0.01 EMC an invocation
 EMISSION_POOL = 100_000 * EMC
 CONSENSUS_REWARD_POOL = 10_000 * EMC
 DEMO_BATCHES = 3
@@ -78,6 +110,8 @@ DEFAULT_WORKDIR = REPO_ROOT / ".emc" / "devnet"
 AGENT_READY_TIMEOUT_S = 120.0
 LINK_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 60.0
+# Records reach the feed within a gossip heartbeat or two of the answers; bounded, not slept.
+RECORDS_TIMEOUT_S = 60.0
 ETH_FOR_GAS = 100 * 10**18
 
 
@@ -94,26 +128,69 @@ class Actor:
 
 
 @dataclass(frozen=True)
+class DemoSocket:
+    """A socket the devnet's user holds: minted by a compute node, on one of its workloads."""
+
+    socket_id: int
+    workload: str
+    node: str  # the compute node actor that minted it (the only node that serves it)
+    node_address: str
+    price: int
+
+
+@dataclass(frozen=True)
+class DemoMarket:
+    """The user's side of the devnet's market: its account, sockets and the signing domain."""
+
+    user: LocalAccount
+    domain: InvocationDomain
+    sockets: list[DemoSocket]
+
+    def sockets_for(self, workload: str) -> list[DemoSocket]:
+        """Return the user's sockets on ``workload``, in minting order."""
+        return [socket for socket in self.sockets if socket.workload == workload]
+
+
+@dataclass(frozen=True)
 class Served:
-    """One demo request as it happened: who routed it, who ran it, what it is billed."""
+    """One demo request as it happened: who routed it, who ran it, its checked receipt."""
 
     height: int
     index: int
-    router: str  # the router the caller sent it to (credited for routing it)
+    router: str  # the router the caller sent it to
     node: str  # the compute node actor's name
     node_peer_id: str  # Response.node: the libp2p peer id of the node that ran it
     node_address: str  # that node's staked address (from its ready file)
-    units: int
-    output_hash: bytes
+    socket_id: int
+    request_hash: bytes  # the order's EIP-712 digest, which its receipt and record name
+    units: int  # the receipt's units
+    price: int  # the receipt's price
+    output_hash: bytes  # the receipt's output hash (the caller hashed the output it got)
     hops: int
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A demo order a router refused: billed nothing, since it left no record."""
+
+    router: str
+    request_hash: bytes
+    reason: str
 
 
 @dataclass
 class SettlementReport:
-    """What the demo traffic settled: per batch, each request, and what each account claimed."""
+    """What the demo traffic settled: per batch, each request and record, and the claims.
 
+    ``records`` are the records the routers gossiped, one per served request, in the order of
+    ``served``: the batches bill them in that order, ``INVOCATIONS_PER_BATCH`` a height.
+    """
+
+    sockets: list[DemoSocket] = field(default_factory=list)
     batches: list[dict] = field(default_factory=list)
     served: list[Served] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+    records: list[InvocationRecord] = field(default_factory=list)
     claimed: dict[str, int] = field(default_factory=dict)
     validator_rewards: dict[str, int] = field(default_factory=dict)
 
@@ -202,9 +279,11 @@ def start_agents(workdir: Path, rpc_url: str, chain_id: int) -> DevnetAgents:
     """Launch the routers and compute nodes (not waiting for them) with logs in ``workdir``.
 
     The routers read stake from the chain at ``rpc_url`` (``--chain-rpc``); their config stakes
-    nobody, so every node they hold as staked, and every router they admit to the mesh, is
-    staked on-chain. They start first and listen within seconds; the nodes, slower to start
-    (PyTorch, Numba), dial them once up.
+    nobody, so every node they hold as staked, every router they admit to the mesh and every
+    validator they admit to gossip is staked on-chain. They serve signed orders only, checked
+    against the chain's market (``--check-invocations``); the nodes price and sign receipts
+    under the same deployment. The routers start first and listen within seconds; the nodes,
+    slower to start (PyTorch, Numba), dial them once up.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in [*workdir.glob("*.json"), *workdir.glob("*.tmp"), *workdir.glob("*.log")]:
@@ -222,6 +301,7 @@ def start_agents(workdir: Path, rpc_url: str, chain_id: int) -> DevnetAgents:
                 "--identity-seed", _identity_seed(name),
                 "--eth-key-seed", agent_seed(name),
                 "--metrics-port", "0",
+                "--check-invocations",
                 *chain_args,
             ]  # fmt: skip
             for other in names:  # every router dials the others: the later one gets through
@@ -234,6 +314,7 @@ def start_agents(workdir: Path, rpc_url: str, chain_id: int) -> DevnetAgents:
                 "--links", str(ROUTERS),
                 "--identity-seed", _identity_seed(name),
                 "--eth-key-seed", agent_seed(name),
+                *chain_args,
             ]  # fmt: skip
             for workload in workloads:
                 args += ["--workload", workload]
@@ -335,6 +416,27 @@ def _fund_pools_and_bootstrap(chain: ChainClient) -> None:
     chain.transact(deployer, chain["ComputeConsensus"].functions.bootstrap())
 
 
+def open_market(chain: ChainClient, actors: Sequence[Actor]) -> DemoMarket:
+    """Give the devnet's user its sockets and its escrow; return the user's side of the market.
+
+    Each compute node mints the user a socket on each workload it declared (ComputeSocket lets
+    only an active compute node mint, and only on a workload it declared), at ``SOCKET_PRICE``
+    an invocation; the user escrows ``ESCROW`` in ComputeMarket.
+    """
+    user = devnet_account(USER_INDEX)
+    sockets = []
+    for actor in actors:
+        if actor.role != ROLE_COMPUTE:
+            continue
+        for workload in DEMO_WORKLOADS[int(actor.name.split("-")[1])]:
+            socket_id = mint_socket(chain, actor.account, user.address, workload, SOCKET_PRICE)
+            address = actor.account.address
+            sockets.append(DemoSocket(socket_id, workload, actor.name, address, SOCKET_PRICE))
+    deposit_escrow(chain, devnet_account(0), user, ESCROW)
+    domain = InvocationDomain(chain.record["chain_id"], chain["ComputeMarket"].address)
+    return DemoMarket(user, domain, sockets)
+
+
 def demo_inputs(seed: int) -> dict[str, np.ndarray]:
     """Return the inputs of one demo request: two random float32 matrices."""
     rng = np.random.default_rng(seed)
@@ -345,50 +447,181 @@ def demo_inputs(seed: int) -> dict[str, np.ndarray]:
     }
 
 
-async def _call_routers(
-    agents: DevnetAgents, requests: Sequence[tuple[str, bytes]]
-) -> list[Response]:
-    """Send every ``(router name, payload)`` at once from one caller; return the answers."""
-    answers: list[Response | None] = [None] * len(requests)
-    async with caller(list(agents.router_addrs.values())) as host, RouterClient(host) as client:
+@dataclass(frozen=True)
+class Demand:
+    """One demo request: the router it goes to, the socket, the user's order and the input."""
 
-        async def one(index: int, router: str, payload: bytes) -> None:
-            peer = ID.from_base58(agents.routers[router].info["peer_id"])
-            answers[index] = await client.call(peer, DEMO_WORKLOAD, payload, REQUEST_TIMEOUT_S)
+    index: int
+    router: str
+    socket: DemoSocket
+    order: InvocationRequest
+    inputs: dict[str, np.ndarray]
+    payload: bytes
 
+
+def demo_demands(agents: DevnetAgents, market: DemoMarket) -> list[Demand]:
+    """Return the demo requests: they alternate between the routers and over the user's sockets."""
+    routers = list(agents.routers)
+    sockets = market.sockets_for(DEMO_WORKLOAD)
+    demands = []
+    for i in range(DEMO_BATCHES * INVOCATIONS_PER_BATCH):
+        inputs = demo_inputs(i)
+        payload = encode(inputs)
+        socket = sockets[i % len(sockets)]
+        order = order_for(
+            market.user.address, socket.socket_id, DEMO_WORKLOAD, payload, socket.price
+        )
+        demands.append(Demand(i, routers[i % len(routers)], socket, order, inputs, payload))
+    return demands
+
+
+class RecordsSeen:
+    """The records the feed delivered for the demo's orders, by request hash.
+
+    A record of an order the devnet did not send, or a second record of one, is a fault; so is,
+    once the answers are in (``expect``), a record of an order that was not served. ``done`` is
+    set when every served order has its record, or at the first fault.
+    """
+
+    def __init__(self, orders: set[bytes]) -> None:
+        self.orders = orders
+        self.by_request: dict[bytes, InvocationRecord] = {}
+        self.faults: list[str] = []
+        self.served: set[bytes] | None = None
+        self.done = trio.Event()
+
+    def add(self, record: InvocationRecord) -> None:
+        """Take one record from the feed."""
+        request = record.receipt.request_hash
+        if request not in self.orders:
+            self.faults.append(f"a record of no demo order ({request.hex()})")
+        elif request in self.by_request:
+            self.faults.append(f"a second record of order {request.hex()}")
+        else:
+            self.by_request[request] = record
+        self._update()
+
+    def expect(self, served: set[bytes]) -> None:
+        """Note the orders that were served: each must have one record, and no other order."""
+        self.served = served
+        self._update()
+
+    def _update(self) -> None:
+        if self.served is not None:
+            unserved = self.by_request.keys() - self.served
+            self.faults += [f"a record of refused order {h.hex()}" for h in unserved]
+            for request in unserved:
+                del self.by_request[request]
+        if self.faults or (self.served is not None and self.served <= self.by_request.keys()):
+            self.done.set()
+
+
+async def _collect(feed: RecordFeed, seen: RecordsSeen) -> None:
+    async for record in feed.records():
+        seen.add(record)
+
+
+async def _exchange(
+    agents: DevnetAgents, market: DemoMarket, demands: Sequence[Demand], validator: LocalAccount
+) -> tuple[dict[int, Response], Response, RecordsSeen]:
+    """Send the signed orders, and the replay of the first; return the answers and records.
+
+    The records are collected as they are gossiped, by a feed joined (bound to ``validator``)
+    before the first order goes out; this returns once every served order has its record.
+    """
+    addrs = list(agents.router_addrs.values())
+    peers = {name: ID.from_base58(p.info["peer_id"]) for name, p in agents.routers.items()}
+    seen = RecordsSeen({request_digest(d.order, market.domain) for d in demands})
+    answers: dict[int, Response] = {}
+    key = keypair_from_private_key(validator.key)
+    failure: Exception | None = None
+    async with (
+        record_feed(key, addrs) as feed,
+        caller(addrs) as host,
+        InvocationClient(host, market.user, market.domain) as client,
+    ):
+
+        async def send(demand: Demand) -> Response:
+            router = peers[demand.router]
+            return await client.send(router, demand.order, demand.payload, REQUEST_TIMEOUT_S)
+
+        async def one(demand: Demand) -> None:
+            answers[demand.index] = await send(demand)
+
+        async def all_of(batch: Sequence[Demand]) -> None:
+            async with trio.open_nursery() as senders:
+                for demand in batch:
+                    senders.start_soon(one, demand)
+
+        # A first order on each socket (so each node's first, slowest, run overlaps the others),
+        # then the first order again, to the router that served it: a replay; then the rest.
+        first_round = len(market.sockets_for(DEMO_WORKLOAD))
         async with trio.open_nursery() as nursery:
-            for index, (router, payload) in enumerate(requests):
-                nursery.start_soon(one, index, router, payload)
-    assert all(answer is not None for answer in answers)
-    return answers  # type: ignore[return-value]
+            nursery.start_soon(_collect, feed, seen)
+            try:
+                await feed.meshed(LINK_TIMEOUT_S)
+                await all_of(demands[:first_round])
+                replay = await send(demands[0])
+                await all_of(demands[first_round:])
+                seen.expect(
+                    {request_digest(d.order, market.domain) for d in demands if answers[d.index].ok}
+                )
+                with trio.move_on_after(RECORDS_TIMEOUT_S):
+                    await seen.done.wait()
+            except Exception as exc:  # raised below, not wrapped in the nursery's group
+                failure = exc
+            nursery.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    if not seen.done.is_set():
+        missing = len(seen.served or ()) - len(seen.by_request)
+        raise TimeoutError(
+            f"{missing} served orders' records not gossiped within {RECORDS_TIMEOUT_S} s"
+        )
+    return answers, replay, seen
 
 
-def send_demo_traffic(agents: DevnetAgents) -> list[Served]:
-    """Send the demo requests through the routers, verify every answer; return what happened.
+@dataclass(frozen=True)
+class DemoTraffic:
+    """What the demo traffic did: the served requests, the refused ones, the served records."""
 
-    Requests alternate between the routers; the router picks the node. The caller decodes each
-    output and checks it with the workload's verifier, as a requester does, and bills what the
-    workload meters for the inputs it sent.
+    served: list[Served]
+    refused: list[Refused]
+    records: list[InvocationRecord]  # one per served request, in the order of ``served``
+
+
+def send_demo_traffic(
+    agents: DevnetAgents, market: DemoMarket, validator: LocalAccount
+) -> DemoTraffic:
+    """Send the user's signed orders through the routers, check every answer, collect records.
+
+    Each answer's receipt is verified (this order's, signed by the socket's node, for the output
+    returned, within the order's price) and its output checked with the workload's verifier, as
+    a requester does. The first order's replay must be refused. Every served request must have
+    exactly one record on the records topic, and a refused one none.
     """
     workload = get_workload(DEMO_WORKLOAD)
-    routers = list(agents.routers)
-    count = DEMO_BATCHES * INVOCATIONS_PER_BATCH
-    inputs = [demo_inputs(seed) for seed in range(count)]
-    requests = [(routers[i % len(routers)], encode(inputs[i])) for i in range(count)]
-    answers = trio.run(_call_routers, agents, requests)
+    demands = demo_demands(agents, market)
+    answers, replay, seen = trio.run(_exchange, agents, market, demands, validator)
     node_by_peer = agents.node_by_peer()
     served = []
-    for i, answer in enumerate(answers):
-        router = requests[i][0]
-        if not answer.ok:
-            raise RuntimeError(
-                f"demo request {i} via {router} failed: {answer.error} {answer.message}"
-            )
+    for demand in demands:
+        i, router, answer = demand.index, demand.router, answers[demand.index]
+        try:
+            invoked = verify_receipt(answer, demand.order, market.domain)
+        except (InvocationFailed, InputRejected) as exc:
+            raise RuntimeError(f"demo request {i} via {router} failed: {exc}") from exc
         node = node_by_peer.get(answer.node)
         if node is None:
             raise RuntimeError(f"demo request {i} answered by {answer.node!r}, not a devnet node")
-        outputs = decode(answer.output)
-        verdict = workload.verify(inputs[i], outputs, np.random.default_rng(10_000 + i))
+        receipt = invoked.receipt
+        if receipt.worker != demand.socket.node_address or node != demand.socket.node:
+            raise RuntimeError(
+                f"demo request {i} on {demand.socket.node}'s socket served by {node} "
+                f"(receipt of {receipt.worker})"
+            )
+        outputs = decode(invoked.output)
+        verdict = workload.verify(demand.inputs, outputs, np.random.default_rng(10_000 + i))
         if not verdict.accepted:
             raise RuntimeError(f"{node}'s answer to request {i} failed: {verdict.reason}")
         served.append(
@@ -399,57 +632,92 @@ def send_demo_traffic(agents: DevnetAgents) -> list[Served]:
                 node=node,
                 node_peer_id=answer.node,
                 node_address=agents.nodes[node].info["address"],
-                units=workload.units(inputs[i]),
-                output_hash=digest(outputs),
+                socket_id=demand.socket.socket_id,
+                request_hash=receipt.request_hash,
+                units=receipt.units,
+                price=receipt.price,
+                output_hash=receipt.output_hash,
                 hops=answer.hops,
             )
         )
-    return served
+    if replay.ok or replay.error != "nonce-reused":
+        raise RuntimeError(
+            f"the replayed order was answered {'ok' if replay.ok else replay.error!r}, "
+            "not refused as nonce-reused"
+        )
+    first = demands[0]
+    refused = [Refused(first.router, request_digest(first.order, market.domain), replay.error)]
+    if seen.faults:
+        raise RuntimeError("; ".join(seen.faults))
+    records = [seen.by_request[s.request_hash] for s in served]
+    return DemoTraffic(served, refused, records)
+
+
+def check_records(
+    chain: ChainClient, domain: InvocationDomain, records: Sequence[InvocationRecord]
+) -> list[Invocation]:
+    """Check each record against the chain, as a validator does; return what each one bills.
+
+    The checks read the contracts at one block (``MarketSnapshot``): signatures, the socket and
+    its holder, the deadline, the nonce not billed before, the price on the socket's terms, the
+    user's escrow counting the records before it, the node that served, and the router staked.
+    Raises the ``InvocationRejected`` of the first record that fails.
+    """
+    billed: set[tuple[str, int]] = set()
+    reader = connect_market(chain.w3.provider.endpoint_uri, chain_id=chain.record["chain_id"])
+    view = MarketSnapshot(reader, lambda user, nonce: (user, nonce) in billed)
+    now = chain.w3.eth.get_block(view.block)["timestamp"]
+    staking = chain["Staking"]
+    pending: dict[str, int] = {}
+    invocations = []
+    for record in records:
+        user = record.request.user
+        check_record(record, domain, view, now, pending.get(user, 0))
+        router = record.receipt.router
+        if not staking.functions.is_active(router, ROLE_ROUTER).call(block_identifier=view.block):
+            raise RuntimeError(f"record countersigned by {router}, no staked router")
+        billed.add((user, record.request.nonce))
+        pending[user] = pending.get(user, 0) + record.receipt.price
+        invocations.append(Invocation.from_record(record, domain))
+    return invocations
 
 
 def run_demo_settlement(
-    chain: ChainClient, actors: list[Actor], agents: DevnetAgents
+    chain: ChainClient, actors: list[Actor], agents: DevnetAgents, market: DemoMarket
 ) -> SettlementReport:
-    """Escrow, send the demo traffic through the agents, commit DEMO_BATCHES batches, claim."""
-    token, market = chain["EMCToken"], chain["ComputeMarket"]
-    deployer, user = devnet_account(0), devnet_account(USER_INDEX)
-    chain.transact(deployer, token.functions.transfer(user.address, ESCROW))
-    chain.transact(user, token.functions.approve(market.address, ESCROW))
-    chain.transact(user, market.functions.deposit(ESCROW))
-
+    """Send the demo traffic, bill its records in DEMO_BATCHES committed batches, claim."""
+    token = chain["EMCToken"]
     validators = [a for a in actors if a.role == ROLE_VALIDATOR]
     routers = [a for a in actors if a.role == ROLE_ROUTER]
     nodes = [a for a in actors if a.role == ROLE_COMPUTE]
-    by_name = {a.name: a for a in actors}
     emission = chain["GPUComputeReward"].functions.emission_per_commit().call()
     traffic_started = time.monotonic()
-    ledger, report = Ledger(), SettlementReport(served=send_demo_traffic(agents))
-    ledger.add_depositor(user.address)  # every root holds every depositor, spent or not
+    # The devnet takes the routers' records as validator-0, which submits the commits below.
+    traffic = send_demo_traffic(agents, market, validators[0].account)
     log.info(
-        "%d demo requests answered through the routers in %.1f s",
-        len(report.served),
+        "%d signed demo requests answered and their records gossiped in %.1f s",
+        len(traffic.served),
         time.monotonic() - traffic_started,
     )
+    report = SettlementReport(
+        sockets=market.sockets,
+        served=traffic.served,
+        refused=traffic.refused,
+        records=traffic.records,
+    )
+    invocations = check_records(chain, market.domain, traffic.records)
+    ledger = Ledger()
+    ledger.add_depositor(market.user.address)  # every root holds every depositor, spent or not
     # Every validator signs; the set index is the order validators registered.
     signers = {i: v.bls_secret for i, v in enumerate(validators)}
     for height in range(1, DEMO_BATCHES + 1):
-        invocations = [
-            Invocation(
-                user=user.address,
-                node_owner=served.node_address,
-                router=by_name[served.router].account.address,
-                price=served.units * PRICE_PER_UNIT,
-                record_hash=record_hash(height, served.index, served.output_hash),
-            )
-            for served in report.served
-            if served.height == height
-        ]
-        billed = ledger.apply(invocations)
+        batch = invocations[(height - 1) * INVOCATIONS_PER_BATCH : height * INVOCATIONS_PER_BATCH]
+        billed = ledger.apply(batch)
         ledger.emit([node.account.address for node in nodes], emission)
         tree = ledger.rewards()
         commit = Commit(
             height=height,
-            batch_root=batch_root(invocations),
+            batch_root=batch_root(batch),
             billing_root=ledger.billing_root(),
             rewards_root=tree.root,
             rewards_total=tree.total,
@@ -461,9 +729,11 @@ def run_demo_settlement(
         report.batches.append(
             {
                 "height": height,
-                "invocations": len(invocations),
+                "invocations": len(batch),
                 "billed": billed,
                 "gas": receipt.gas_used,
+                "batch_root": commit.batch_root,
+                "record_hashes": [invocation.record_hash for invocation in batch],
             }
         )
     tree = ledger.rewards()
@@ -500,6 +770,7 @@ class Devnet:
     chain: ChainClient
     actors: list[Actor]
     agents: DevnetAgents
+    market: DemoMarket
     settlement: SettlementReport | None = None
 
     def stop(self) -> None:
@@ -514,7 +785,8 @@ def start_devnet(port: int | None = None, demo: bool = True, workdir: Path | Non
     """Start anvil, deploy fresh contracts, stake the actors, start the agents, settle demo traffic.
 
     The agents start once their stake is on-chain: the routers read it from there at start-up.
-    Their logs and ready files go to ``workdir`` (default ``.emc/devnet/``).
+    The user's sockets and escrow go on-chain while they start. Their logs and ready files go to
+    ``workdir`` (default ``.emc/devnet/``).
     """
     started = time.monotonic()
     anvil: Anvil | None = None
@@ -532,9 +804,10 @@ def start_devnet(port: int | None = None, demo: bool = True, workdir: Path | Non
             chain.record["chain_id"],
         )
         _fund_pools_and_bootstrap(chain)  # while the agents start
+        market = open_market(chain, actors)
         wait_for_agents(agents, actors)
         log.info("agents up and linked (%.1f s)", time.monotonic() - started)
-        settlement = run_demo_settlement(chain, actors, agents) if demo else None
+        settlement = run_demo_settlement(chain, actors, agents, market) if demo else None
     except BaseException:
         try:
             if agents is not None:
@@ -544,4 +817,11 @@ def start_devnet(port: int | None = None, demo: bool = True, workdir: Path | Non
                 anvil.stop()
         raise
     log.info("devnet up at %s in %.1f s", anvil.url, time.monotonic() - started)
-    return Devnet(anvil=anvil, chain=chain, actors=actors, agents=agents, settlement=settlement)
+    return Devnet(
+        anvil=anvil,
+        chain=chain,
+        actors=actors,
+        agents=agents,
+        market=market,
+        settlement=settlement,
+    )

@@ -324,3 +324,45 @@ class MarketView(CachedView[MarketKey, Any]):
         if socket is None:
             return True  # read: there is no such socket
         return await self.ready([node_key(socket.issuer)], deadline - trio.current_time())
+
+
+class MarketSnapshot:
+    """A ``ChainView`` read from the chain at one block, each key once: what a settler checks.
+
+    Validators (and the devnet, which settles as they will) check records against the chain
+    itself, not a router's cache: every answer is the contracts' state at ``block`` (the newest
+    when built), read through ``reader`` on first use and kept, since that block does not change.
+    ``nonce_used`` is the settler's record of the nonces it has billed (the chain keeps none).
+    """
+
+    def __init__(
+        self,
+        reader: MarketReader,
+        nonce_used: Callable[[str, int], bool],
+        block: int | None = None,
+    ) -> None:
+        self.reader = reader
+        self.block = reader.head() if block is None else block
+        self._nonce_used = nonce_used
+        self._answers: dict[MarketKey, Any] = {}
+
+    def _get(self, key: MarketKey) -> Any:
+        if key not in self._answers:
+            self._answers[key] = self.reader.read([key], self.block)[0]
+        return self._answers[key]
+
+    def socket(self, socket_id: int) -> SocketInfo | None:
+        """Return socket ``socket_id`` at the block, or None when it does not exist."""
+        return self._get(socket_key(socket_id))
+
+    def node(self, address: str) -> NodeInfo | None:
+        """Return the registry entry of ``address`` at the block, or None when it has none."""
+        return self._get(node_key(to_checksum_address(address)))
+
+    def escrow(self, user: str) -> EscrowInfo:
+        """Return ``user``'s escrow at the block."""
+        return self._get(escrow_key(to_checksum_address(user)))
+
+    def nonce_used(self, user: str, nonce: int) -> bool:
+        """Return whether ``user``'s ``nonce`` is billed already, from the settler's record."""
+        return self._nonce_used(user, nonce)

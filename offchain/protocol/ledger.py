@@ -2,25 +2,46 @@
 
 Billing and rewards trees hold cumulative totals, so one withdrawal or claim proof covers every
 batch so far. The ledger is pure: feed it settled invocations and emissions, read the trees.
+
+A settled invocation is an ``InvocationRecord`` (``offchain/protocol/invocation``), billed as
+``Invocation.from_record`` reads it: the user that signed the order pays the receipt's price
+(the billing leaf is that user's cumulative spent, as ComputeMarket checks it), the receipt's
+worker and router earn their shares, and the record's id in the batch root is its EIP-712
+digest (``record_digest``), the one hash of a record that routers gossip and validators settle.
 """
 
 from dataclasses import dataclass, field
 
 from eth_utils import to_checksum_address
 
-from offchain.crypto.hashing import keccak
 from offchain.protocol import billing, merkle, rewards
+from offchain.protocol.invocation import InvocationDomain, InvocationRecord, record_digest
 
 
 @dataclass(frozen=True)
 class Invocation:
-    """One settled invocation: who paid, who served, who routed, and the price."""
+    """One settled invocation: who paid, who served, who routed, the price and the record's id."""
 
     user: str
     node_owner: str
     router: str
     price: int
     record_hash: bytes
+
+    @classmethod
+    def from_record(cls, record: InvocationRecord, domain: InvocationDomain) -> "Invocation":
+        """Return what ``record`` bills: its signer pays its receipt's price to its node and router.
+
+        ``record_hash`` is the record's EIP-712 digest under ``domain`` (``record_digest``).
+        """
+        receipt = record.receipt
+        return cls(
+            user=record.request.user,
+            node_owner=receipt.worker,
+            router=receipt.router,
+            price=receipt.price,
+            record_hash=record_digest(record, domain),
+        )
 
 
 @dataclass
@@ -76,9 +97,3 @@ class Ledger:
 def batch_root(invocations: list[Invocation]) -> bytes:
     """Return the Merkle root of a batch's invocation record hashes, in batch order."""
     return merkle.build([merkle.leaf_hash(i.record_hash) for i in invocations]).root
-
-
-def record_hash(*parts: bytes | str | int) -> bytes:
-    """Return a deterministic record hash for demo and test invocations."""
-    encoded = b"".join(p if isinstance(p, bytes) else str(p).encode() for p in parts)
-    return keccak(encoded)

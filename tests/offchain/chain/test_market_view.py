@@ -11,6 +11,7 @@ from eth_account import Account
 
 from offchain.chain.chain_client import ChainError
 from offchain.chain.market_view import (
+    MarketSnapshot,
     MarketView,
     connect_market,
     escrow_key,
@@ -174,6 +175,32 @@ async def test_ready__chain_down__returns_false_within_its_bound(chain):
         view._source.rpc = type(view._source.rpc)("http://127.0.0.1:9", timeout_s=0.5)
         assert await view.ready([socket_key(1)], timeout_s=0.3) is False
         assert view.socket(2) is None  # still answers, from memory
+
+
+def test_snapshot__answers_at_its_block__later_changes_not_seen__nonces_from_the_settler(chain):
+    node = chain.compute_node((WORKLOAD,))
+    holder = chain.account()
+    socket_id = chain.mint_socket(node, holder.address, WORKLOAD, PRICE)
+    chain.deposit(holder, 5 * PRICE)
+    reader = connect_market(chain.anvil.url, str(chain.record), chain_id=31337)
+    billed = {(holder.address, 7)}
+    snapshot = MarketSnapshot(reader, lambda user, nonce: (user, nonce) in billed)
+    assert snapshot.socket(socket_id).holder == holder.address
+    assert snapshot.socket(socket_id + 1) is None
+    assert snapshot.node(node.address).staked
+    assert snapshot.node(node.address.lower()).workloads == {WORKLOAD}
+    assert snapshot.node(chain.account().address) is None
+    assert snapshot.escrow(holder.address) == EscrowInfo(balance=5 * PRICE)
+    assert snapshot.nonce_used(holder.address, 7) and not snapshot.nonce_used(holder.address, 8)
+    chain.request_withdraw(holder, PRICE)
+    chain.blacklist(node.address)
+    # the snapshot is the chain at its block: a later block's changes are another snapshot's
+    assert snapshot.escrow(holder.address).withdrawal_requested == 0
+    assert not snapshot.node(node.address).blacklisted
+    fresh = MarketSnapshot(reader, lambda _user, _nonce: False)
+    assert fresh.block > snapshot.block
+    assert fresh.escrow(holder.address).withdrawal_requested == PRICE
+    assert fresh.node(node.address).blacklisted
 
 
 def test_connect__wrong_chain_id__refused(chain):

@@ -1,19 +1,63 @@
 """The cumulative ledger that commit roots are built from."""
 
+import dataclasses
+
 from eth_utils import to_checksum_address
 
+from offchain.crypto.keys import generate_keypair
 from offchain.protocol import merkle
 from offchain.protocol.billing import billing_leaf
-from offchain.protocol.ledger import Invocation, Ledger, batch_root, record_hash
+from offchain.protocol.invocation import (
+    InvocationDomain,
+    InvocationRecord,
+    InvocationRequest,
+    Receipt,
+    record_digest,
+    request_digest,
+    sign_receipt,
+    sign_record,
+    sign_request,
+)
+from offchain.protocol.ledger import Invocation, Ledger, batch_root
 from offchain.protocol.rewards import rewards_leaf
 
-USER = to_checksum_address("0x" + "11" * 20)
-NODE = to_checksum_address("0x" + "22" * 20)
-ROUTER = to_checksum_address("0x" + "33" * 20)
+DOMAIN = InvocationDomain(31337, to_checksum_address("0x" + "44" * 20))
+USER_KEY, NODE_KEY, ROUTER_KEY = (generate_keypair(bytes([k]) * 32) for k in (1, 2, 3))
+USER, NODE, ROUTER = USER_KEY.address, NODE_KEY.address, ROUTER_KEY.address
+
+
+def record(price: int, n: int = 0) -> InvocationRecord:
+    """Return the record of the ``n``th order, served at ``price``, signed by all three."""
+    order = InvocationRequest(USER, 1, "echo", b"\1" * 32, price, n, 2**40)
+    receipt = Receipt(request_digest(order, DOMAIN), b"\2" * 32, 1, price, NODE, ROUTER)
+    unsigned = InvocationRecord(
+        order,
+        sign_request(USER_KEY.private_key, order, DOMAIN),
+        receipt,
+        sign_receipt(NODE_KEY.private_key, receipt, DOMAIN),
+        b"",
+    )
+    return dataclasses.replace(
+        unsigned, router_signature=sign_record(ROUTER_KEY.private_key, unsigned, DOMAIN)
+    )
 
 
 def invocation(price: int, n: int = 0) -> Invocation:
-    return Invocation(USER, NODE, ROUTER, price, record_hash("test", n))
+    return Invocation.from_record(record(price, n), DOMAIN)
+
+
+def test_from_record__bills_the_signer_the_receipt_price_under_the_record_digest():
+    served = record(1_000, 7)
+    assert Invocation.from_record(served, DOMAIN) == Invocation(
+        user=USER,
+        node_owner=NODE,
+        router=ROUTER,
+        price=1_000,
+        record_hash=record_digest(served, DOMAIN),
+    )
+    # another domain (chain or market) is another record id
+    elsewhere = InvocationDomain(DOMAIN.chain_id + 1, DOMAIN.verifying_contract)
+    assert Invocation.from_record(served, elsewhere).record_hash != record_digest(served, DOMAIN)
 
 
 def test_apply__bills_user_and_splits_price_between_router_and_node():
