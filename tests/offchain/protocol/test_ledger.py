@@ -23,6 +23,15 @@ def test_apply__bills_user_and_splits_price_between_router_and_node():
     assert ledger.earned == {ROUTER: 100 + 1, NODE: 900 + 9}
 
 
+def test_apply__another_node_served_an_open_socket__issuer_gets_its_share():
+    issuer = to_checksum_address("0x" + "44" * 20)
+    ledger = Ledger()
+    served = Invocation(USER, NODE, ROUTER, 1_009, record_hash("test", 0), issuer=issuer)
+    by_issuer = Invocation(USER, NODE, ROUTER, 1_000, record_hash("test", 1), issuer=NODE)
+    assert ledger.apply([served, by_issuer]) == 2_009
+    assert ledger.earned == {ROUTER: 100 + 100, NODE: 809 + 900, issuer: 100}
+
+
 def test_apply__is_cumulative_across_batches():
     ledger = Ledger()
     ledger.apply([invocation(500)])
