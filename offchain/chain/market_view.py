@@ -1,11 +1,12 @@
 """The routers' ``ChainView``: sockets, nodes and escrow from the contracts, answered from a cache.
 
 A router checks every request against the socket (holder, ERC-4907 user and its expiry,
-workload, price, issuer, serving terms), the socket issuer's and the serving node's registry entries
-(registered, compute stake, blacklist, workloads) and the user's escrow (deposits, withdrawal
-request, spending applied). ``MarketView`` answers those from memory, never waiting: a key not
-read yet is answered absent (no socket, no registry entry, an empty escrow), counted as a miss
-and looked up in the background, and ``ready`` waits, bounded, for the keys one request needs.
+workload, price, issuer, serving terms), the socket issuer's and the serving node's registry
+entries (registered, compute stake, blacklist, workloads) and the user's escrow (deposits,
+withdrawal request, spending applied). ``MarketView`` answers those from memory, never waiting:
+a key not read yet is answered absent (no socket, no registry entry, an empty escrow), counted
+as a miss and looked up in the background, and ``ready`` waits, bounded, for the keys one
+request needs.
 It follows ComputeSocket's, Staking's and ComputeMarket's events, so a mint, a transfer, a new
 or revoked user, a deposit, a withdrawal request or a proven spend shows within a poll of its
 block; it is a ``CachedView`` (offchain/chain/cached_view.py), the same core as the stake view.
