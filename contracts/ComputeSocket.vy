@@ -4,12 +4,16 @@
 @custom:contract-name ComputeSocket
 @license GNU Affero General Public License v3.0 only
 @notice A compute socket is an ERC-721 token: a tradable right to a
-        configured workload served by one compute node (or by a pool, which
+        configured workload, issued by one compute node (or by a pool, which
         stakes under its operator's address). It records the workload id,
         the capacity it grants in E units, the price per invocation, the
-        serving node, the terms (an expiry and an invocation budget per
-        epoch) and a metadata URI. Only active staked compute nodes mint,
-        and only sockets for workloads they declared in the node registry.
+        issuer, the terms (an expiry, an invocation budget per epoch and
+        the serving terms) and a metadata URI. Only active staked compute
+        nodes mint, and only sockets for workloads they declared in the
+        node registry. The serving terms, fixed at mint, say which nodes
+        may serve the socket's invocations: the issuer alone, or any node
+        that declares the workload (with an active compute stake, or
+        without one where the terms allow); `can_serve` answers for a node.
         Routers and validators check use off-chain: the request's signer
         must hold the socket, or be its current user. The user role
         (ERC-4907: `setUser`, `userOf`, `userExpires`) is how a holder
@@ -99,6 +103,27 @@ struct Socket:
 sockets: public(HashMap[uint256, Socket])
 
 
+# @dev A socket's serving terms, as `serving_terms` returns them:
+# `open_serving`: any node that declares the workload may serve it, not
+# only the issuer; `stake_required`: such a node must be an active compute
+# node (staked, not blacklisted). The issuer always must.
+struct ServingTerms:
+    open_serving: bool
+    stake_required: bool
+
+
+# @dev How the serving terms are stored: no flag is the default terms
+# (issuer-only), so a default mint writes nothing more. UNSTAKED is only
+# ever set with OPEN.
+flag Serving:
+    OPEN
+    UNSTAKED
+
+
+# @dev Each socket's serving terms, by token id; fixed at mint.
+serving: HashMap[uint256, Serving]
+
+
 # @dev The id the next minted socket gets.
 next_token_id: public(uint256)
 
@@ -135,6 +160,8 @@ event SocketMinted:
     price: uint256
     expiry: uint256
     invocations_per_epoch: uint256
+    open_serving: bool
+    stake_required: bool
 
 
 event SocketBurned:
@@ -173,14 +200,17 @@ def mint(
     expiry: uint256,
     invocations_per_epoch: uint256,
     uri: String[432],
+    open_serving: bool = False,
+    stake_required: bool = True,
 ) -> uint256:
     """
-    @notice Mints a socket served by the caller, an active compute node,
+    @notice Mints a socket issued by the caller, an active compute node,
             for a workload it declared, to `to` (itself, to list it, or a
-            buyer directly).
+            buyer directly), under the serving terms given (by default
+            issuer-only: the caller alone serves it).
     @dev A pool mints through its operator, whose address is the pool's
          stake and registry entry. A contract recipient must accept
-         ERC-721 tokens.
+         ERC-721 tokens. The serving terms cannot change after mint.
     @param to The first holder.
     @param workload The workload id, e.g. "matmul-f32".
     @param capacity The capacity granted, in E units.
@@ -188,6 +218,10 @@ def mint(
     @param expiry The timestamp after which the socket serves no more.
     @param invocations_per_epoch The invocation budget per epoch.
     @param uri The metadata URI.
+    @param open_serving Whether any node that declares the workload may
+           serve the socket, not only the issuer.
+    @param stake_required Whether such a node must be an active compute
+           node; an issuer-only socket must say True (its issuer always is).
     @return uint256 The new token id.
     """
     assert staticcall staking.is_active(msg.sender, ROLE_COMPUTE), "socket: not an active compute node"
@@ -196,6 +230,7 @@ def mint(
     assert capacity != 0, "socket: zero capacity"
     assert invocations_per_epoch != 0, "socket: zero invocations"
     assert expiry > block.timestamp, "socket: expiry in the past"
+    assert open_serving or stake_required, "socket: issuer-only needs stake"
 
     token_id: uint256 = self.next_token_id
     self.next_token_id = token_id + 1
@@ -207,6 +242,8 @@ def mint(
         expiry=expiry,
         invocations_per_epoch=invocations_per_epoch,
     )
+    if open_serving:
+        self.serving[token_id] = Serving.OPEN if stake_required else Serving.OPEN | Serving.UNSTAKED
     log SocketMinted(
         token_id=token_id,
         node=msg.sender,
@@ -216,6 +253,8 @@ def mint(
         price=price,
         expiry=expiry,
         invocations_per_epoch=invocations_per_epoch,
+        open_serving=open_serving,
+        stake_required=stake_required,
     )
     # The record is written before the receiver hook runs (checks, effects,
     # interactions), so a reentrant call sees a complete socket.
@@ -234,6 +273,7 @@ def burn(token_id: uint256):
     holder: address = erc721._owner_of(token_id)
     erc721._burn(token_id)
     self.sockets[token_id] = empty(Socket)
+    self.serving[token_id] = empty(Serving)
     self.users[token_id] = empty(UserInfo)
     log SocketBurned(token_id=token_id, owner=holder)
 
@@ -272,11 +312,78 @@ def can_use(token_id: uint256, account: address) -> bool:
 @view
 def socket_node(token_id: uint256) -> address:
     """
-    @notice The node that serves socket `token_id`.
+    @notice The node that issued socket `token_id` (the `node` field).
     @param token_id The socket.
-    @return address The node, or the zero address for no socket.
+    @return address The issuer, or the zero address for no socket.
     """
     return self.sockets[token_id].node
+
+
+@external
+@view
+def serving_terms(token_id: uint256) -> ServingTerms:
+    """
+    @notice Which nodes may serve socket `token_id`, as its issuer set at
+            mint: `open_serving` (any node that declares the workload, not
+            only the issuer) and `stake_required` (such a node must be an
+            active compute node).
+    @param token_id The socket.
+    @return ServingTerms The terms; issuer-only for no socket.
+    """
+    return self._terms(token_id)
+
+
+@external
+@view
+def can_serve(token_id: uint256, node: address) -> bool:
+    """
+    @notice Whether `node` may serve an invocation of socket `token_id`
+            now, by the rule routers and validators apply to the receipt's
+            worker: the socket exists and has not expired, its issuer is an
+            active compute node, `node` is not blacklisted and declares the
+            socket's workload, `node` is the issuer or the terms are open,
+            and `node` is an active compute node where it is the issuer or
+            the terms require stake.
+    @param token_id The socket.
+    @param node The serving node (the receipt's worker).
+    @return bool True when `node` may serve it.
+    """
+    if not erc721._exists(token_id):
+        return False
+    socket: Socket = self.sockets[token_id]
+    if block.timestamp >= socket.expiry:
+        return False
+    if not staticcall staking.is_active(socket.node, ROLE_COMPUTE):
+        return False
+    terms: ServingTerms = self._terms(token_id)
+    if node != socket.node and not terms.open_serving:
+        return False
+    # Active means staked and not blacklisted.
+    if node == socket.node or terms.stake_required:
+        if not staticcall staking.is_active(node, ROLE_COMPUTE):
+            return False
+    entry: IStakingRegistry.Node = staticcall staking.nodes(node)
+    if entry.blacklisted:
+        return False
+    for declared: String[32] in entry.workloads:
+        if declared == socket.workload:
+            return True
+    return False
+
+
+@internal
+@view
+def _terms(token_id: uint256) -> ServingTerms:
+    """
+    @dev Socket `token_id`'s serving terms, from their stored flags.
+    @param token_id The socket.
+    @return ServingTerms The terms.
+    """
+    serving: Serving = self.serving[token_id]
+    return ServingTerms(
+        open_serving=Serving.OPEN in serving,
+        stake_required=Serving.UNSTAKED not in serving,
+    )
 
 
 @internal

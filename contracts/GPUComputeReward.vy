@@ -16,9 +16,12 @@
           - the emission pool: EMC reserved for proof-of-compute rewards
             (anyone may add to it with `fund_emission`), of which each
             commit releases `emission_per_commit` to back the rewards.
-        Validators build the tree off-chain: a router earns
-        `router_share_bps` of each invocation's price, the compute node's
-        owner the rest, plus the emission released by the commit.
+        Validators build the tree off-chain, splitting each invocation's
+        price as `split_price` does: the router that routed it earns
+        `router_share_bps`, the socket's issuer ISSUER_SHARE_BPS when a
+        node other than the issuer served its (open) socket, and the
+        serving node's owner the rest, plus the emission released by the
+        commit.
 
         Solvency: a root is accepted only when the rewards still unclaimed
         under it (`rewards_total - total_claimed`) are covered by the EMC
@@ -46,11 +49,17 @@ exports: (ow.owner, ow.transfer_ownership)
 
 
 # @dev Shares are in basis points.
-BPS: constant(uint256) = 10_000
+BPS: public(constant(uint256)) = 10_000
 
 
 # @dev The default router share: 10% of each invocation's price.
 DEFAULT_ROUTER_SHARE_BPS: public(constant(uint256)) = 1_000
+
+
+# @dev The issuer's share of each invocation's price when a node other
+# than the socket's issuer served it: 10%. A constant, not a parameter:
+# an issuer opened its socket to other nodes on this share.
+ISSUER_SHARE_BPS: public(constant(uint256)) = 1_000
 
 
 # @dev The most claims one `claim_many` call carries.
@@ -78,7 +87,8 @@ emission_state: uint256
 
 
 # @dev The router's share of each invocation's price, in basis points; a
-# parameter of the validators' tree building, published here.
+# parameter of the validators' tree building, published here. At most
+# BPS - ISSUER_SHARE_BPS, so every split leaves the node a part.
 router_share_bps: public(uint256)
 
 
@@ -380,17 +390,58 @@ def set_emission_per_commit(amount: uint256):
 def set_router_share_bps(bps: uint256):
     """
     @notice Sets the routers' share of each invocation's price.
-    @param bps The share in basis points, at most 10_000.
+    @param bps The share in basis points, at most 10_000 less the
+           issuer's share (9_000).
     """
     ow._check_owner()
-    assert bps <= BPS, "reward: share above 100%"
+    assert bps <= BPS - ISSUER_SHARE_BPS, "reward: shares above 100%"
     self.router_share_bps = bps
     log RouterShareChanged(bps=bps)
 
 
 # ============================================================================
+# The price split
+# ============================================================================
+
+
+@external
+@view
+def split_price(price: uint256, issuer_served: bool) -> (uint256, uint256, uint256):
+    """
+    @notice Who is paid what out of one invocation's `price`: the serving
+            node's owner, the router that routed it and the socket's
+            issuer. The router gets `router_share_bps` of the price; the
+            issuer ISSUER_SHARE_BPS unless it served the invocation itself
+            (then it is paid as the node); the node the rest. Shares round
+            down, so the parts sum to the price.
+    @param price The price of the invocation, in EMC wei.
+    @param issuer_served Whether the serving node is the socket's issuer.
+    @return uint256 The node's part.
+    @return uint256 The router's part.
+    @return uint256 The issuer's part.
+    """
+    router: uint256 = self._share(price, self.router_share_bps)
+    issuer: uint256 = 0
+    if not issuer_served:
+        issuer = self._share(price, ISSUER_SHARE_BPS)
+    return price - router - issuer, router, issuer
+
+
+# ============================================================================
 # Internal
 # ============================================================================
+
+
+@internal
+@pure
+def _share(price: uint256, bps: uint256) -> uint256:
+    """
+    @dev floor(price * bps / BPS) for any uint256 price, without overflow.
+    @param price The price.
+    @param bps The share, at most BPS.
+    @return uint256 The share of the price.
+    """
+    return price // BPS * bps + price % BPS * bps // BPS
 
 
 @internal

@@ -678,7 +678,9 @@ def check_records(
             raise RuntimeError(f"record countersigned by {router}, no staked router")
         billed.add((user, record.request.nonce))
         pending[user] = pending.get(user, 0) + record.receipt.price
-        invocations.append(Invocation.from_record(record, domain))
+        socket = view.socket(record.request.socket_id)
+        issuer = socket.issuer if socket is not None else None
+        invocations.append(Invocation.from_record(record, domain, issuer))
     return invocations
 
 

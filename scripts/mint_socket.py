@@ -1,9 +1,14 @@
-"""Mint a compute socket served by the calling (staked) compute node.
+"""Mint a compute socket issued by the calling (staked) compute node.
 
     ape run mint_socket --network ethereum:local:foundry --account TEST::6 \
-        --workload matmul-f32 --capacity 50 --price 0.001 --days 30 --invocations 1000
+        --workload matmul-f32 --capacity 50 --price 0.001 --days 30 --invocations 1000 \
+        --serving issuer-only
 
 The node must be an active staked compute node that declared the workload (`ape run register_node`).
+`--serving` sets the socket's serving terms, fixed for its life: `issuer-only` (the default: the
+node alone serves it), `open-staked` (any staked compute node that declares the workload) or
+`open-any` (any node that declares it, staked or not). When another node serves it, the issuer is
+paid GPUComputeReward's ISSUER_SHARE_BPS of the price.
 """
 
 import click
@@ -20,6 +25,13 @@ from scripts._operator import (
 )
 
 DAY = 24 * 3600
+
+# The serving terms by name: (open_serving, stake_required).
+SERVING_TERMS = {
+    "issuer-only": (False, True),
+    "open-staked": (True, True),
+    "open-any": (True, False),
+}
 
 
 @click.command(cls=ConnectedProviderCommand)
@@ -40,6 +52,13 @@ DAY = 24 * 3600
 )
 @click.option("--uri", default="", help="Metadata URI.")
 @click.option("--to", "recipient", default=None, help="First holder (default: the node itself).")
+@click.option(
+    "--serving",
+    type=click.Choice(list(SERVING_TERMS)),
+    default="issuer-only",
+    show_default=True,
+    help="Which nodes may serve the socket (fixed at mint).",
+)
 def cli(
     network,
     account,
@@ -52,6 +71,7 @@ def cli(
     invocations,
     uri,
     recipient,
+    serving,
 ):
     """Mint a socket for one of the node's workloads."""
     account = require_account(account)
@@ -67,11 +87,13 @@ def cli(
             expiry,
             invocations,
             uri,
+            *SERVING_TERMS[serving],
             sender=account,
         )
     token_id = next(iter(sockets.SocketMinted.from_receipt(receipt))).token_id
-    click.echo(f"Minted socket #{token_id} served by {account.address}")
+    click.echo(f"Minted socket #{token_id} issued by {account.address}")
     click.echo(f"  holder:      {sockets.ownerOf(token_id)}")
     click.echo(f"  workload:    {workload}, capacity {capacity} E, {invocations} invocations/epoch")
     click.echo(f"  price:       {format_emc(price_wei)} per invocation")
     click.echo(f"  expires at:  {expiry} ({days} days)")
+    click.echo(f"  serving:     {serving}")

@@ -50,15 +50,20 @@ def mint_socket(
     price: int,
     lifetime_s: int = 30 * 86_400,
     invocations_per_epoch: int = 1_000_000,
+    open_serving: bool = False,
+    stake_required: bool = True,
 ) -> int:
     """Mint, as the active compute node ``node``, a socket on ``workload`` to ``holder``.
 
-    Return its id. The node must have declared ``workload``.
+    Return its id. The node must have declared ``workload``. The serving terms default to
+    issuer-only: ``node`` alone serves the socket.
     """
     sockets = client["ComputeSocket"]
     socket_id = sockets.functions.next_token_id().call()
     expiry = client.w3.eth.get_block("latest")["timestamp"] + lifetime_s
-    call = sockets.functions.mint(holder, workload, 1, price, expiry, invocations_per_epoch, "")
+    call = sockets.functions.mint(
+        holder, workload, 1, price, expiry, invocations_per_epoch, "", open_serving, stake_required
+    )
     client.transact(node, call)
     return socket_id
 

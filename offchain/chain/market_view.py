@@ -1,19 +1,18 @@
 """The routers' ``ChainView``: sockets, nodes and escrow from the contracts, answered from a cache.
 
 A router checks every request against the socket (holder, ERC-4907 user and its expiry,
-workload, price, issuer), the socket issuer's and the serving node's registry entries
-(registered, compute stake, blacklist, workloads) and the user's escrow (deposits, withdrawal
-request, spending applied). ``MarketView`` answers those from memory, never waiting: a key not
-read yet is answered absent (no socket, no registry entry, an empty escrow), counted as a miss
-and looked up in the background, and ``ready`` waits, bounded, for the keys one request needs.
+workload, price, issuer, serving terms), the socket issuer's and the serving node's registry
+entries (registered, compute stake, blacklist, workloads) and the user's escrow (deposits,
+withdrawal request, spending applied). ``MarketView`` answers those from memory, never waiting:
+a key not read yet is answered absent (no socket, no registry entry, an empty escrow), counted
+as a miss and looked up in the background, and ``ready`` waits, bounded, for the keys one
+request needs.
 It follows ComputeSocket's, Staking's and ComputeMarket's events, so a mint, a transfer, a new
 or revoked user, a deposit, a withdrawal request or a proven spend shows within a poll of its
 block; it is a ``CachedView`` (offchain/chain/cached_view.py), the same core as the stake view.
 
 What the chain cannot say, the view does not invent (docs/decisions.md):
 
-* ComputeSocket stores no serving terms, so every socket is issuer-only and requires stake
-  (``open_serving`` False, ``stake_required`` True), as ``rules.py`` reads it;
 * ComputeMarket stores only the latest billing root, not each user's cumulative spent in it, so
   ``proven_spent`` is the spent last proven against a root and applied (``spent_settled``);
 * nonces are not on the chain: the router's record of used nonces answers ``nonce_used``.
@@ -99,6 +98,7 @@ class MarketReader:
         self.addresses = dict(addresses)
         sockets, staking, market = (abis[addresses[name]] for name in CONTRACTS)
         self._socket = AbiFunction.of(sockets, "sockets", ["uint256"])
+        self._terms = AbiFunction.of(sockets, "serving_terms", ["uint256"])
         self._owner = AbiFunction.of(sockets, "ownerOf", ["uint256"])
         self._user = AbiFunction.of(sockets, "userOf", ["uint256"])
         self._user_expires = AbiFunction.of(sockets, "userExpires", ["uint256"])
@@ -136,7 +136,7 @@ class MarketReader:
         staking = self.addresses["Staking"]
         market = self.addresses["ComputeMarket"]
         if kind == SOCKET:
-            fns = (self._socket, self._owner, self._user, self._user_expires)
+            fns = (self._socket, self._terms, self._owner, self._user, self._user_expires)
             return [Call(sockets, fn, (ident,)) for fn in fns]
         if kind == NODE:
             return [
@@ -159,10 +159,11 @@ def _required(answer: tuple | None, what: str) -> tuple:
 
 
 def _socket_answer(socket_id: int, answers: Any) -> SocketInfo | None:
-    record, owner, user, user_expires = (next(answers) for _ in range(4))
+    record, terms, owner, user, user_expires = (next(answers) for _ in range(5))
     workload, _capacity, price, issuer, expiry, _budget = _required(record, "sockets")[0]
     if int(issuer, 16) == 0:
         return None  # never minted, or burned: the record is cleared
+    open_serving, stake_required = _required(terms, "serving_terms")[0]
     holder = _required(owner, "ownerOf of a minted socket")[0]
     delegate = _required(user, "userOf")[0]
     return SocketInfo(  # eth_abi decodes addresses in lower case; bindings carry checksums
@@ -173,8 +174,8 @@ def _socket_answer(socket_id: int, answers: Any) -> SocketInfo | None:
         expiry=expiry,
         user=None if int(delegate, 16) == 0 else to_checksum_address(delegate),
         user_expires=_required(user_expires, "userExpires")[0],
-        open_serving=False,  # ComputeSocket stores no serving terms: issuer-only
-        stake_required=True,
+        open_serving=open_serving,  # fixed at mint (SocketMinted carries them too)
+        stake_required=stake_required,
     )
 
 

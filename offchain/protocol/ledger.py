@@ -16,31 +16,42 @@ from eth_utils import to_checksum_address
 
 from offchain.protocol import billing, merkle, rewards
 from offchain.protocol.invocation import InvocationDomain, InvocationRecord, record_digest
+from offchain.protocol.invocation.rules import price_split
 
 
 @dataclass(frozen=True)
 class Invocation:
-    """One settled invocation: who paid, who served, who routed, the price and the record's id."""
+    """One settled invocation: who paid, who served and routed it, the price, the issuer, its id.
+
+    ``issuer`` is None when the serving node is the socket's issuer (then it is paid as the node).
+    """
 
     user: str
     node_owner: str
     router: str
     price: int
     record_hash: bytes
+    issuer: str | None = None
 
     @classmethod
-    def from_record(cls, record: InvocationRecord, domain: InvocationDomain) -> "Invocation":
-        """Return what ``record`` bills: its signer pays its receipt's price to its node and router.
+    def from_record(
+        cls, record: InvocationRecord, domain: InvocationDomain, socket_issuer: str | None = None
+    ) -> "Invocation":
+        """Return what ``record`` bills: its signer pays its receipt's price to those it names.
 
-        ``record_hash`` is the record's EIP-712 digest under ``domain`` (``record_digest``).
+        The node and router earn their shares, and ``socket_issuer`` (the socket's issuer, as
+        the chain reads it) its share when another node served the socket. ``record_hash`` is
+        the record's EIP-712 digest under ``domain`` (``record_digest``).
         """
         receipt = record.receipt
+        issuer = socket_issuer if socket_issuer not in (None, receipt.worker) else None
         return cls(
             user=record.request.user,
             node_owner=receipt.worker,
             router=receipt.router,
             price=receipt.price,
             record_hash=record_digest(record, domain),
+            issuer=issuer,
         )
 
 
@@ -53,13 +64,22 @@ class Ledger:
     earned: dict[str, int] = field(default_factory=dict)
 
     def apply(self, invocations: list[Invocation]) -> int:
-        """Bill and credit ``invocations``; return the batch's billed total."""
+        """Bill and credit ``invocations``; return the batch's billed total.
+
+        Each price is split as ``rules.price_split`` (and GPUComputeReward's ``split_price``)
+        says: the router's share, the issuer's share when another node served its socket, and
+        the node the rest.
+        """
         billed = 0
         for invocation in invocations:
-            router_cut, node_cut = rewards.split_invocation(invocation.price, self.router_share_bps)
+            issuer = invocation.issuer
+            issuer_served = issuer is None or issuer.lower() == invocation.node_owner.lower()
+            split = price_split(invocation.price, issuer_served, self.router_share_bps)
             self._add(self.spent, invocation.user, invocation.price)
-            self._add(self.earned, invocation.router, router_cut)
-            self._add(self.earned, invocation.node_owner, node_cut)
+            self._add(self.earned, invocation.router, split.router)
+            self._add(self.earned, invocation.node_owner, split.node)
+            if not issuer_served:
+                self._add(self.earned, issuer, split.issuer)
             billed += invocation.price
         return billed
 

@@ -50,7 +50,13 @@ from offchain.net.streams import (
 )
 from offchain.protocol import protocol_ids as protocols
 from offchain.protocol.errors import InputRejected
-from offchain.protocol.invocation import EscrowInfo, InvocationRecord, encode_record
+from offchain.protocol.invocation import (
+    EscrowInfo,
+    InvocationRecord,
+    NodeInfo,
+    admits,
+    encode_record,
+)
 from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER, ROLE_VALIDATOR
 from offchain.protocol.wire import Join, RecordBatch, Request, Response, encode
 from offchain.routers import mesh as meshlib
@@ -554,16 +560,24 @@ class RouterAgent:
                 return planner.refusal(request, step), None
 
     def _barred(self, checks: InvocationChecks, ticket: Ticket) -> list[str]:
-        """Return the linked nodes that may not serve ``ticket``'s socket (issuer-only terms)."""
+        """Return the linked nodes that ``ticket``'s socket's serving terms do not admit.
+
+        That is every node but the issuer for an issuer-only socket, and the nodes linked
+        without a compute stake for an open socket that requires one, by the stake and workloads
+        the router knows for each link. The receipt is still checked against the node's registry
+        entry on the chain (``check_node``), which has the last word.
+        """
         socket = checks.view.socket(ticket.order.socket_id)
-        if socket is None or socket.open_serving:
+        if socket is None:
             return []
         table = self.node_links.table
-        return [
-            peer
-            for peer in table.by_workload.get(ticket.order.workload, ())
-            if table.nodes[peer].address != socket.issuer
-        ]
+        barred = []
+        for peer in table.by_workload.get(ticket.order.workload, ()):
+            entry = table.nodes[peer]
+            linked = NodeInfo(staked=entry.staked, blacklisted=False, workloads=entry.workloads)
+            if not admits(socket, entry.address, linked):
+                barred.append(peer)
+        return barred
 
     # ------------------------------------------------------------------ gossip
 

@@ -164,7 +164,10 @@ def compute_node(staking, stake_as, node_owner):
 
 @pytest.fixture
 def create_socket(sockets, compute_node, chain):
-    """Mint a socket served by compute_node: create_socket(to=..., price=...) -> token id."""
+    """Mint a socket issued by compute_node: create_socket(to=..., price=...) -> token id.
+
+    ``terms`` is ``(open_serving, stake_required)``; None mints without them (issuer-only).
+    """
     from tests.contracts.helpers import single_event
 
     def _create_socket(
@@ -175,18 +178,34 @@ def create_socket(sockets, compute_node, chain):
         expiry=None,
         invocations_per_epoch=1_000,
         uri="ipfs://socket",
+        terms=None,
     ):
         expiry = chain.pending_timestamp + 30 * 24 * 3600 if expiry is None else expiry
-        receipt = sockets.mint(
-            to or compute_node,
-            workload,
-            capacity,
-            price,
-            expiry,
-            invocations_per_epoch,
-            uri,
-            sender=compute_node,
-        )
+        args = [to or compute_node, workload, capacity, price, expiry, invocations_per_epoch, uri]
+        receipt = sockets.mint(*args, *(terms or ()), sender=compute_node)
         return single_event(receipt, sockets.SocketMinted).token_id
 
     return _create_socket
+
+
+@pytest.fixture
+def serving_nodes(accounts, staking, stake_as, compute_node, deployer):
+    """One account per case of the serving rule: the issuer (compute_node) and nodes other than
+    it: staked, unstaked, staked without the workload, blacklisted, and a stranger."""
+    from tests.contracts.helpers import ROLE_COMPUTE
+
+    staked, unstaked, undeclared, blacklisted, stranger = accounts[10:15]
+    for node in (staked, undeclared, blacklisted):
+        stake_as(node, ROLE_COMPUTE, MIN_COMPUTE_STAKE)
+    for node in (staked, unstaked, blacklisted):
+        staking.declare_node("", 1_024, 1, WORKLOADS, sender=node)
+    staking.declare_node("", 1_024, 1, ["nbody"], sender=undeclared)
+    staking.set_blacklisted(blacklisted, True, sender=deployer)
+    return {
+        "issuer": compute_node,
+        "staked": staked,
+        "unstaked": unstaked,
+        "undeclared": undeclared,
+        "blacklisted": blacklisted,
+        "stranger": stranger,
+    }

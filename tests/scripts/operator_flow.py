@@ -95,6 +95,8 @@ def steps(node: str, user: str, validator: str, workdir: Path) -> list[tuple[str
                 "1000",
                 "--uri",
                 "ipfs://matmul-f32-socket",
+                "--serving",
+                "open-staked",
             ],
         ),
         (

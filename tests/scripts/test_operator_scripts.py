@@ -114,13 +114,15 @@ def test_refusals__clear_one_line_errors(flow):
 
 def test_mint_list_buy__socket_changes_hands_with_fee(flow):
     steps, w3, workdir = flow
-    assert "Minted socket #1" in ok(steps, "mint socket")
+    minted = ok(steps, "mint socket")
+    assert "Minted socket #1" in minted and "serving:     open-staked" in minted
     assert "protocol fee:      1 EMC (2.5 %)" in ok(steps, "list socket")
     assert "Bought socket #1 for 40 EMC" in ok(steps, "buy socket")
     sockets, token = contract(w3, workdir, "ComputeSocket"), contract(w3, workdir, "EMCToken")
     node, user, deployer = w3.eth.accounts[6], w3.eth.accounts[7], w3.eth.accounts[0]
     assert sockets.functions.ownerOf(1).call() == user
     assert tuple(sockets.functions.sockets(1).call())[:4] == ("matmul-f32", 50, 10**15, node)
+    assert tuple(sockets.functions.serving_terms(1).call()) == (True, True)
     # node: 500 funded - 100 staked (pending unbonding at the end) + 39 from the sale
     # + its 90 % of the 2 EMC commit 1 billed, claimed
     assert token.functions.balanceOf(node).call() == 439 * EMC + 2 * EMC * 9 // 10

@@ -56,7 +56,14 @@ from offchain.protocol.invocation.encoding import (
     request_from_map,
     request_to_map,
 )
-from offchain.protocol.invocation.rules import may_serve, needs_stake, socket_price, split_price
+from offchain.protocol.invocation.rules import (
+    admits,
+    may_serve,
+    needs_stake,
+    price_split,
+    socket_price,
+    split_price,
+)
 from offchain.protocol.invocation.types import (
     ChainView,
     EscrowInfo,
@@ -83,6 +90,7 @@ __all__ = [
     "PriceSplit",
     "Receipt",
     "SocketInfo",
+    "admits",
     "check_affordable",
     "check_escrow",
     "check_freshness",
@@ -105,6 +113,7 @@ __all__ = [
     "escrow_headroom",
     "may_serve",
     "needs_stake",
+    "price_split",
     "receipt_digest",
     "receipt_from_map",
     "receipt_to_map",

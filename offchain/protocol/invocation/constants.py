@@ -27,10 +27,12 @@ SIGNATURE_BYTES = 65
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 MAX_LOW_S = SECP256K1_N // 2
 
-# Who is paid what out of each invocation's price, in basis points of the price (BPS = 100 %).
-# The router that routed the invocation: the network's router share (README parameters).
+# Who is paid what out of each invocation's price, in basis points of the price (BPS = 100 %),
+# as GPUComputeReward defines them (``DEFAULT_ROUTER_SHARE_BPS``, ``ISSUER_SHARE_BPS``, ``BPS``).
+# The router that routed the invocation: the default of the network's router share
+# (GPUComputeReward's ``router_share_bps``, which governance may set up to 9,000).
 ROUTER_SHARE_BPS = DEFAULT_ROUTER_SHARE_BPS
-# The socket's issuer, when a node other than the issuer served an open socket.
+# The socket's issuer, when a node other than the issuer served an open socket (a constant).
 ISSUER_SHARE_BPS = 1_000
 # The serving node gets the rest of the price.
 TOTAL_BPS = BPS

@@ -62,7 +62,8 @@ class InvocationRecord:
 class SocketInfo:
     """What a socket grants, as ComputeSocket stores it, with its holder and ERC-4907 user.
 
-    ``issuer`` is the node (or pool operator) that minted the socket. ``open_serving`` lets any
+    ``issuer`` is the node (or pool operator) that minted the socket. The serving terms
+    (ComputeSocket's ``serving_terms``, fixed at mint): ``open_serving`` lets any
     registered node that serves the workload serve the socket; otherwise only the issuer does.
     ``stake_required`` makes a serving node other than the issuer need an active compute stake
     (the issuer always needs one: a socket whose issuer is inactive serves no one).

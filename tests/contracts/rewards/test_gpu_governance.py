@@ -45,14 +45,16 @@ def test_set_emission_per_commit__not_owner__reverts(gpu_reward, stranger):
 
 
 def test_set_router_share_bps__owner__changes_with_event(gpu_reward, deployer):
-    receipt = gpu_reward.set_router_share_bps(10_000, sender=deployer)
-    assert gpu_reward.router_share_bps() == 10_000
-    assert single_event(receipt, gpu_reward.RouterShareChanged).bps == 10_000
+    receipt = gpu_reward.set_router_share_bps(9_000, sender=deployer)
+    assert gpu_reward.router_share_bps() == 9_000
+    assert single_event(receipt, gpu_reward.RouterShareChanged).bps == 9_000
+    assert gpu_reward.split_price(1_000, False) == (0, 900, 100), "the node's part can reach 0"
 
 
-def test_set_router_share_bps__above_100_percent__reverts(gpu_reward, deployer):
-    with ape.reverts("reward: share above 100%"):
-        gpu_reward.set_router_share_bps(10_001, sender=deployer)
+def test_set_router_share_bps__with_issuer_share_above_100_percent__reverts(gpu_reward, deployer):
+    assert gpu_reward.ISSUER_SHARE_BPS() == 1_000
+    with ape.reverts("reward: shares above 100%"):
+        gpu_reward.set_router_share_bps(9_001, sender=deployer)
 
 
 def test_set_router_share_bps__not_owner__reverts(gpu_reward, stranger):

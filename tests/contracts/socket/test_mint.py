@@ -37,6 +37,7 @@ def test_mint__active_compute_node__records_socket_and_emits(sockets, chain, com
     assert (log.token_id, log.node, log.owner) == (1, compute_node.address, user.address)
     assert (log.workload, log.capacity, log.price) == ("mlp-infer", 75, 3 * 10**15)
     assert (log.expiry, log.invocations_per_epoch) == (args[4], 500)
+    assert (log.open_serving, log.stake_required) == (False, True), "issuer-only by default"
     transfer = single_event(receipt, sockets.Transfer)
     assert (transfer.sender, transfer.receiver, transfer.token_id) == (
         ape.utils.ZERO_ADDRESS,

@@ -92,14 +92,16 @@ class StakingChain:
         workload: str = "matmul-f32",
         price: int = 10**15,
         lifetime_s: int = 86_400,
+        terms: tuple[bool, bool] | None = None,
     ) -> int:
-        """Mint a socket served by ``node`` (staked, declared) to ``holder``; return its id."""
+        """Mint a socket issued by ``node`` (staked, declared) to ``holder``; return its id.
+
+        ``terms`` is ``(open_serving, stake_required)``; None mints without them (issuer-only).
+        """
         expiry = self.client.w3.eth.get_block("latest")["timestamp"] + lifetime_s
         socket_id = self.sockets.functions.next_token_id().call()
-        self.client.transact(
-            node,
-            self.sockets.functions.mint(holder, workload, 100, price, expiry, 1_000, "ipfs://s"),
-        )
+        args = (holder, workload, 100, price, expiry, 1_000, "ipfs://s", *(terms or ()))
+        self.client.transact(node, self.sockets.functions.mint(*args))
         return socket_id
 
     def set_user(self, holder: LocalAccount, socket_id: int, user: str, expires: int) -> None:

@@ -60,11 +60,28 @@ def test_from_record__bills_the_signer_the_receipt_price_under_the_record_digest
     assert Invocation.from_record(served, elsewhere).record_hash != record_digest(served, DOMAIN)
 
 
+def test_from_record__names_the_socket_issuer_only_when_another_node_served():
+    served = record(1_000, 7)
+    issuer = "0x" + "ab" * 20
+    assert Invocation.from_record(served, DOMAIN, issuer).issuer == issuer
+    assert Invocation.from_record(served, DOMAIN, NODE).issuer is None  # the issuer served it
+    assert Invocation.from_record(served, DOMAIN).issuer is None
+
+
 def test_apply__bills_user_and_splits_price_between_router_and_node():
     ledger = Ledger(router_share_bps=1_000)
     assert ledger.apply([invocation(1_000), invocation(10, 1)]) == 1_010
     assert ledger.spent == {USER: 1_010}
     assert ledger.earned == {ROUTER: 100 + 1, NODE: 900 + 9}
+
+
+def test_apply__another_node_served_an_open_socket__issuer_gets_its_share():
+    issuer = to_checksum_address("0x" + "44" * 20)
+    ledger = Ledger()
+    served = Invocation(USER, NODE, ROUTER, 1_009, b"\x01" * 32, issuer=issuer)
+    by_issuer = Invocation(USER, NODE, ROUTER, 1_000, b"\x02" * 32, issuer=NODE)
+    assert ledger.apply([served, by_issuer]) == 2_009
+    assert ledger.earned == {ROUTER: 100 + 100, NODE: 809 + 900, issuer: 100}
 
 
 def test_apply__is_cumulative_across_batches():

@@ -39,6 +39,7 @@ class ContractView:
         if node == ZERO:
             return None
         user = self.sockets.functions.userOf(socket_id).call()
+        open_serving, stake_required = self.sockets.functions.serving_terms(socket_id).call()
         return SocketInfo(
             holder=self.sockets.functions.ownerOf(socket_id).call(),
             workload=workload,
@@ -47,6 +48,8 @@ class ContractView:
             expiry=expiry,
             user=None if user == ZERO else user,
             user_expires=self.sockets.functions.userExpires(socket_id).call(),
+            open_serving=open_serving,
+            stake_required=stake_required,
         )
 
     def node(self, address: str) -> NodeInfo | None:
