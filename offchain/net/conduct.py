@@ -1,10 +1,13 @@
-"""A record of refusals per key (a peer id, a source address) and who is refused until when.
+"""Conduct: a peer refused ``strikes`` times within ``window_s`` is cut off for ``cool_down_s``.
 
-Pure apart from the times passed in; memory is bounded by ``max_tracked`` keys for strikes and
-as many for refusals, each holding at most ``strikes`` times.
+The rule is defined once here (``ConductPolicy`` and ``strike``) and kept in two records: the
+mutable ``PeerConduct`` of the stream fault boundary and the source gate (keys are peer ids or
+source addresses), and the router mesh's immutable ``mesh.Conduct``. Times are monotonic
+seconds, passed in.
 """
 
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,15 +27,34 @@ class ConductPolicy:
             raise ValueError("strikes, window and tracked peers must be positive")
 
 
+# The stream fault boundary's policy, and the defaults of ``--strikes`` and ``--cool-down``.
+PEER_CONDUCT = ConductPolicy()
+
+
+def strike(times: Sequence[float], now: float, policy: ConductPolicy) -> tuple[int, bool]:
+    """Weigh one more strike against a peer at ``now``; return what it changes.
+
+    ``times`` are the peer's earlier strikes, oldest first. Returns how many of the oldest no
+    longer count (``window_s`` or more before ``now``: the record forgets them), and whether this
+    strike is the ``strikes``-th within the window. If it is, the peer is cut off: refused until
+    ``now + cool_down_s``, its strikes forgotten, and not struck again until then. If not, the
+    record keeps ``now`` after the times that still count. Costs one step per time forgotten.
+    """
+    stale = 0
+    while stale < len(times) and now - times[stale] >= policy.window_s:
+        stale += 1
+    return stale, len(times) - stale + 1 >= policy.strikes
+
+
 class PeerConduct:
-    """Recent refusals per peer, and the peers cut off until when (monotonic seconds).
+    """Recent strikes per peer, and the peers cut off until when (``strike`` decides).
 
     Memory is bounded by ``policy.max_tracked`` peers for strikes and as many for bans, each
-    holding at most ``policy.strikes`` times.
+    holding fewer than ``policy.strikes`` times.
     """
 
     def __init__(self, policy: ConductPolicy | None = None) -> None:
-        self.policy = policy or ConductPolicy()
+        self.policy = policy or PEER_CONDUCT
         self._strikes: OrderedDict[str, deque[float]] = OrderedDict()
         self._banned: OrderedDict[str, float] = OrderedDict()
 
@@ -41,11 +63,12 @@ class PeerConduct:
         policy = self.policy
         if self.banned_for(peer, now) > 0:
             return False
-        times = self._strikes.pop(peer, None) or deque(maxlen=policy.strikes)
-        while times and now - times[0] >= policy.window_s:
+        times = self._strikes.pop(peer, None) or deque()
+        stale, cut = strike(times, now, policy)
+        for _ in range(stale):
             times.popleft()
-        times.append(now)
-        if len(times) < policy.strikes:
+        if not cut:
+            times.append(now)
             self._strikes[peer] = times
             _trim(self._strikes, policy.max_tracked)
             return False

@@ -306,7 +306,7 @@ class RouterAgent:
 
     @conduct.setter
     def conduct(self, conduct: meshlib.Conduct) -> None:
-        """Replace the mesh conduct record (its policy: limit, window, cool-down)."""
+        """Replace the mesh conduct record (``policy``: strikes, window, cool-down)."""
         self.mesh_links.conduct = conduct
 
     # ------------------------------------------------------------------ lifecycle

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass, field
 
+from offchain.net.conduct import PEER_CONDUCT
+
 
 @dataclass(frozen=True)
 class RouterConfig:
@@ -61,8 +63,8 @@ class RouterConfig:
     gossip_burst: int = 4_000
     # A peer refused this many times within a minute (malformed input and the like) is
     # disconnected and refused for ``cool_down_s`` (``net/boundary.py``).
-    strikes: int = 5
-    cool_down_s: float = 300.0
+    strikes: int = PEER_CONDUCT.strikes
+    cool_down_s: float = PEER_CONDUCT.cool_down_s
     # A source IP address from which this many peers were cut off within a minute is refused new
     # connections, before any handshake, for ``cool_down_s`` (0: never).
     source_cut_offs: int = 3

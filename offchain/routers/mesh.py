@@ -10,7 +10,9 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import TypeVar
 
+from offchain.net.conduct import PEER_CONDUCT, ConductPolicy, strike
 from offchain.protocol.wire import MAX_PEERS_IN_SUMMARY, Summary
 from offchain.routers import signing
 
@@ -19,12 +21,15 @@ MAX_HOPS = 4
 # Origins whose highest sequence number we remember after their summary is forgotten.
 MAX_REMEMBERED = 4_096
 
-# A neighbour that relays this many summaries refused as evidence of misbehaviour within the
-# window is cut off: its mesh links are closed, and it may not link again (by peer id or by
-# address) until the cool-down has passed.
-STRIKE_LIMIT = 5
-STRIKE_WINDOW_S = 60.0
-COOL_DOWN_S = 600.0
+# A neighbour that relays ``strikes`` summaries refused as evidence of misbehaviour within the
+# window is cut off (the rule of ``net/conduct.py``): its mesh links are closed, and it may not
+# link again (by peer id or by address) until the cool-down has passed. Strikes and window are
+# the stream boundary's (``PEER_CONDUCT``); the cool-down is twice as long, and no flag sets
+# it, because only proof counts here: an honest neighbour never sends a summary refused as
+# ``EVIDENCE``, while the boundary refuses any malformed input, which a peer running other
+# software may send in good faith. The ban also takes the neighbour's staked address, so a new
+# peer id does not shorten it.
+MESH_CONDUCT = replace(PEER_CONDUCT, cool_down_s=600.0)
 # Which refusals count against the neighbour that sent the summary. A router verifies every
 # summary before it takes or relays it, and relays the origin's bytes unchanged, so an honest
 # neighbour never sends one that is malformed, cut short, without a binding or with a forged
@@ -49,6 +54,8 @@ EVIDENCE = frozenset(
     }
 )
 BENIGN = frozenset({signing.EXPIRED_BINDING, signing.UNSTAKED_ORIGIN})
+
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True)
@@ -78,19 +85,15 @@ class Conduct:
     """Recent evidence against each mesh neighbour, and who is cut off until when.
 
     ``strikes`` holds, per neighbour peer id, the times of its refusals in ``EVIDENCE`` within
-    the last ``window_s``; ``limit`` of them cut it off. ``banned`` holds, per peer id and per
-    address, the time its cool-down ends. Times are monotonic seconds.
+    the last ``policy.window_s``; ``policy.strikes`` of them cut it off. ``banned`` holds, per
+    peer id and per address, the time its cool-down ends. Each holds at most
+    ``policy.max_tracked`` keys, the least recently changed forgotten first. Times are
+    monotonic seconds.
     """
 
-    limit: int = STRIKE_LIMIT
-    window_s: float = STRIKE_WINDOW_S
-    cool_down_s: float = COOL_DOWN_S
+    policy: ConductPolicy = MESH_CONDUCT
     strikes: Mapping[str, tuple[float, ...]] = field(default_factory=lambda: MappingProxyType({}))
     banned: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
-
-    def __post_init__(self) -> None:
-        if self.limit < 1 or self.window_s <= 0 or self.cool_down_s < 0:
-            raise ValueError("conduct limit and window must be positive, cool-down not negative")
 
 
 @dataclass(frozen=True)
@@ -277,29 +280,36 @@ def record_refusal(
 ) -> tuple[Conduct, bool]:
     """Return the conduct after ``neighbour`` sent a refused summary, and whether to cut it off.
 
-    ``reason`` is the refusal's; a benign one changes nothing. On the ``limit``-th piece of
-    evidence within ``window_s`` the neighbour's strikes are cleared and its peer id and
-    ``address`` (the one it is bound to) are banned for ``cool_down_s``.
+    ``reason`` is the refusal's; a benign one changes nothing, and neither does one from a
+    neighbour already cut off. Otherwise it is a strike (``net/conduct.strike``): on the
+    ``policy.strikes``-th within ``policy.window_s`` the neighbour's strikes are cleared and its
+    peer id and ``address`` (the one it is bound to) are banned for ``policy.cool_down_s``.
+    Strikes of neighbours quiet for the window, and bans that ended, are forgotten.
     """
-    if not is_evidence(reason):
+    if not is_evidence(reason) or cool_down_left(conduct, neighbour, now) > 0:
         return conduct, False
+    policy = conduct.policy
     strikes = {
         peer: times
         for peer, times in conduct.strikes.items()
-        if peer != neighbour and now - times[-1] < conduct.window_s
+        if peer != neighbour and now - times[-1] < policy.window_s
     }
-    recent = (
-        *(t for t in conduct.strikes.get(neighbour, ()) if now - t < conduct.window_s),
-        now,
-    )
-    if len(recent) < conduct.limit:
-        strikes[neighbour] = recent
+    held = conduct.strikes.get(neighbour, ())
+    stale, cut = strike(held, now, policy)
+    if not cut:
+        strikes[neighbour] = (*held[stale:], now)
+        strikes = _newest(strikes, policy.max_tracked)
         return replace(conduct, strikes=MappingProxyType(strikes)), False
-    banned = {key: until for key, until in conduct.banned.items() if until > now}
-    until = now + conduct.cool_down_s
+    banned = {
+        key: until
+        for key, until in conduct.banned.items()
+        if until > now and key not in (neighbour, address)
+    }
+    until = now + policy.cool_down_s
     banned[neighbour] = until
     if address:
         banned[address] = until
+    banned = _newest(banned, policy.max_tracked)
     return (
         replace(conduct, strikes=MappingProxyType(strikes), banned=MappingProxyType(banned)),
         True,
@@ -309,3 +319,10 @@ def record_refusal(
 def cool_down_left(conduct: Conduct, key: str, now: float) -> float:
     """Return the seconds the neighbour with peer id or address ``key`` is still refused for."""
     return max(0.0, conduct.banned.get(key, now) - now)
+
+
+def _newest(entries: dict[str, _V], size: int) -> dict[str, _V]:
+    """Return ``entries`` without its oldest beyond ``size`` (in insertion order)."""
+    if len(entries) <= size:
+        return entries
+    return dict(list(entries.items())[-size:])

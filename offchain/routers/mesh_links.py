@@ -437,10 +437,10 @@ class MeshLinks:
             "refused for %.0f s",
             peer,
             address,
-            self.conduct.limit,
-            self.conduct.window_s,
+            self.conduct.policy.strikes,
+            self.conduct.policy.window_s,
             reason,
-            self.conduct.cool_down_s,
+            self.conduct.policy.cool_down_s,
         )
         self.mesh = meshlib.forget_router(self.mesh, peer)
         self.metrics.mesh_links.labels(outcome="cut-off").inc()

@@ -19,7 +19,7 @@ import trio
 from offchain.chain.identity import encode_binding, make_binding
 from offchain.crypto.keys import generate_keypair
 from offchain.net.boundary import StreamGuard
-from offchain.net.conduct import ConductPolicy, PeerConduct
+from offchain.net.conduct import PEER_CONDUCT, ConductPolicy, PeerConduct
 from offchain.net.host import identity_from_seed, listen_addrs_of, make_host
 from offchain.net.limits import node_limits
 from offchain.net.no_yield import NoYieldSemaphore
@@ -140,8 +140,8 @@ class NodeConfig:
     silence_s: float = 90.0
     # A peer refused this many times within a minute (malformed input and the like) is
     # disconnected and refused for ``cool_down_s`` (``net/boundary.py``).
-    strikes: int = 5
-    cool_down_s: float = 300.0
+    strikes: int = PEER_CONDUCT.strikes
+    cool_down_s: float = PEER_CONDUCT.cool_down_s
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     ready_file: str | None = None

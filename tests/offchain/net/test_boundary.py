@@ -5,7 +5,7 @@ import trio
 import trio.testing
 
 from offchain.net.boundary import StreamGuard
-from offchain.net.conduct import ConductPolicy, PeerConduct
+from offchain.net.conduct import ConductPolicy, PeerConduct, strike
 from offchain.net.host import identity_from_seed, make_host
 from offchain.net.limits import node_limits
 from offchain.protocol.errors import InputRejected
@@ -25,6 +25,25 @@ def test_conduct__strikes_within_window__cut_off_for_cool_down() -> None:
 def test_conduct__strikes_spread_beyond_window__never_cut_off() -> None:
     conduct = PeerConduct(ConductPolicy(strikes=3, window_s=10, cool_down_s=100))
     assert not any(conduct.strike("p", t * 6.0) for t in range(20))
+
+
+def test_strike__counts_within_window__stale_times_forgotten() -> None:
+    rule = ConductPolicy(strikes=3, window_s=10, cool_down_s=100)
+    assert strike((), 0.0, rule) == (0, False)
+    assert strike((0.0,), 5.0, rule) == (0, False)
+    assert strike((0.0, 5.0), 9.9, rule) == (0, True)
+    # Exactly window_s old no longer counts; the times are the caller's, untouched.
+    assert strike((0.0, 5.0), 10.0, rule) == (1, False)
+    assert strike((0.0, 5.0), 16.0, rule) == (2, False)
+    assert strike((7.0,), 8.0, ConductPolicy(strikes=1)) == (0, True)
+
+
+def test_conduct__cut_off_peer__not_struck_again_during_cool_down() -> None:
+    conduct = PeerConduct(ConductPolicy(strikes=1, window_s=10, cool_down_s=5))
+    assert conduct.strike("p", 0.0)
+    assert not conduct.strike("p", 1.0)
+    assert conduct.banned_for("p", 1.0) == 4.0
+    assert conduct.strike("p", 5.0)
 
 
 def test_conduct__many_peers__memory_bounded() -> None:

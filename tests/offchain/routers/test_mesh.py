@@ -1,21 +1,22 @@
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from offchain.net.conduct import ConductPolicy, PeerConduct
 from offchain.protocol.wire import Summary
 from offchain.routers import signing
 from offchain.routers.mesh import (
     BENIGN,
-    COOL_DOWN_S,
     DROP,
     DROP_AS_EVIDENCE,
     EVIDENCE,
     FLOOD_NOTE_S,
     MAX_HOPS,
+    MESH_CONDUCT,
     MESH_FLOOD,
     READ,
-    STRIKE_LIMIT,
-    STRIKE_WINDOW_S,
     SUMMARY_TTL_S,
     Allowance,
     Conduct,
@@ -183,6 +184,11 @@ def test_accept__remembered_seqs_bounded_but_held_ones_kept(monkeypatch):
 FORGED = "summary-wrong-signer"
 
 
+def policy(**changes) -> ConductPolicy:
+    """Return the mesh's conduct policy with ``changes``."""
+    return replace(MESH_CONDUCT, **changes)
+
+
 def strikes(
     conduct: Conduct, neighbour: str, times, reason: str = FORGED
 ) -> tuple[Conduct, list[bool]]:
@@ -195,19 +201,19 @@ def strikes(
 
 
 def test_conduct__limit_pieces_of_evidence_within_window__cut_off_once():
-    conduct = Conduct(limit=3, window_s=10.0, cool_down_s=60.0)
+    conduct = Conduct(policy(strikes=3, window_s=10.0, cool_down_s=60.0))
     assert strikes(conduct, "B", [0.0, 1.0, 2.0, 3.0])[1] == [False, False, True, False]
 
 
 def test_conduct__evidence_spread_beyond_window__never_cut_off():
-    conduct = Conduct(limit=3, window_s=10.0)
+    conduct = Conduct(policy(strikes=3, window_s=10.0))
     assert not any(strikes(conduct, "B", [0.0, 6.0, 12.0, 18.0, 24.0])[1])
     # Two within the window at any time; a third within 10 s of the second-last cuts.
     assert strikes(conduct, "B", [0.0, 6.0, 12.0, 13.0])[1] == [False, False, False, True]
 
 
 def test_conduct__benign_refusals__never_counted():
-    conduct = Conduct(limit=2)
+    conduct = Conduct(policy(strikes=2))
     for reason in BENIGN:
         after, cuts = strikes(conduct, "B", [0.0] * 50, reason)
         assert not any(cuts)
@@ -224,7 +230,7 @@ def test_conduct__every_refusal_reason_is_classified():
 
 
 def test_conduct__evidence_counted_per_neighbour():
-    conduct = Conduct(limit=2)
+    conduct = Conduct(policy(strikes=2))
     conduct, cut_b = record_refusal(conduct, "B", "0xB", FORGED, 0.0)
     conduct, cut_c = record_refusal(conduct, "C", "0xC", FORGED, 0.0)
     assert not cut_b and not cut_c
@@ -235,18 +241,19 @@ def test_conduct__evidence_counted_per_neighbour():
 
 
 def test_conduct__cut_off__peer_id_and_address_banned_until_cool_down_ends():
-    conduct = Conduct(limit=1, cool_down_s=COOL_DOWN_S)
+    cool_down_s = MESH_CONDUCT.cool_down_s
+    conduct = Conduct(policy(strikes=1, cool_down_s=cool_down_s))
     conduct, cut = record_refusal(conduct, "B", "0xB", FORGED, 100.0)
     assert cut
     for key in ("B", "0xB"):  # a new peer id bound to the same address is refused too
-        assert cool_down_left(conduct, key, 100.0) == COOL_DOWN_S
-        assert cool_down_left(conduct, key, 100.0 + COOL_DOWN_S - 1) == 1.0
-        assert cool_down_left(conduct, key, 100.0 + COOL_DOWN_S) == 0.0
+        assert cool_down_left(conduct, key, 100.0) == cool_down_s
+        assert cool_down_left(conduct, key, 100.0 + cool_down_s - 1) == 1.0
+        assert cool_down_left(conduct, key, 100.0 + cool_down_s) == 0.0
     assert cool_down_left(conduct, "someone-else", 100.0) == 0.0
 
 
 def test_conduct__after_cool_down__fresh_start_and_expired_bans_forgotten():
-    conduct = Conduct(limit=2, window_s=10.0, cool_down_s=5.0)
+    conduct = Conduct(policy(strikes=2, window_s=10.0, cool_down_s=5.0))
     conduct, cuts = strikes(conduct, "B", [0.0, 1.0])
     assert cuts == [False, True]
     assert "B" not in conduct.strikes
@@ -259,21 +266,53 @@ def test_conduct__after_cool_down__fresh_start_and_expired_bans_forgotten():
 
 
 def test_conduct__stale_strikes_of_quiet_neighbours_forgotten():
-    conduct = Conduct(limit=5, window_s=10.0)
+    conduct = Conduct(policy(strikes=5, window_s=10.0))
     conduct, _ = record_refusal(conduct, "B", "0xB", FORGED, 0.0)
     conduct, _ = record_refusal(conduct, "C", "0xC", FORGED, 20.0)
     assert set(conduct.strikes) == {"C"}
 
 
+def test_conduct__evidence_during_cool_down__not_counted():
+    conduct = Conduct(policy(strikes=1, window_s=10.0, cool_down_s=5.0))
+    conduct, cut = record_refusal(conduct, "B", "0xB", FORGED, 0.0)
+    assert cut
+    # Summaries still in flight on its other link: the ban is not extended, nor a cut repeated.
+    after, cut = record_refusal(conduct, "B", "0xB", FORGED, 1.0)
+    assert not cut and after is conduct
+    assert cool_down_left(after, "B", 1.0) == 4.0
+
+
+def test_conduct__many_neighbours__memory_bounded_by_max_tracked():
+    conduct = Conduct(policy(strikes=2, max_tracked=10))
+    for i in range(100):
+        conduct, _ = record_refusal(conduct, f"P{i}", f"0x{i}", FORGED, 0.0)
+    assert set(conduct.strikes) == {f"P{i}" for i in range(90, 100)}
+    conduct = Conduct(policy(strikes=1, max_tracked=10))
+    for i in range(100):
+        conduct, _ = record_refusal(conduct, f"P{i}", f"0x{i}", FORGED, 0.0)
+    # Keys, not neighbours: the last five cut off, by peer id and by address.
+    assert set(conduct.banned) == {key for i in range(95, 100) for key in (f"P{i}", f"0x{i}")}
+
+
+def test_conduct__same_rule_as_the_stream_boundary():
+    # Both records weigh strikes with ``net.conduct.strike``; for the same policy and the same
+    # refusals they cut off at the same moments.
+    rule = policy(strikes=3, window_s=10.0, cool_down_s=5.0)
+    times = [0.0, 4.0, 11.0, 12.0, 13.0, 15.0, 19.0, 20.0, 21.0, 22.0, 40.0]
+    peers = PeerConduct(rule)
+    assert strikes(Conduct(rule), "B", times)[1] == [peers.strike("B", t) for t in times]
+
+
 def test_conduct__defaults_are_the_stated_constants():
     conduct = Conduct()
-    assert (conduct.limit, conduct.window_s, conduct.cool_down_s) == (
-        STRIKE_LIMIT,
-        STRIKE_WINDOW_S,
-        COOL_DOWN_S,
+    assert conduct.policy == MESH_CONDUCT
+    assert (conduct.policy.strikes, conduct.policy.window_s, conduct.policy.cool_down_s) == (
+        5,
+        60.0,
+        600.0,
     )
     with pytest.raises(ValueError):
-        Conduct(limit=0)
+        Conduct(policy(strikes=0))
 
 
 def test_flood_rate__base_plus_four_per_origin_and_interval__flooding_is_evidence():

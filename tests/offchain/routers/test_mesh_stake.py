@@ -18,7 +18,7 @@ from offchain.protocol.wire import SignedSummary, encode
 from offchain.routers import mesh as meshlib
 from offchain.routers.agent import RouterAgent
 from offchain.routers.config import RouterConfig
-from offchain.routers.mesh import Conduct
+from offchain.routers.mesh import MESH_CONDUCT, Conduct
 from offchain.routers.router_client import caller, invoke
 from offchain.routers.signing import open_summary, summary_body
 from offchain.runtime.spawn import seed_hex
@@ -74,7 +74,7 @@ async def test_unstaked_router__not_a_neighbour_nor_next_hop__relayed_summaries_
     stop = trio.Event()
     a = RouterAgent(config("stake-a", staked))
     # Two refusals of a kind that were evidence would cut B off; these must not count.
-    a.conduct = Conduct(limit=2)
+    a.conduct = Conduct(replace(MESH_CONDUCT, strikes=2))
     with trio.fail_after(40):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(a.run, stop)
@@ -140,7 +140,7 @@ async def test_neighbour_relaying_forgeries__cut_off_until_cool_down__replays_ne
     stop = trio.Event()
     a = RouterAgent(config("stake-a", [eth_address("stake-a"), M.eth.address, C.eth.address]))
     # Long enough for the refusals below to fall within it on a loaded machine.
-    a.conduct = Conduct(limit=3, window_s=60.0, cool_down_s=3.0)
+    a.conduct = Conduct(replace(MESH_CONDUCT, strikes=3, window_s=60.0, cool_down_s=3.0))
     with trio.fail_after(40):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(a.run, stop)
@@ -210,7 +210,7 @@ async def test_neighbour_flooding_duplicates__excess_dropped_then_cut_off(caplog
     # 50 messages a second beyond 4 a summary interval per known origin; a burst twice that.
     staked = [eth_address("stake-a"), M.eth.address, C.eth.address]
     a = RouterAgent(config("stake-a", staked, mesh_rate_per_s=50))
-    a.conduct = Conduct(limit=3, window_s=60.0, cool_down_s=60.0)
+    a.conduct = Conduct(replace(MESH_CONDUCT, strikes=3, window_s=60.0, cool_down_s=60.0))
     with trio.fail_after(40):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(a.run, stop)
@@ -254,7 +254,7 @@ async def test_router_we_dial__cut_off__not_redialled_until_cool_down_ends(caplo
             nursery.start_soon(b.run, stop)
             await b.ready.wait()
             a = RouterAgent(config("stake-a", staked, peers=[b.addrs()[0]]))
-            a.conduct = Conduct(limit=2, cool_down_s=cool_down_s)
+            a.conduct = Conduct(replace(MESH_CONDUCT, strikes=2, cool_down_s=cool_down_s))
             nursery.start_soon(a.run, stop)
             await a.ready.wait()
             await until(lambda: b.me in a.mesh.summaries, "A to admit B")

@@ -14,7 +14,7 @@ import trio
 from offchain.protocol.wire import SignedSummary, Summary, encode
 from offchain.routers.agent import RouterAgent
 from offchain.routers.config import RouterConfig
-from offchain.routers.mesh import Conduct
+from offchain.routers.mesh import MESH_CONDUCT, Conduct
 from offchain.routers.signing import sign_summary, summary_body
 from offchain.runtime.spawn import seed_hex
 from tests.offchain.routers.routernet import MeshKeys, eth_address, mesh_peer
@@ -37,7 +37,7 @@ async def test_tampered_relayed_summaries__dropped_and_counted__genuine_one_rela
     stop = trio.Event()
     a = RouterAgent(config("signed-a"))
     # This test checks each refusal on one stream; cutting M off is test_mesh_conduct's.
-    a.conduct = Conduct(limit=100)
+    a.conduct = Conduct(replace(MESH_CONDUCT, strikes=100))
     seq = 10
     genuine = sign_summary(Summary(C.peer, seq, {}, {"mm": 50_000}), C.eth, C.binding)
     cheaper = summary_body(Summary(C.peer, seq, {}, {"mm": 1}))
