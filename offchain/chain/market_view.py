@@ -305,6 +305,8 @@ class MarketView(CachedView[MarketKey, Any]):
         The keys are queued at once, so their lookups share one read.
         """
         pending = [key for key in keys if not self.has(key)]
+        if not pending:  # the common case: no cancel scope, no checkpoint
+            return True
         for key in pending:
             self._queue(key, urgent=True)
         with trio.move_on_after(timeout_s):
@@ -319,9 +321,10 @@ class MarketView(CachedView[MarketKey, Any]):
         Return whether all were read.
         """
         deadline = trio.current_time() + timeout_s
-        if not await self.ready([socket_key(socket_id), escrow_key(user)], timeout_s):
+        key = socket_key(socket_id)
+        if not await self.ready([key, escrow_key(user)], timeout_s):
             return False
-        socket = self._status.get(socket_key(socket_id))
+        socket = self._status.get(key)
         if socket is None:
             return True  # read: there is no such socket
         return await self.ready([node_key(socket.issuer)], deadline - trio.current_time())
