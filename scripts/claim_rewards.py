@@ -14,9 +14,10 @@ import json
 from pathlib import Path
 
 import click
-from ape.cli import ConnectedProviderCommand, network_option
+from ape.cli import network_option
 
 from scripts._operator import (
+    OperatorCommand,
     chain_refusal,
     format_emc,
     load_contracts,
@@ -45,7 +46,7 @@ def _parse_heights(text: str) -> list[int]:
     return heights
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=OperatorCommand)
 @network_option()
 @operator_options
 @click.option("--proof-file", type=click.Path(path_type=Path, exists=True), default=None)

@@ -8,9 +8,10 @@ The node must be an active staked compute node that declared the workload (`ape 
 
 import click
 from ape import chain
-from ape.cli import ConnectedProviderCommand, network_option
+from ape.cli import network_option
 
 from scripts._operator import (
+    OperatorCommand,
     chain_refusal,
     format_emc,
     load_contracts,
@@ -22,7 +23,7 @@ from scripts._operator import (
 DAY = 24 * 3600
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=OperatorCommand)
 @network_option()
 @operator_options
 @click.option("--workload", required=True, help="A workload id the node declared.")

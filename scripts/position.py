@@ -7,22 +7,30 @@ Read-only: it sends no transaction, so any address can be shown.
 """
 
 import click
-from ape.cli import ConnectedProviderCommand, network_option
+from ape.cli import network_option
 
-from scripts._operator import format_emc, load_contracts, operator_options, role_names
+from scripts._operator import (
+    OperatorCommand,
+    chosen_account,
+    format_emc,
+    load_contracts,
+    operator_options,
+    role_names,
+)
 
 ZERO_ADDRESS = "0x" + "00" * 20
 REWARD_CONTRACTS = ("GPUComputeReward", "ConsensusReward")
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=OperatorCommand)
 @network_option()
 @operator_options
 @click.option("--address", default=None, help="Show this address instead of --account.")
 def cli(network, account, deployment_name, deployments_dir, address):
     """Print the account's stakes, escrow, claimable rewards and sockets."""
+    account = chosen_account(account)
     if address is None and account is None:
-        raise click.UsageError("give --account or --address")
+        raise click.UsageError("give --account, --eth-key-seed or --address")
     who = address or account.address
     contracts = load_contracts(network, deployment_name, deployments_dir)
     token, staking = contracts["EMCToken"], contracts["Staking"]
