@@ -6,9 +6,10 @@ Pays at most the listed price you saw (`--max-price`, default: the current liste
 """
 
 import click
-from ape.cli import ConnectedProviderCommand, network_option
+from ape.cli import network_option
 
 from scripts._operator import (
+    OperatorCommand,
     chain_refusal,
     ensure_allowance,
     format_emc,
@@ -21,7 +22,7 @@ from scripts._operator import (
 ZERO_ADDRESS = "0x" + "00" * 20
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=OperatorCommand)
 @network_option()
 @operator_options
 @click.option("--token-id", type=click.IntRange(min=1), required=True)
@@ -39,6 +40,12 @@ def cli(network, account, deployment_name, deployments_dir, token_id, max_price)
     if listing.seller == ZERO_ADDRESS:
         raise click.ClickException(f"socket #{token_id} is not listed")
     limit = parse_emc(max_price) if max_price is not None else listing.price
+    held = token.balanceOf(account)
+    if held < listing.price:
+        raise click.ClickException(
+            f"not enough EMC: {format_emc(held)} held, socket #{token_id} costs "
+            f"{format_emc(listing.price)}"
+        )
     ensure_allowance(token, account, market, listing.price)
     with chain_refusal("buy socket"):
         receipt = market.buy(token_id, limit, sender=account)

@@ -2,6 +2,10 @@
 
     ape run deploy --network ethereum:local:foundry [--fresh] [--name NAME]
 
+On a local network it deploys to the anvil at `APE_FOUNDRY_HOST` (`http://127.0.0.1:8545` for
+the devnet of `make run`); when none answers there, or the variable is unset, Ape starts an
+anvil of its own that stops when the command ends, and the script says so.
+
 Every owned contract (Staking, ComputeMarket, GPUComputeReward, ConsensusReward) ends owned by
 the Timelock (snekmate's timelock controller, the deployer its proposer and executor, minimum
 delay 60 s on a local chain, two days elsewhere); ComputeConsensus stays with the deployer until
@@ -11,11 +15,12 @@ again, it reuses every recorded contract that still has code on the chain (a for
 chain included) and deploys only what is missing; `--fresh` deploys everything anew.
 """
 
+import os
 from pathlib import Path
 
 import click
 from ape import accounts, chain, project
-from ape.cli import ConnectedProviderCommand, network_option
+from ape.cli import network_option
 
 from scripts._deployment import (
     DEFAULT_ABI_DIR,
@@ -27,6 +32,7 @@ from scripts._deployment import (
     record_path,
     save_record,
 )
+from scripts._operator import DEVNET_URL, OperatorCommand, started_own_chain
 
 EMC = 10**18
 INITIAL_SUPPLY = 1_000_000_000 * EMC
@@ -61,7 +67,13 @@ def _deployer(network, alias: str | None):
     raise click.UsageError("--account ALIAS is required outside local and fork networks")
 
 
-@click.command(cls=ConnectedProviderCommand)
+class DeployCommand(OperatorCommand):
+    """An operator command that may also deploy to a throwaway anvil that Ape starts."""
+
+    allows_own_chain = True
+
+
+@click.command(cls=DeployCommand)
 @network_option()
 @click.option(
     "--account",
@@ -191,6 +203,14 @@ def cli(network, account_alias, fresh, record_name, deployments_dir, abi_dir, un
     abi_paths = export_abis(abi_dir)
     click.echo(f"Deployment record: {path}")
     click.echo(f"ABIs: {', '.join(str(p) for p in abi_paths)}")
+    if started_own_chain():
+        host = os.environ.get("APE_FOUNDRY_HOST")
+        where = f"no chain answered at {host}" if host else "APE_FOUNDRY_HOST is not set"
+        click.echo(
+            f"Note: {where}, so this deployed to an anvil that Ape started for this command and "
+            f"stops now; to deploy to a running chain, set APE_FOUNDRY_HOST to its URL "
+            f"({DEVNET_URL} for the devnet)"
+        )
 
 
 def _wire(deployer, staking, market, gpu_reward, consensus_reward, consensus) -> None:

@@ -7,9 +7,10 @@ With `--permit` the approval is an EIP-2612 signature, so the deposit takes one 
 
 import click
 from ape import chain
-from ape.cli import ConnectedProviderCommand, network_option
+from ape.cli import network_option
 
 from scripts._operator import (
+    OperatorCommand,
     chain_refusal,
     ensure_allowance,
     format_emc,
@@ -23,7 +24,7 @@ from scripts._operator import (
 PERMIT_SECONDS = 600
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=OperatorCommand)
 @network_option()
 @operator_options
 @click.option("--amount", required=True, help="EMC to deposit.")

@@ -7,9 +7,10 @@ The socket stays in your wallet until sold; the market is approved to move this 
 """
 
 import click
-from ape.cli import ConnectedProviderCommand, network_option
+from ape.cli import network_option
 
 from scripts._operator import (
+    OperatorCommand,
     chain_refusal,
     format_emc,
     load_contracts,
@@ -19,7 +20,7 @@ from scripts._operator import (
 )
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=OperatorCommand)
 @network_option()
 @operator_options
 @click.option("--token-id", type=click.IntRange(min=1), required=True)

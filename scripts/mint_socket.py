@@ -13,9 +13,10 @@ paid GPUComputeReward's ISSUER_SHARE_BPS of the price.
 
 import click
 from ape import chain
-from ape.cli import ConnectedProviderCommand, network_option
+from ape.cli import network_option
 
 from scripts._operator import (
+    OperatorCommand,
     chain_refusal,
     format_emc,
     load_contracts,
@@ -34,7 +35,7 @@ SERVING_TERMS = {
 }
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=OperatorCommand)
 @network_option()
 @operator_options
 @click.option("--workload", required=True, help="A workload id the node declared.")

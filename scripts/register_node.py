@@ -8,12 +8,18 @@ Measured E power and reputation are written by consensus; this sets the self-dec
 """
 
 import click
-from ape.cli import ConnectedProviderCommand, network_option
+from ape.cli import network_option
 
-from scripts._operator import chain_refusal, load_contracts, operator_options, require_account
+from scripts._operator import (
+    OperatorCommand,
+    chain_refusal,
+    load_contracts,
+    operator_options,
+    require_account,
+)
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=OperatorCommand)
 @network_option()
 @operator_options
 @click.option("--gpu", default="", help="GPU model, empty for none.")

@@ -10,10 +10,15 @@ in a file); only the public key and the proof of possession go on-chain.
 from pathlib import Path
 
 import click
-from ape.cli import ConnectedProviderCommand, network_option
+from ape.cli import network_option
 
-from offchain.crypto import bls
-from scripts._operator import chain_refusal, load_contracts, operator_options, require_account
+from scripts._operator import (
+    OperatorCommand,
+    chain_refusal,
+    load_contracts,
+    operator_options,
+    require_account,
+)
 
 
 def _seed(seed_hex: str | None, seed_file: Path | None) -> bytes:
@@ -29,13 +34,15 @@ def _seed(seed_hex: str | None, seed_file: Path | None) -> bytes:
     return seed
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=OperatorCommand)
 @network_option()
 @operator_options
 @click.option("--bls-seed-hex", default=None, help="The BLS key seed, hex (32+ bytes).")
 @click.option("--bls-seed-file", type=click.Path(path_type=Path, exists=True), default=None)
 def cli(network, account, deployment_name, deployments_dir, bls_seed_hex, bls_seed_file):
     """Register the account's BLS public key, proven by possession."""
+    from offchain.crypto import bls  # py-ecc takes a second to import: only this script needs it
+
     account = require_account(account)
     staking = load_contracts(network, deployment_name, deployments_dir)["Staking"]
     secret = bls.keygen(_seed(bls_seed_hex, bls_seed_file))

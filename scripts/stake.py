@@ -6,10 +6,11 @@ Approves Staking for the amount when needed, stakes, and prints the account's st
 """
 
 import click
-from ape.cli import ConnectedProviderCommand, network_option
+from ape.cli import network_option
 
 from scripts._operator import (
     ROLES,
+    OperatorCommand,
     chain_refusal,
     ensure_allowance,
     format_emc,
@@ -22,7 +23,7 @@ from scripts._operator import (
 )
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=OperatorCommand)
 @network_option()
 @operator_options
 @click.option("--role", "roles", type=click.Choice(list(ROLES)), multiple=True, required=True)

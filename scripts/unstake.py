@@ -7,9 +7,10 @@ ape run unstake --network ethereum:local:foundry --account TEST::6 --withdraw
 import datetime
 
 import click
-from ape.cli import ConnectedProviderCommand, network_option
+from ape.cli import network_option
 
 from scripts._operator import (
+    OperatorCommand,
     chain_refusal,
     format_emc,
     load_contracts,
@@ -20,7 +21,7 @@ from scripts._operator import (
 )
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=OperatorCommand)
 @network_option()
 @operator_options
 @click.option("--amount", default=None, help="EMC to start unbonding.")

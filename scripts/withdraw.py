@@ -3,9 +3,10 @@
     ape run withdraw --network ethereum:local:foundry --account TEST::7 --request 10
     ape run withdraw --network ethereum:local:foundry --account TEST::7 [--proof-file proof.json]
 
-Once a commit has billed you, withdrawing proves your cumulative spent against the latest billing
-root: `--proof-file` is a JSON object {"cumulative_spent": <wei>, "proof": ["0x..", ...]} as the
-validators' billing service gives it.
+The second step waits for the delay and for one consensus commit after the request. Once a
+commit has billed you, withdrawing proves your cumulative spent against the latest billing root:
+`--proof-file` is a JSON object {"cumulative_spent": <wei>, "proof": ["0x..", ...]}. The
+validators' proof service that will hand these out does not run yet.
 """
 
 import datetime
@@ -13,9 +14,10 @@ import json
 from pathlib import Path
 
 import click
-from ape.cli import ConnectedProviderCommand, network_option
+from ape.cli import network_option
 
 from scripts._operator import (
+    OperatorCommand,
     chain_refusal,
     format_emc,
     load_contracts,
@@ -37,7 +39,7 @@ def _read_proof(path: Path | None, settled: int) -> tuple[int, list[bytes]]:
         raise click.BadParameter(f"{path}: not a billing proof ({error})") from error
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=OperatorCommand)
 @network_option()
 @operator_options
 @click.option("--request", "request_amount", default=None, help="EMC to request for withdrawal.")
@@ -56,7 +58,10 @@ def cli(network, account, deployment_name, deployments_dir, request_amount, proo
         click.echo(f"  withdrawable at: {unlock} ({when}), after {market.withdraw_delay()} s")
         return
     if market.proof_required(account) and proof_file is None:
-        raise click.ClickException("a commit has billed this account: pass --proof-file")
+        raise click.ClickException(
+            "a commit has billed this account: pass --proof-file with its billing proof "
+            "(the validators' proof service that hands these out does not run yet)"
+        )
     spent, proof = _read_proof(proof_file, market.spent_settled(account))
     with chain_refusal("withdraw"):
         receipt = market.withdraw(spent, proof, sender=account)
