@@ -39,7 +39,8 @@ from collections.abc import Callable
 from types import ModuleType
 
 from offchain.crypto import bls, keys
-from offchain.validators import messages, seals
+from offchain.protocol import ibft_wire
+from offchain.validators import seals
 from offchain.validators.sim import Simulation
 
 from ._common import bench_parser, write_json
@@ -74,7 +75,7 @@ class Timers:
 
     def __enter__(self) -> Timers:
         self.wrap(keys, "sign_hash", "secp_sign")
-        self.wrap(messages, "recover_address", "secp_recover")
+        self.wrap(ibft_wire, "recover_address", "secp_recover")
         self.wrap(bls, "sign", "bls_sign")
         self.wrap(bls, "verify", "bls_verify")
         self.wrap(bls, "verify_aggregate", "bls_verify_aggregate")
@@ -95,7 +96,7 @@ class Timers:
 
 def clear_caches() -> None:
     """Forget every cached decode and verification, so a timed run pays for all of them."""
-    messages.clear_caches()
+    ibft_wire.clear_caches()
     seals._bls_verify.cache_clear()
 
 
@@ -194,7 +195,7 @@ def _best_us(call: Callable[[], object], quick: bool) -> float:
     return min(runs) / number * 1e6
 
 
-def codec(wire: ModuleType = messages, quick: bool = False) -> dict[str, dict]:
+def codec(wire: ModuleType = ibft_wire, quick: bool = False) -> dict[str, dict]:
     """Return size and encode, decode, verify and refusal time of each codec case."""
     ours, strangers, members = codec_messages(wire)
     addresses = {k.address for k in members}

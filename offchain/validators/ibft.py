@@ -22,8 +22,8 @@ from typing import NamedTuple
 
 from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import Keypair
+from offchain.protocol import ibft_wire as m
 from offchain.protocol.quorum import max_faulty, quorum
-from offchain.validators import messages as m
 from offchain.validators.seals import SealScheme
 
 logger = logging.getLogger(__name__)

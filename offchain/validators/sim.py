@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from offchain.crypto.keys import Keypair, generate_keypair
+from offchain.protocol import ibft_wire as m
 from offchain.validators import ibft
-from offchain.validators import messages as m
 from offchain.validators.seals import seal_scheme as get_seal_scheme
 
 logger = logging.getLogger(__name__)

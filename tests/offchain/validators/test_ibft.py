@@ -6,8 +6,10 @@ The network-wide scenarios live in test_sim.py.
 import pytest
 
 from offchain.crypto import bls
+from offchain.crypto.keys import generate_keypair
+from offchain.protocol import ibft_wire as m
 from offchain.validators import ibft
-from offchain.validators import messages as m
+from offchain.validators.seals import seal_scheme
 
 H = 1  # the height most tests run at; its proposers are 1, 2, 3, 0 for rounds 0, 1, 2, 3
 
@@ -497,6 +499,19 @@ def test_config__rejects_a_set_without_this_validator_or_with_bad_powers(net, ou
         ibft.Config(zero, net.keys[0], None, net.scheme, base.propose)
     with pytest.raises(ibft.ConfigError):
         ibft.Config(net.validators, net.keys[0], None, net.scheme, base.propose, base_timeout=0)
+
+
+def test_config__more_validators_than_a_list_may_hold__refused():
+    keys = [generate_keypair(f"big-set-{i}".encode()) for i in range(m.MAX_VALIDATORS + 1)]
+    validators = tuple(ibft.Validator(k.address, 1, b"k") for k in keys)
+    with pytest.raises(ibft.ConfigError, match=str(m.MAX_VALIDATORS)):
+        ibft.Config(
+            validators=validators,
+            keypair=keys[0],
+            seal_secret=b"k",
+            seal_scheme=seal_scheme("hash"),
+            propose=lambda h, r: b"",
+        )
 
 
 def test_quorum__is_weighted_by_voting_power(net):

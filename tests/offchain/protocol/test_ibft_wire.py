@@ -3,7 +3,7 @@
 import pytest
 
 from offchain.crypto.keys import generate_keypair
-from offchain.validators import messages as m
+from offchain.protocol import ibft_wire as m
 
 KEYS = [generate_keypair(f"msg-{i}".encode()) for i in range(4)]
 DIGEST = bytes(range(32))

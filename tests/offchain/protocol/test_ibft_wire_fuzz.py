@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from offchain.crypto.keys import generate_keypair
-from offchain.validators import messages as m
+from offchain.protocol import ibft_wire as m
 
 KEYS = [generate_keypair(f"fuzz-{i}".encode()) for i in range(4)]
 MEMBERS = frozenset(k.address for k in KEYS[:3])

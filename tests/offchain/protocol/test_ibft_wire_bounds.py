@@ -7,7 +7,7 @@ import tracemalloc
 import pytest
 
 from offchain.crypto.keys import generate_keypair
-from offchain.validators import messages as m
+from offchain.protocol import ibft_wire as m
 
 MEMBERS = [generate_keypair(f"bounds-member-{i}".encode()) for i in range(4)]
 OUTSIDER = generate_keypair(b"bounds-outsider")
@@ -192,22 +192,6 @@ def test_decode_payload__every_short_or_odd_input__malformed_not_a_crash():
             pass
     with pytest.raises(m.MalformedMessage):
         m.decode_payload("not bytes")
-
-
-def test_config__more_validators_than_a_list_may_hold__refused():
-    from offchain.validators import ibft
-    from offchain.validators.seals import seal_scheme
-
-    keys = [generate_keypair(f"big-set-{i}".encode()) for i in range(m.MAX_VALIDATORS + 1)]
-    validators = tuple(ibft.Validator(k.address, 1, b"k") for k in keys)
-    with pytest.raises(ibft.ConfigError, match=str(m.MAX_VALIDATORS)):
-        ibft.Config(
-            validators=validators,
-            keypair=keys[0],
-            seal_secret=b"k",
-            seal_scheme=seal_scheme("hash"),
-            propose=lambda h, r: b"",
-        )
 
 
 def test_recover_cache__an_entry_of_the_largest_payload__within_its_stated_bytes():
