@@ -370,7 +370,9 @@ class _Work:
         height, round_ = self.height, self.round
         ready, kept = [], []
         for b in self.buffer:
-            if b.height == height and (b.round == round_ or b.data[1] == m.Kind.ROUND_CHANGE):
+            if b.height == height and (
+                b.round == round_ or m.peek_kind(b.data) == m.Kind.ROUND_CHANGE
+            ):
                 ready.append(b)
             elif b.height > height or (b.height == height and b.round > round_):
                 kept.append(b)

@@ -335,8 +335,8 @@ def test_garbage_bytes_and_unknown_message_types__are_ignored_and_consensus_goes
         b"",
         b"\x01",
         bytes(range(256)),
-        bytes([m.VERSION, 99]) + good[2:],  # unknown type
-        bytes([m.VERSION + 1]) + good[1:],  # unknown version
+        good[:2] + bytes([0x17]) + good[3:],  # [version, kind, ...] with an unknown kind, 23
+        good[:1] + bytes([m.VERSION + 1]) + good[2:],  # unknown version
         good + b"\x00",  # trailing byte
         good[:-1],  # truncated
         good[:40],
