@@ -22,8 +22,8 @@ from typing import NamedTuple
 
 from offchain.crypto.hashing import keccak
 from offchain.crypto.keys import Keypair
+from offchain.protocol import ibft_wire as m
 from offchain.protocol.quorum import max_faulty, quorum
-from offchain.validators import messages as m
 from offchain.validators.seals import SealScheme
 
 logger = logging.getLogger(__name__)
@@ -370,7 +370,9 @@ class _Work:
         height, round_ = self.height, self.round
         ready, kept = [], []
         for b in self.buffer:
-            if b.height == height and (b.round == round_ or b.data[1] == m.Kind.ROUND_CHANGE):
+            if b.height == height and (
+                b.round == round_ or m.peek_kind(b.data) == m.Kind.ROUND_CHANGE
+            ):
                 ready.append(b)
             elif b.height > height or (b.height == height and b.round > round_):
                 kept.append(b)

@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from offchain.crypto.keys import Keypair, generate_keypair
+from offchain.protocol import canonical_cbor
+from offchain.protocol import ibft_wire as m
 from offchain.validators import ibft
-from offchain.validators import messages as m
 from offchain.validators.seals import seal_scheme as get_seal_scheme
 
 logger = logging.getLogger(__name__)
@@ -346,7 +347,7 @@ class Simulation:
 
     def _note_seal(self, node: _Node, data: bytes) -> None:
         """Record the digest a node seals, as its agent would persist it before sending."""
-        if data[1] == m.Kind.COMMIT:
+        if m.peek_kind(data) == m.Kind.COMMIT:
             commit = m.decode(data).commit.payload
             self.results[node.index].seals.setdefault(commit.height, set()).add(commit.digest)
 
@@ -356,7 +357,9 @@ class Simulation:
         behaviour = node.behaviour
         if behaviour == "bad_signatures":
             data = tamper_signature(data)
-        elif behaviour == "equivocate" and data[1] == m.Kind.PRE_PREPARE and peer % 2 == 1:
+        elif (
+            behaviour == "equivocate" and m.peek_kind(data) == m.Kind.PRE_PREPARE and peer % 2 == 1
+        ):
             data = _equivocation(node.config, data)
         elif behaviour == "lossy" and self.rng.random() < self.lossy_drop:
             self._count(node, data)
@@ -418,14 +421,18 @@ class Simulation:
 
 
 def tamper_signature(data: bytes) -> bytes:
-    """Return ``data`` with one bit of its main signature flipped."""
-    if len(data) < 6:
-        return data
-    size = int.from_bytes(data[2:6], "big")
-    at = 6 + size + 5
-    if at >= len(data):
-        return data
-    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+    """Return ``data`` with one bit of its main signature flipped (a DECIDED's first COMMIT's)."""
+    fields = canonical_cbor.loads(data)  # [version, kind, ...], as offchain/protocol/ibft_wire
+    if m.peek_kind(data) == m.Kind.DECIDED:  # [.., value, commits]
+        if not fields[3]:
+            return data
+        signed = fields[3][0]
+    else:  # [.., [payload, signature], ...]
+        signed = fields[2]
+    signature = bytearray(signed[1])
+    signature[5] ^= 0x01
+    signed[1] = bytes(signature)
+    return canonical_cbor.dumps(fields)
 
 
 def _equivocation(config: ibft.Config, data: bytes) -> bytes:

@@ -5,8 +5,8 @@ from collections.abc import Callable
 import pytest
 
 from offchain.crypto.keys import Keypair, generate_keypair
+from offchain.protocol import ibft_wire as m
 from offchain.validators import ibft
-from offchain.validators import messages as m
 from offchain.validators.seals import seal_scheme
 
 

@@ -6,8 +6,10 @@ The network-wide scenarios live in test_sim.py.
 import pytest
 
 from offchain.crypto import bls
+from offchain.crypto.keys import generate_keypair
+from offchain.protocol import ibft_wire as m
 from offchain.validators import ibft
-from offchain.validators import messages as m
+from offchain.validators.seals import seal_scheme
 
 H = 1  # the height most tests run at; its proposers are 1, 2, 3, 0 for rounds 0, 1, 2, 3
 
@@ -333,8 +335,8 @@ def test_garbage_bytes_and_unknown_message_types__are_ignored_and_consensus_goes
         b"",
         b"\x01",
         bytes(range(256)),
-        bytes([m.VERSION, 99]) + good[2:],  # unknown type
-        bytes([m.VERSION + 1]) + good[1:],  # unknown version
+        good[:2] + bytes([0x17]) + good[3:],  # [version, kind, ...] with an unknown kind, 23
+        good[:1] + bytes([m.VERSION + 1]) + good[2:],  # unknown version
         good + b"\x00",  # trailing byte
         good[:-1],  # truncated
         good[:40],
@@ -497,6 +499,19 @@ def test_config__rejects_a_set_without_this_validator_or_with_bad_powers(net, ou
         ibft.Config(zero, net.keys[0], None, net.scheme, base.propose)
     with pytest.raises(ibft.ConfigError):
         ibft.Config(net.validators, net.keys[0], None, net.scheme, base.propose, base_timeout=0)
+
+
+def test_config__more_validators_than_a_list_may_hold__refused():
+    keys = [generate_keypair(f"big-set-{i}".encode()) for i in range(m.MAX_VALIDATORS + 1)]
+    validators = tuple(ibft.Validator(k.address, 1, b"k") for k in keys)
+    with pytest.raises(ibft.ConfigError, match=str(m.MAX_VALIDATORS)):
+        ibft.Config(
+            validators=validators,
+            keypair=keys[0],
+            seal_secret=b"k",
+            seal_scheme=seal_scheme("hash"),
+            propose=lambda h, r: b"",
+        )
 
 
 def test_quorum__is_weighted_by_voting_power(net):

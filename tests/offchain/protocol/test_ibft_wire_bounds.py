@@ -1,13 +1,13 @@
 """IBFT message decoding under hostile input: bounded cache memory, bounded recoveries."""
 
 import gc
-import struct
 import tracemalloc
 
 import pytest
 
 from offchain.crypto.keys import generate_keypair
-from offchain.validators import messages as m
+from offchain.protocol import ibft_wire as m
+from offchain.protocol.canonical_cbor import dumps
 
 MEMBERS = [generate_keypair(f"bounds-member-{i}".encode()) for i in range(4)]
 OUTSIDER = generate_keypair(b"bounds-outsider")
@@ -34,20 +34,16 @@ def recoveries(monkeypatch):
     m.clear_caches()
 
 
-def wire(kind: m.Kind, *parts: bytes) -> bytes:
-    return bytes([m.VERSION, kind]) + b"".join(parts)
+def wire(kind: m.Kind, *fields) -> bytes:
+    return dumps([m.VERSION, int(kind), *fields])
 
 
-def signed(item: m.Signed) -> bytes:
-    return struct.pack(">I", len(item.raw)) + item.raw + item.signature
+def signed(item: m.Signed) -> list[bytes]:
+    return [item.raw, item.signature]
 
 
-def signed_list(items) -> bytes:
-    return struct.pack(">H", len(items)) + b"".join(signed(i) for i in items)
-
-
-def blob(data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + data
+def signed_list(items) -> list[list[bytes]]:
+    return [signed(i) for i in items]
 
 
 def distinct_round_changes(count: int, height: int = 5) -> list[m.Signed]:
@@ -60,8 +56,7 @@ def test_decode__inner_list_longer_than_the_validator_set__refused_before_any_re
 ):
     main = m.sign(MEMBERS[0], m.Proposal(5, 2, DIGEST))
     one = m.sign(MEMBERS[1], m.RoundChange(5, 2, None, None))
-    data = wire(m.Kind.PRE_PREPARE, signed(main), blob(b"v"), signed_list([one] * 1_000))
-    data += signed_list([])
+    data = wire(m.Kind.PRE_PREPARE, signed(main), b"v", signed_list([one] * 1_000), [])
     with pytest.raises(m.MalformedMessage, match=f"more than {m.MAX_VALIDATORS}"):
         m.decode(data, is_member)
     assert recoveries == []
@@ -170,7 +165,8 @@ def test_decoded_charge__covers_the_memory_a_cached_message_keeps(value_size):
     try:
         before, _ = tracemalloc.get_traced_memory()
         message = m.decode(data)
-        m._recover.cache_clear()  # the recovery cache is bounded on its own
+        m._recover.cache_clear()  # the recovery and payload caches are bounded on their own
+        m._decode_payload_cached.cache_clear()
         gc.collect()
         kept, _ = tracemalloc.get_traced_memory()
     finally:
@@ -194,22 +190,6 @@ def test_decode_payload__every_short_or_odd_input__malformed_not_a_crash():
         m.decode_payload("not bytes")
 
 
-def test_config__more_validators_than_a_list_may_hold__refused():
-    from offchain.validators import ibft
-    from offchain.validators.seals import seal_scheme
-
-    keys = [generate_keypair(f"big-set-{i}".encode()) for i in range(m.MAX_VALIDATORS + 1)]
-    validators = tuple(ibft.Validator(k.address, 1, b"k") for k in keys)
-    with pytest.raises(ibft.ConfigError, match=str(m.MAX_VALIDATORS)):
-        ibft.Config(
-            validators=validators,
-            keypair=keys[0],
-            seal_secret=b"k",
-            seal_scheme=seal_scheme("hash"),
-            propose=lambda h, r: b"",
-        )
-
-
 def test_recover_cache__an_entry_of_the_largest_payload__within_its_stated_bytes():
     keys = [generate_keypair(f"bounds-seal-{i}".encode()) for i in range(200)]
     items = [m.sign(k, m.Commit(5, 1, DIGEST, bytes(m.MAX_SEAL_BYTES))) for k in keys]
@@ -227,3 +207,72 @@ def test_recover_cache__an_entry_of_the_largest_payload__within_its_stated_bytes
         m.clear_caches()
     assert (after - before) / len(items) <= m.RECOVER_ENTRY_BYTES
     assert m.RECOVER_CACHE * m.RECOVER_ENTRY_BYTES <= 16 << 20
+
+
+def test_payload_cache__an_entry_of_the_largest_payload__within_its_stated_bytes():
+    raws = [
+        m.encode_payload(m.Commit(5, i, bytes([i % 256]) * 32, bytes(m.MAX_SEAL_BYTES)))
+        for i in range(200)
+    ]
+    m.clear_caches()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for raw in raws:
+            m._decode_payload_cached(raw)
+        gc.collect()
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        m.clear_caches()
+    # the bytes are the caller's (a message holds them anyway), the rest is the cache's
+    assert (after - before) / len(raws) <= m.PAYLOAD_ENTRY_BYTES
+    assert m.PAYLOAD_CACHE * m.PAYLOAD_ENTRY_BYTES <= 4 << 20
+
+
+def test_payload_cache__a_view_change_decodes_each_distinct_payload_once(recoveries, monkeypatch):
+    prepares = tuple(m.sign(k, m.Prepare(5, 1, DIGEST)) for k in MEMBERS)
+    datas = [m.round_change(k, 5, 2, 1, b"value", DIGEST, prepares) for k in MEMBERS]
+    m.clear_caches()
+    decoded = []
+    real = m.decode_payload
+    monkeypatch.setattr(m, "decode_payload", lambda raw: decoded.append(raw) or real(raw))
+    for data in datas:
+        m.decode(data, is_member)
+    # every member's ROUND-CHANGE payload is the same bytes, and so is every PREPARE payload
+    # for one digest: two decodes in all, but a recovery per signed payload
+    assert len(set(decoded)) == len(decoded) == 2
+    assert len(recoveries) == len(MEMBERS) + len(prepares)
+
+
+def test_decode__a_strangers_justification__left_undecoded(recoveries, monkeypatch):
+    rcs = tuple(
+        m.sign(k, m.RoundChange(5 + i, 2, None, None)) for i, k in enumerate(MEMBERS)
+    )  # distinct payloads: none is decoded from the cache
+    data = m.pre_prepare(OUTSIDER, 5, 2, b"value", DIGEST, rcs)
+
+    def bad_inner(key):
+        return wire(
+            m.Kind.PRE_PREPARE,
+            signed(m.sign(key, m.Proposal(5, 2, DIGEST))),
+            b"value",
+            [[b"\xff" * 40, bytes(65)]],  # a payload that does not decode
+            [],
+        )
+
+    decoded = []
+    real = m.decode_payload
+    monkeypatch.setattr(m, "decode_payload", lambda raw: decoded.append(raw) or real(raw))
+    for message in (data, bad_inner(OUTSIDER)):
+        m.clear_caches()
+        recoveries.clear()
+        decoded.clear()
+        with pytest.raises(m.NotMember):
+            m.decode(message, is_member)
+        assert len(recoveries) == 1 and len(decoded) == 1  # the proposal alone
+    # a member's malformed justification is refused as such, after its sender's recovery
+    recoveries.clear()
+    with pytest.raises(m.MalformedMessage):
+        m.decode(bad_inner(MEMBERS[0]), is_member)
+    assert len(recoveries) == 1
