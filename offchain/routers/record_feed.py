@@ -29,6 +29,7 @@ from offchain.chain.identity import encode_binding, make_binding
 from offchain.crypto.keys import Keypair
 from offchain.net.host import identity_from_seed, make_host
 from offchain.net.limits import node_limits
+from offchain.net.streams import close_all_connections
 from offchain.protocol import protocol_ids as protocols
 from offchain.protocol.errors import InputRejected
 from offchain.protocol.invocation import InvocationRecord
@@ -114,21 +115,26 @@ async def record_feed(
         background_trio_service(pubsub),
         background_trio_service(gossipsub),
     ):
-        await pubsub.wait_until_ready()
-        subscription = await pubsub.subscribe(protocols.TOPIC_RECORDS)
-        binding = encode_binding(make_binding(key, host.get_id().to_string()))
-        routers = []
         try:
-            with trio.fail_after(timeout_s):
-                for addr in router_addrs:
-                    info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
-                    await host.connect(info)
-                    await join_gossip(host, info.peer_id, binding)
-                    routers.append(info.peer_id)
-        except Exception as exc:  # raised below, not wrapped in the host's nursery's group
-            refused: Exception | None = exc
-        else:
-            refused = None
-            yield RecordFeed(host, gossipsub, subscription, routers)
+            await pubsub.wait_until_ready()
+            subscription = await pubsub.subscribe(protocols.TOPIC_RECORDS)
+            binding = encode_binding(make_binding(key, host.get_id().to_string()))
+            routers = []
+            try:
+                with trio.fail_after(timeout_s):
+                    for addr in router_addrs:
+                        info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
+                        await host.connect(info)
+                        await join_gossip(host, info.peer_id, binding)
+                        routers.append(info.peer_id)
+            except Exception as exc:  # raised below, not wrapped in the host's nursery's group
+                refused: Exception | None = exc
+            else:
+                refused = None
+                yield RecordFeed(host, gossipsub, subscription, routers)
+        finally:
+            # Closed before pubsub stops: a router's stream arriving while pubsub's nursery
+            # closes would raise out of the host ("Nursery is closed to new arrivals").
+            await close_all_connections(host)
     if refused is not None:
         raise refused
