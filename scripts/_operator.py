@@ -17,9 +17,10 @@ from ape.cli import account_option
 from ape.exceptions import ContractLogicError, TransactionError
 from eth_account.messages import encode_typed_data
 
+from offchain.chain.chain_client import DEFAULT_DEPLOYMENTS_DIR
+from offchain.chain.deploy import record_path
 from offchain.protocol.permit import permit_typed_data
 from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER, ROLE_VALIDATOR
-from scripts._deployment import DEFAULT_DEPLOYMENTS_DIR, is_deployed, record_path
 
 EMC = 10**18
 # The role names operators type, over the one definition of the flags.
@@ -63,7 +64,7 @@ def load_contracts(network, deployment_name: str | None, deployments_dir: Path) 
         )
     contracts = {}
     for name, address in record["contracts"].items():
-        if not is_deployed(address):
+        if not address or not chain.provider.get_code(address):
             raise click.ClickException(f"{name} at {address} has no code on this chain")
         contracts[name] = getattr(project, name).at(address)
     return contracts
