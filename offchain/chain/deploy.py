@@ -276,7 +276,7 @@ def deploy_contracts(
     """Deploy (or reuse) the contracts on the anvil at ``url`` and return the record.
 
     In process, from devnet account 0 (the deployer `ape run deploy` uses on a local network),
-    with the local parameters. ``timeout`` bounds each answer and each receipt wait.
+    with the local parameters. ``timeout`` bounds each receipt wait (and each answer, to 60 s).
     """
     # The chain id is asked before every transaction and call; it cannot change under us.
     provider = Web3.HTTPProvider(

@@ -17,7 +17,14 @@ from offchain.chain.artifacts import (
     export_abi,
     load_artifacts,
 )
-from offchain.chain.deploy import DEPLOYABLES, LOCAL, DeploymentError, deploy_contracts
+from offchain.chain.deploy import (
+    DEPLOYABLES,
+    LOCAL,
+    DeploymentError,
+    deploy,
+    deploy_contracts,
+    web3_sender,
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +57,17 @@ def test_deploy_contracts__sets_the_local_parameters(anvil, tmp_path):
     assert view("ComputeConsensus").epoch_length().call() == LOCAL.epoch_length
     assert view("Timelock").get_minimum_delay().call() == LOCAL.timelock_delay
     assert view("Staking").slasher().call() == record["contracts"]["ComputeConsensus"]
+
+
+def test_deploy__account_the_node_signs_for__deploys_and_hands_over(anvil, tmp_path):
+    w3 = Web3(Web3.HTTPProvider(anvil.url))
+    deployer = w3.eth.accounts[1]
+    record = deploy(w3, web3_sender(w3, deployer), tmp_path / "local.json", tmp_path, fresh=True)
+    assert record.deployer == deployer
+    for name, owner in (("Staking", record.contracts["Timelock"]), ("ComputeConsensus", deployer)):
+        abi = json.loads((tmp_path / f"{name}.json").read_text())
+        contract = w3.eth.contract(address=record.contracts[name], abi=abi)
+        assert contract.functions.owner().call() == owner, name
 
 
 def test_deploy_contracts__record_for_another_chain__refused(anvil, tmp_path):
