@@ -25,9 +25,10 @@ from ape.exceptions import AccountsError, ApeException, ContractLogicError, Tran
 from ape.logging import LogLevel, logger
 from eth_account.messages import encode_typed_data
 
+from offchain.chain.chain_client import DEFAULT_DEPLOYMENTS_DIR
+from offchain.chain.deploy import record_path
 from offchain.protocol.permit import permit_typed_data
 from offchain.protocol.roles import ROLE_COMPUTE, ROLE_ROUTER, ROLE_VALIDATOR
-from scripts._deployment import DEFAULT_DEPLOYMENTS_DIR, is_deployed, record_path
 
 # Ape's settings models warn at every command that loads a compiler (with pydantic-settings
 # 2.16); nothing an operator can act on, and it would bury the line that matters.
@@ -215,7 +216,7 @@ def load_contracts(network, deployment_name: str | None, deployments_dir: Path) 
         )
     contracts = {}
     for name, address in record["contracts"].items():
-        if not is_deployed(address):
+        if not address or not chain.provider.get_code(address):
             raise click.ClickException(
                 f"{name} at {address} has no code on chain {chain.chain_id} at "
                 f"{chain.provider.uri}: {path} was written for another chain; deploy here "
