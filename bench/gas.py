@@ -6,11 +6,12 @@ the gas of a consensus commit goes.
 Prints a table and writes bench/results/gas.json (key `staking_gas`). The baseline in the same
 run is one ERC-20 transfer of EMC. It takes seconds, so `--quick` measures the same.
 `commit_breakdown` splits a commit transaction's gas by a call trace (anvil's callTracer): the
-signature check (the EIP-2537 and SHA-256 precompiles that hash-to-curve, key subtraction and
-the pairing call), market settle, reward roots (GPUComputeReward), consensus reward
-(ConsensusReward, which a commit no longer calls: it books lazily), registry (Staking), the
-transaction's intrinsic, calldata and access-list cost, and the rest, spent in ComputeConsensus
-itself (storage, the digest, the bitmap loop, the log). `bench.settlement_gas` records it per
+signature check (the EIP-2537 and SHA-256 precompiles that hash-to-curve and the pairing call),
+the non-signers (the call to the validator set's program, which adds each non-signer's negated
+key with one G1ADD and sums their power), market settle, reward roots (GPUComputeReward),
+consensus reward (ConsensusReward, which a commit no longer calls: it books lazily), registry
+(Staking), the transaction's intrinsic, calldata and access-list cost, and the rest, spent in
+ComputeConsensus itself (storage, the digest, the log). `bench.settlement_gas` records it per
 validator count as `commit_gas_breakdown`, and `main` prints the recorded breakdown.
 """
 
@@ -86,14 +87,28 @@ def commit_breakdown(chain: ChainClient, tx_hash: str) -> dict[str, int]:
     trace = chain.w3.provider.make_request(
         "debug_traceTransaction", [tx_hash, {"tracer": "callTracer"}]
     )["result"]
+    # The set that sealed the commit: the epoch current in the block before it.
+    block = chain.w3.eth.get_transaction_receipt(tx_hash)["blockNumber"] - 1
+    consensus = chain["ComputeConsensus"].functions
+    epoch = consensus.current_epoch().call(block_identifier=block)
+    data_contract = consensus.validator_set(epoch).call(block_identifier=block)
     targets = {
+        data_contract.lower(): "non_signers",
         chain["ComputeMarket"].address.lower(): "market_settle",
         chain["GPUComputeReward"].address.lower(): "reward_roots",
         chain["ConsensusReward"].address.lower(): "consensus_reward",
         chain["Staking"].address.lower(): "registry",
     }
     parts = dict.fromkeys(
-        ["signature_check", "market_settle", "reward_roots", "consensus_reward", "registry"], 0
+        [
+            "signature_check",
+            "non_signers",
+            "market_settle",
+            "reward_roots",
+            "consensus_reward",
+            "registry",
+        ],
+        0,
     )
     children = 0
     for call in trace.get("calls", []):

@@ -263,29 +263,15 @@ def commit(
     data_contract: address = self.validator_set[epoch]
     assert data_contract != empty(address), "consensus: no validator set"
 
+    # Only the non-signers cost anything: the set's program subtracts each
+    # one's key from the stored aggregate (keys are stored negated, so that
+    # is one G1ADD) and sums their power. Signers are never read.
     aggregate_key: Bytes[128] = b""
     total_power: uint256 = 0
     members: uint256 = 0
-    aggregate_key, total_power, members = vset._header(data_contract)
-    assert signers_bitmap >> members == 0, "consensus: bitmap beyond the set"
-
-    # Only the non-signers cost anything: each one's key is subtracted from
-    # the aggregate (the set stores keys negated, so that is one G1ADD) and
-    # its power from the total. Signers are never read.
     non_signer_power: uint256 = 0
-    for index: uint256 in range(members, bound=vset.MAX_MEMBERS):
-        if (signers_bitmap >> index) & 1 == 0:
-            # Inline rather than through `vset._member`: this loop is what
-            # grows with the set, and a call's tuple copies cost a third.
-            entry: Bytes[vset.ENTRY_SIZE] = slice(data_contract.code, vset.ENTRIES_OFFSET + vset.ENTRY_SIZE * index, vset.ENTRY_SIZE)
-            non_signer_power += extract32(entry, 128, output_type=uint256) >> 160
-            aggregate_key = raw_call(
-                bls12_381.G1ADD_PRECOMPILE,
-                concat(aggregate_key, slice(entry, 0, 128)),
-                max_outsize=128,
-                gas=bls12_381.G1ADD_GAS,
-                is_static_call=True,
-            )
+    aggregate_key, total_power, members, non_signer_power = vset._signers(data_contract, signers_bitmap)
+    assert signers_bitmap >> members == 0, "consensus: bitmap beyond the set"
     signer_power: uint256 = total_power - non_signer_power
     assert signer_power >= total_power * 2 // 3 + 1, "consensus: quorum not met"
 

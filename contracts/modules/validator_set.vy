@@ -4,12 +4,11 @@
 @custom:contract-name validator_set
 @license GNU Affero General Public License v3.0 only
 @notice An epoch's validator set is written once, at the epoch boundary, as
-        the code of a data contract (the SSTORE2 pattern), and read back with
-        EXTCODECOPY: a commit then reads every member's key and power for a
-        few gas per byte instead of several cold storage slots per member,
-        which keeps commit gas nearly flat in the number of validators.
-        Layout of the data (the code is a 0x00 byte, so the contract cannot
-        be called, followed by the data):
+        the code of a data contract (the SSTORE2 pattern): members are read
+        back with EXTCODECOPY for a few gas per byte instead of several cold
+        storage slots each, and a commit calls the contract itself for its
+        signers (`_signers`), so its gas grows only with the non-signers.
+        The code is a program (`SET_PROGRAM`), then the data:
           [0, 128)    the aggregate G1 key of all members (EIP-2537)
           [128, 160)  the total voting power
           [160, 192)  the member count n
@@ -17,17 +16,32 @@
           [0, 128)    the member's G1 key, negated (so that subtracting a
                       non-signer from the aggregate is one G1ADD)
           [128, 160)  power (high 12 bytes, uint96) || address (low 20 bytes)
+        The program, called with a signer bitmap as its one word of
+        calldata, returns the signers' aggregate key (the aggregate plus
+        every non-signer's negated key), the total power, n, and the
+        non-signers' summed power; it ignores bits at or above n, reads no
+        state and refuses value. It is assembled from the annotated listing
+        in `offchain/chain/set_program.py` (which says why it is not Vyper),
+        and tests check that the constant below matches it.
 """
 
 
-# @dev The largest set: 192 + 160 * 128 bytes stays under EIP-170's 24,576.
-# The buffer bound carries 32 bytes of slack that Vyper's slice typing needs.
+# @dev The program every set's code starts with (see the docstring above).
+SET_PROGRAM: constant(Bytes[274]) = x"3461007d5760c06101125f395f35600160a0511b600190039019165f905b80156100815780805f0316908118906f01061438916347932a5cd9d3ead7b77f0260801b60f91c6100920160019061013f396101205160a0026101d20160a0906080396101005160a01c8201915060805f6101005f600b611388fa61001d575b5f5ffd5b5060c052604061019260803960e05ff300010208030f0916041d10240a2b173205211e39114025470b3c2c4e1855335c061422301f453a5a124341632665486a0c283d522d674f71194a5674346c5d787f070e151c232a3120383f463b4d545b132f4459426264692751667049736b777e0d1b29373e4c532e586168506f72767d1a364b57606e757c355f6d7b5e7a79"
+PROGRAM_SIZE: constant(uint256) = 274
+SIGNERS_RESULT_SIZE: constant(uint256) = 224
+
+
+# @dev The largest set: the program and 192 + 160 * 128 bytes of data stay
+# under EIP-170's 24,576. The data bound carries 32 bytes of slack that
+# Vyper's slice typing needs.
 MAX_MEMBERS: constant(uint256) = 128
 HEADER_SIZE: constant(uint256) = 192
 ENTRY_SIZE: constant(uint256) = 160
 MAX_DATA_SIZE: constant(uint256) = 20_704
-# @dev Where member 0's entry starts in the code (after the 0x00 byte).
-ENTRIES_OFFSET: constant(uint256) = 1 + HEADER_SIZE
+# @dev Where the data, and member 0's entry, start in the code.
+DATA_OFFSET: constant(uint256) = PROGRAM_SIZE
+ENTRIES_OFFSET: constant(uint256) = DATA_OFFSET + HEADER_SIZE
 
 
 # @dev The base-field modulus p split into its high 16 and low 32 bytes.
@@ -118,16 +132,16 @@ def _entry(key: Bytes[128], power: uint256, member: address) -> Bytes[160]:
 @internal
 def _store(data: Bytes[MAX_DATA_SIZE]) -> address:
     """
-    @dev Deploys `data` as the code of a new contract, behind a 0x00 byte.
-         The init code copies itself from offset 10 and returns it:
-         PUSH2 size, DUP1, PUSH1 10, RETURNDATASIZE, CODECOPY,
-         RETURNDATASIZE, RETURN.
+    @dev Deploys `SET_PROGRAM` followed by `data` as the code of a new
+         contract. The init code copies what follows it (from offset 10)
+         and returns it: PUSH2 size, DUP1, PUSH1 10, RETURNDATASIZE,
+         CODECOPY, RETURNDATASIZE, RETURN.
     @param data The set's data.
     @return address The data contract.
     """
-    size: uint256 = len(data) + 1
+    size: uint256 = PROGRAM_SIZE + len(data)
     prefix: bytes2 = convert(convert(size, uint16), bytes2)
-    return raw_create(concat(x"61", prefix, x"80600a3d393df300", data))
+    return raw_create(concat(x"61", prefix, x"80600a3d393df3", SET_PROGRAM, data))
 
 
 @internal
@@ -140,7 +154,7 @@ def _header(data_contract: address) -> (Bytes[128], uint256, uint256):
     @return uint256 The total power.
     @return uint256 The member count.
     """
-    header: Bytes[HEADER_SIZE] = slice(data_contract.code, 1, HEADER_SIZE)
+    header: Bytes[HEADER_SIZE] = slice(data_contract.code, DATA_OFFSET, HEADER_SIZE)
     return slice(header, 0, 128), extract32(header, 128, output_type=uint256), extract32(header, 160, output_type=uint256)
 
 
@@ -155,7 +169,7 @@ def _member(data_contract: address, index: uint256) -> (Bytes[128], uint256, add
     @return uint256 The power.
     @return address The member.
     """
-    entry: Bytes[ENTRY_SIZE] = slice(data_contract.code, 1 + HEADER_SIZE + ENTRY_SIZE * index, ENTRY_SIZE)
+    entry: Bytes[ENTRY_SIZE] = slice(data_contract.code, ENTRIES_OFFSET + ENTRY_SIZE * index, ENTRY_SIZE)
     packed: uint256 = extract32(entry, 128, output_type=uint256)
     return slice(entry, 0, 128), packed >> 160, convert(packed & (2**160 - 1), address)
 
@@ -170,5 +184,32 @@ def _member_power(data_contract: address, index: uint256) -> (uint256, address):
     @return uint256 The power.
     @return address The member.
     """
-    packed: uint256 = convert(slice(data_contract.code, 1 + HEADER_SIZE + ENTRY_SIZE * index + 128, 32), uint256)
+    packed: uint256 = convert(slice(data_contract.code, ENTRIES_OFFSET + ENTRY_SIZE * index + 128, 32), uint256)
     return packed >> 160, convert(packed & (2**160 - 1), address)
+
+
+@internal
+@view
+def _signers(data_contract: address, bitmap: uint256) -> (Bytes[128], uint256, uint256, uint256):
+    """
+    @dev Runs the set's program for `bitmap`: one call, in which each
+         non-signer costs one entry copy and one G1ADD and signers cost
+         nothing. Bits at or above the member count are ignored: the caller
+         checks that the bitmap fits.
+    @param data_contract The set's data contract.
+    @param bitmap Bit i set when member i signed.
+    @return Bytes[128] The signers' aggregate key.
+    @return uint256 The total power.
+    @return uint256 The member count.
+    @return uint256 The non-signers' summed power.
+    """
+    result: Bytes[SIGNERS_RESULT_SIZE] = raw_call(
+        data_contract, abi_encode(bitmap), max_outsize=SIGNERS_RESULT_SIZE, is_static_call=True
+    )
+    assert len(result) == SIGNERS_RESULT_SIZE, "validator_set: no set program"
+    return (
+        slice(result, 0, 128),
+        extract32(result, 128, output_type=uint256),
+        extract32(result, 160, output_type=uint256),
+        extract32(result, 192, output_type=uint256),
+    )

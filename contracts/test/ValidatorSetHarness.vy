@@ -81,6 +81,17 @@ def header(epoch: uint256) -> (Bytes[128], uint256, uint256):
 
 
 @external
+@view
+def signers(epoch: uint256, bitmap: uint256) -> (Bytes[128], uint256, uint256, uint256):
+    """
+    @notice What epoch `epoch`'s set program answers for `bitmap`: the
+            signers' aggregate key, total power, member count and the
+            non-signers' power.
+    """
+    return vset._signers(self.validator_sets[epoch], bitmap)
+
+
+@external
 def seal(height: uint256, epoch: uint256, signers_bitmap: uint256, signer_power: uint256):
     """
     @notice Seals height `height`'s signers as the commit after it would.
