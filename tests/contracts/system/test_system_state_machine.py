@@ -1,5 +1,5 @@
 """The whole system under random use: a Hypothesis state machine over the contracts deployed by
-the deploy script (`offchain/chain/deploy.py` runs `ape run deploy`), with real BLS seals.
+`offchain/chain/deploy.py` (the deployment `ape run deploy` also runs), with real BLS seals.
 
 The set-up stakes a compute node that declares a workload (the deployment has none), funds three
 users and a fifth validator that has not registered yet; every example starts with socket #1
