@@ -128,15 +128,13 @@ def router(
     **flags: object,
 ) -> None:
     """Run a smart router that holds compute-node connections and routes requests."""
-    overrides = dict(flags)
-    if peers:
-        overrides["peers"] = list(peers)
-    if staked:
-        overrides["staked"] = list(staked)
-    if staked_routers:
-        overrides["staked_routers"] = list(staked_routers)
-    if staked_validators:
-        overrides["staked_validators"] = list(staked_validators)
+    overrides = dict(
+        flags,
+        peers=peers,
+        staked=staked,
+        staked_routers=staked_routers,
+        staked_validators=staked_validators,
+    )
     try:
         config = load_config(RouterConfig, config_path, overrides)
     except (ConfigError, ValueError) as exc:

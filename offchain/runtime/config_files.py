@@ -25,7 +25,8 @@ class ConfigError(ValueError):
 def load_config(cls: type[T], path: str | Path | None, overrides: dict[str, Any]) -> T:
     """Return ``cls`` built from the TOML file at ``path`` (if any), then ``overrides``.
 
-    Overrides whose value is None are ignored, so unset command-line flags keep the file's value.
+    Overrides whose value is None or an empty tuple are ignored, so unset command-line flags
+    (a repeatable option given no times arrives as ``()``) keep the file's value.
     """
     values: dict[str, Any] = {}
     if path is not None:
@@ -34,9 +35,8 @@ def load_config(cls: type[T], path: str | Path | None, overrides: dict[str, Any]
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config {path}: {exc}") from exc
     # Repeated command-line flags arrive as tuples; the file's arrays as lists.
-    values.update(
-        {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items() if v is not None}
-    )
+    given = {k: v for k, v in overrides.items() if v is not None and v != ()}
+    values.update({k: list(v) if isinstance(v, tuple) else v for k, v in given.items()})
     try:
         checked = _schema(cls).model_validate(values)
     except ValidationError as exc:

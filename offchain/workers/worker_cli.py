@@ -70,11 +70,7 @@ def worker(
     config_path: str | None, routers: tuple[str, ...], workloads: tuple[str, ...], **flags: object
 ) -> None:
     """Run a compute node that dials out to routers and serves their requests."""
-    overrides = dict(flags)
-    if routers:
-        overrides["routers"] = list(routers)
-    if workloads:
-        overrides["workloads"] = list(workloads)
+    overrides = dict(flags, routers=routers, workloads=workloads)
     try:
         config = load_config(NodeConfig, config_path, overrides)
         agent = NodeAgent(config)

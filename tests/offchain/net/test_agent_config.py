@@ -14,6 +14,14 @@ def test_load__file_then_flags__flags_win(tmp_path):
     assert config.peers == ["/a"]
 
 
+def test_load__repeatable_flag_given_or_not__replaces_or_keeps_the_file_list(tmp_path):
+    path = tmp_path / "router.toml"
+    path.write_text('peers = ["/a"]\nstaked = ["0x1"]\n')
+    config = load_config(RouterConfig, path, {"peers": (), "staked": ("0x2", "0x3")})
+    assert config.peers == ["/a"]  # a repeatable option given no times arrives as ()
+    assert config.staked == ["0x2", "0x3"]
+
+
 def test_load__unknown_key__config_error(tmp_path):
     path = tmp_path / "router.toml"
     path.write_text("max_inflight = 1\n")
