@@ -22,7 +22,8 @@ LAYER = {
     "validators": 4,
     "gateway": 4,
     "client": 4,
-    "(top)": 5,  # offchain/cli.py, offchain/devnet.py: the commands that wire everything
+    "devnet": 5,  # offchain/devnet/: the whole network on one machine, wired from the rest
+    "(top)": 6,  # offchain/cli.py: the commands, the only importer of devnet
 }
 
 
