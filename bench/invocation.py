@@ -15,13 +15,22 @@ Two phases:
   ``echo`` requests at 1, 10 and 100 in flight to each router in turn, rounds interleaved; the
   checked callers send pre-signed orders and check every receipt. Reported: routed requests a
   second, p50 and p99 latency, the cost of the checks (1 - checked / unchecked throughput) and
-  the hit rate of the checking router's market view over the run.
+  the hit rate of the checking router's market view over the run. Each round also reads the CPU
+  time the router, the node and the callers' process spent in it (``cpu_us``, per routed
+  request): on a machine where all three share the cores, the checks' cost in throughput is the
+  sum of what they add on every side, and the router's own figure is what a router operator
+  pays.
+- ``secp256k1_floor_us`` in ``check_cost``: the libsecp256k1 calls alone that one checked
+  request needs (the router recovers the order's and the receipt's signers and signs the record,
+  the node signs the receipt, the caller recovers the receipt's signer), so the floor under any
+  check path in any language on this machine.
 
 Writes ``bench/results/invocation.json`` and prints a table.
 """
 
 import math
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -30,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
 import trio  # noqa: E402
 from eth_account import Account  # noqa: E402
 from libp2p.peer.id import ID  # noqa: E402
@@ -158,12 +168,33 @@ def bench_check_cost(samples: int) -> dict:
     )
     return {
         "samples": samples,
+        "secp256k1_floor_us": round(_secp256k1_floor_us(samples), 1),
         "router_admit_us": round(admit_us, 1),
         "node_receipt_us": round(node_us, 1),
         "router_receipt_and_countersign_us": round(record_us, 1),
         "router_total_us": round(admit_us + record_us, 1),
         "caller_verify_us": round(verify_us, 1),
     }
+
+
+def _secp256k1_floor_us(samples: int) -> float:
+    """Return the mean microseconds of the libsecp256k1 calls alone that one checked request needs.
+
+    Three recoveries (the order's signer at the router, the receipt's signer at the router and
+    at the caller) and two signatures (the node's receipt, the router's record).
+    """
+    from coincurve import PrivateKey, PublicKey  # noqa: PLC0415
+
+    key = PrivateKey(b"\x34" * 32)
+    digests = [os.urandom(32) for _ in range(samples)]
+    pairs = [(d, key.sign_recoverable(d, hasher=None)) for d in digests]
+    started = time.perf_counter()
+    for digest, signature in pairs:
+        for _ in range(3):
+            PublicKey.from_signature_and_message(signature, digest, hasher=None)
+        for _ in range(2):
+            key.sign_recoverable(digest, hasher=None)
+    return (time.perf_counter() - started) / samples * 1e6
 
 
 # ---------------------------------------------------------------- routed, checked or not
@@ -342,9 +373,13 @@ async def _measure(
                         # Enough for the fastest round seen yet at this level, twice over.
                         best = max((r["count"] for r in rounds["unchecked"]), default=2_000)
                         orders.make(max(0, 2 * best + 200 - len(orders.ready)))
-                    rounds[kind].append(await _round(
-                        pool, targets[kind], callers, round_s,
-                        orders if kind == "checked" else None))  # fmt: skip
+                    sides = {"router": agents[kind].pid, "node": agents["node"].pid}
+                    before = _cpu_seconds(sides)
+                    sample = await _round(pool, targets[kind], callers, round_s,
+                                          orders if kind == "checked" else None)  # fmt: skip
+                    spent = _cpu_seconds(sides)
+                    sample["cpu_s"] = {side: spent[side] - before[side] for side in spent}
+                    rounds[kind].append(sample)
             level: dict = {}
             for kind, samples in rounds.items():
                 median = sorted(samples, key=lambda r: r["count"])[len(samples) // 2]
@@ -354,6 +389,10 @@ async def _measure(
                         errors[code] = errors.get(code, 0) + n
                 level[kind] = {
                     "rps": round(median["count"] / round_s, 1),
+                    "cpu_us": {
+                        side: round(seconds / median["count"] * 1e6, 1) if median["count"] else None
+                        for side, seconds in median["cpu_s"].items()
+                    },
                     "p50_ms": round(_pct(median["latencies"], 0.5), 2),
                     "p99_ms": round(_pct(median["latencies"], 0.99), 2),
                     "errors": errors,
@@ -364,6 +403,17 @@ async def _measure(
             )
             out["levels"][str(callers)] = level
     return out
+
+
+def _cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """Return the CPU seconds (user and system) each named process and this one have used."""
+    spent = {}
+    for side, pid in pids.items():
+        times = psutil.Process(pid).cpu_times()
+        spent[side] = times.user + times.system
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    spent["callers"] = own.ru_utime + own.ru_stime
+    return spent
 
 
 async def _wait_linked(pool: SessionPool, targets: dict[str, ID]) -> None:
@@ -384,8 +434,9 @@ async def _wait_linked(pool: SessionPool, targets: dict[str, ID]) -> None:
 def print_table(results: dict) -> None:
     cost = results["check_cost"]
     print(f"\n{'one request':<44}{'microseconds':>16}")
-    for key in ("router_admit_us", "node_receipt_us", "router_receipt_and_countersign_us",
-                "router_total_us", "caller_verify_us"):  # fmt: skip
+    for key in ("secp256k1_floor_us", "router_admit_us", "node_receipt_us",
+                "router_receipt_and_countersign_us", "router_total_us",
+                "caller_verify_us"):  # fmt: skip
         print(f"{key:<44}{cost[key]:>16}")
     routed = results.get("routed")
     if not routed:
@@ -397,6 +448,12 @@ def print_table(results: dict) -> None:
         print(f"{callers:<10}{u['rps']:>18}{c['rps']:>16}{level['check_cost_fraction']:>8}"
               f"{str(u['p50_ms']) + '/' + str(u['p99_ms']):>22}"
               f"{str(c['p50_ms']) + '/' + str(c['p99_ms']):>20}")  # fmt: skip
+    print(f"\n{'CPU per request, us':<22}{'router':>16}{'node':>16}{'callers':>16}")
+    for callers, level in routed["levels"].items():
+        for kind in ("unchecked", "checked"):
+            cpu = level[kind]["cpu_us"]
+            print(f"{callers + ' ' + kind:<22}{cpu['router']:>16}{cpu['node']:>16}"
+                  f"{cpu['callers']:>16}")  # fmt: skip
     print(f"market view hit rate: {routed['view_hit_rate']}")
 
 
