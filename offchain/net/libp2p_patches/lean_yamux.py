@@ -172,7 +172,8 @@ class LeanYamux(Yamux):
         """Read a DATA frame's body, bounded like py-libp2p's (``TooSlowError`` at the end)."""
         session = self.secured_conn
         if session.high_watermark - session.low_watermark >= length:  # type: ignore[attr-defined]
-            return await read_exactly(session, length)  # decrypted already: cannot wait
+            # The whole body is buffered and decrypted, so this read never blocks.
+            return await read_exactly(session, length)
         with trio.CancelScope(deadline=trio.current_time() + _data_read_timeout_s()):
             return await read_exactly(self.secured_conn, length)
         raise trio.TooSlowError
